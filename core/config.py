@@ -1,0 +1,98 @@
+"""The training configuration: one frozen dataclass, saved with every run as JSON."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any
+
+from core.models.registry import MIN_IMAGE_SIZE, list_models
+
+DEFAULT_IMAGE_SIZE = 128  # CPU default; 256 is the dataset's native size
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything that defines a training run.
+
+    Attributes:
+        model: registry name (``cnn``, ``capsnet``, ``xception``).
+        data_dir: dataset root as given (``None``: the generated demo dataset).
+        image_size: side of the square model input, in pixels.
+        train_size: training images (None: the whole Train split).
+        val_size: validation images (None: the whole Validation split).
+        test_size: test images (None: the whole Test split).
+        epochs: maximum epochs; early stopping on validation AUC may end sooner.
+        batch_size: images per step.
+        learning_rate: Adam learning rate of the first phase.
+        seed: seeds subset sampling, weight initialisation and shuffling.
+        augment: random flips and small shifts during training.
+        class_weight: "auto" (weight classes when a split is imbalanced), "on" or "off".
+        early_stopping_patience: epochs without a better validation AUC before stopping.
+        fine_tune_epochs: Xception only: epochs of fine-tuning the top blocks after
+            the frozen-base phase (0 disables).
+        weights_path: Xception only: an ImageNet weights file to use instead of
+            Keras's own download/cache.
+    """
+
+    model: str = "cnn"
+    data_dir: str | None = None
+    image_size: int = DEFAULT_IMAGE_SIZE
+    train_size: int | None = None
+    val_size: int | None = None
+    test_size: int | None = None
+    epochs: int = 15
+    batch_size: int = 32
+    learning_rate: float = 1e-3
+    seed: int = 42
+    augment: bool = True
+    class_weight: str = "auto"
+    early_stopping_patience: int = 4
+    fine_tune_epochs: int = 0
+    weights_path: str | None = None
+
+    def __post_init__(self) -> None:
+        problems = self.problems()
+        if problems:
+            raise ValueError(" ".join(problems))
+
+    def problems(self) -> list[str]:
+        """Return plain-language reasons this configuration cannot train (empty if fine)."""
+        problems = []
+        if self.model not in list_models():
+            problems.append(
+                f"Unknown model {self.model!r}; choose one of: {', '.join(list_models())}."
+            )
+        else:
+            minimum = MIN_IMAGE_SIZE[self.model]
+            if self.image_size < minimum:
+                problems.append(
+                    f"Image size {self.image_size} is below {self.model}'s minimum of {minimum}."
+                )
+        for name in ("train_size", "val_size", "test_size"):
+            value = getattr(self, name)
+            if value is not None and value < 2:
+                problems.append(f"{name} must be at least 2 images (one per class).")
+        if self.epochs < 1:
+            problems.append("epochs must be at least 1.")
+        if self.batch_size < 1:
+            problems.append("batch_size must be at least 1.")
+        if not 0 < self.learning_rate < 1:
+            problems.append("learning_rate must be between 0 and 1.")
+        if self.class_weight not in ("auto", "on", "off"):
+            problems.append("class_weight must be 'auto', 'on' or 'off'.")
+        return problems
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return a JSON-ready dict."""
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> TrainConfig:
+        """Build a config from a dict, ignoring keys this version does not know."""
+        known = {field.name for field in dataclasses.fields(cls)}
+        return cls(**{key: value for key, value in values.items() if key in known})
+
+    def replace(self, **changes: Any) -> TrainConfig:
+        """Return a copy with some fields changed (validated again)."""
+        return dataclasses.replace(self, **changes)

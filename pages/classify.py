@@ -1,0 +1,6 @@
+"""Placeholder until its issue lands; replaced by the page owner."""
+
+import streamlit as st
+
+st.title("classify")
+st.write("Not built yet.")
