@@ -57,3 +57,12 @@ def get_builder(name: str) -> ModelBuilder:
 def build(name: str, **kwargs: Any) -> Any:
     """Build the model registered under ``name`` with the given options."""
     return get_builder(name)(**kwargs)
+
+
+def import_all() -> None:
+    """Import every model module, registering its builder and custom layers.
+
+    Call before ``keras.saving.load_model`` so custom layers deserialize.
+    """
+    for name in MODEL_NAMES:
+        get_builder(name)
