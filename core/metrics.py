@@ -54,7 +54,7 @@ def balanced_accuracy(y_true: Any, y_pred: Any) -> float:
 
 def precision_recall_f1(y_true: Any, y_pred: Any) -> tuple[float, float, float]:
     """Precision, recall and F1 of class 1; 0.0 where a ratio has no denominator."""
-    (tn, fp), (fn, tp) = confusion_matrix(y_true, y_pred)
+    (_tn, fp), (fn, tp) = confusion_matrix(y_true, y_pred)
     precision = tp / (tp + fp) if tp + fp else 0.0
     recall = tp / (tp + fn) if tp + fn else 0.0
     f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
@@ -100,9 +100,7 @@ def roc_auc(y_true: Any, scores: Any) -> float | None:
     return float(np.trapezoid(tpr, fpr))
 
 
-def precision_recall_curve(
-    y_true: Any, scores: Any
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def precision_recall_curve(y_true: Any, scores: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Return (precision, recall, thresholds), thresholds decreasing.
 
     Raises:
@@ -197,7 +195,8 @@ def detection_report(labels: Any, p_real: Any, threshold: float = 0.5) -> dict[s
     report["eer"], report["eer_threshold"] = (eer[0], 1.0 - eer[1]) if eer else (None, None)
     if report["auc"] is None:
         notes.append("The test set holds one class only: AUC, AP and EER are undefined.")
-        report["roc"] = report["pr"] = None
+        # An all-Fake set gives a trivial AP of 1.0; report it as undefined, as the note says.
+        report["ap"] = report["roc"] = report["pr"] = None
     else:
         fpr, tpr, _ = roc_curve(y_fake, s_fake)
         pr_precision, pr_recall, _ = precision_recall_curve(y_fake, s_fake)
