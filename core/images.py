@@ -12,6 +12,7 @@ is wrong; nothing here crashes on a strange file.
 from __future__ import annotations
 
 import io
+import struct
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -48,53 +49,89 @@ class DecodedImage:
     notes: list[str] = field(default_factory=list)
 
 
-def _open(source: str | Path | bytes) -> Image.Image:
+def _size_text(count: int) -> str:
+    return f"{count / 1e6:.1f} MB" if count >= 100_000 else f"{count:,} bytes"
+
+
+def _open(source: str | Path | bytes, max_bytes: int | None) -> Image.Image:
     if isinstance(source, bytes | bytearray):
-        if not source:
-            raise ImageError("The file is empty (0 bytes).")
-        return Image.open(io.BytesIO(source))
-    path = Path(source)
-    if path.stat().st_size == 0:
+        size = len(source)
+    else:
+        path = Path(source)
+        size = path.stat().st_size
+    if size == 0:
         raise ImageError("The file is empty (0 bytes).")
+    if max_bytes is not None and size > max_bytes:
+        raise ImageError(
+            f"The file is {_size_text(size)}, above the limit of {_size_text(max_bytes)}; "
+            "use a smaller file."
+        )
+    if isinstance(source, bytes | bytearray):
+        return Image.open(io.BytesIO(source))
     return Image.open(path)
 
 
-def decode(source: str | Path | bytes, max_pixels: int = MAX_PIXELS) -> DecodedImage:
+def _too_large(width: int, height: int, max_pixels: int) -> ImageError:
+    return ImageError(
+        f"The image is {width}x{height} pixels, above the limit of "
+        f"{max_pixels:,} pixels; resize it before uploading."
+    )
+
+
+def decode(
+    source: str | Path | bytes, max_pixels: int = MAX_PIXELS, max_bytes: int | None = None
+) -> DecodedImage:
     """Decode an image file or its bytes into an 8-bit RGB array.
+
+    Only the header is read before the size checks, so an image claiming huge
+    dimensions (a decompression bomb) is refused without allocating its pixels.
 
     Args:
         source: a path or the raw bytes of an image file.
         max_pixels: images with more pixels are refused before decoding.
+        max_bytes: files larger than this are refused before reading them (None: no limit).
 
     Returns:
         The decoded image with notes on any conversion made.
 
     Raises:
         ImageError: the data is not a usable image; the message says why.
+        OSError: a path that cannot be read (missing file, no permission).
     """
     notes: list[str] = []
     try:
         with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            image = _open(source)
+            # Our own max_pixels check below replaces Pillow's bomb warning.
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            image = _open(source, max_bytes)
         width, height = image.size
         if width * height > max_pixels:
-            raise ImageError(
-                f"The image is {width}x{height} pixels, above the limit of "
-                f"{max_pixels:,} pixels; resize it before uploading."
-            )
+            raise _too_large(width, height, max_pixels)
+        if width < 1 or height < 1:
+            raise ImageError("The image has no pixels (zero width or height).")
         mode, fmt = image.mode, image.format
-        if getattr(image, "n_frames", 1) > 1:
+        frames = getattr(image, "n_frames", 1)
+        if frames > 1:
             image.seek(0)
-            notes.append(f"{image.n_frames} frames found; the first one was used.")
+            notes.append(f"{frames} frames found; the first one was used.")
+        image.load()
         image = ImageOps.exif_transpose(image) or image
         image = _to_rgb(image, notes)
         pixels = np.asarray(image, dtype=np.uint8)
     except ImageError:
         raise
-    except (UnidentifiedImageError, Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise ImageError("This file is not an image we can read (JPEG, PNG, WebP or BMP).") from None
-    except (OSError, SyntaxError, ValueError, EOFError) as error:
+    except Image.DecompressionBombError:
+        raise ImageError(
+            f"The image's dimensions are above the limit of {max_pixels:,} pixels; "
+            "resize it before uploading."
+        ) from None
+    except UnidentifiedImageError:
+        raise ImageError(
+            "This file is not an image we can read (JPEG, PNG, WebP or BMP)."
+        ) from None
+    except (FileNotFoundError, IsADirectoryError, PermissionError):
+        raise
+    except (OSError, SyntaxError, ValueError, EOFError, struct.error) as error:
         raise ImageError(f"The image file is damaged or truncated ({error}).") from None
     if pixels.ndim != 3 or pixels.shape[2] != 3 or min(pixels.shape[:2]) < 1:
         raise ImageError("The image has no usable pixels.")
@@ -103,10 +140,12 @@ def decode(source: str | Path | bytes, max_pixels: int = MAX_PIXELS) -> DecodedI
 
 def _to_rgb(image: Image.Image, notes: list[str]) -> Image.Image:
     """Convert any Pillow mode to 8-bit RGB, flattening transparency on white."""
-    if image.mode in ("I;16", "I;16B", "I;16L", "I"):
-        # 16/32-bit greyscale: scale the real range to 0-255 instead of clipping.
+    if image.mode.startswith("I;16") or image.mode in ("I", "F"):
+        # 16/32-bit greyscale: scale to 0-255 instead of clipping. A 16-bit mode has a
+        # known range; for 32-bit "I"/"F" files the range is a guess from the values.
         array = np.asarray(image, dtype=np.float64)
-        top = 65535.0 if array.max() > 255 else 255.0
+        wide = image.mode.startswith("I;16") or array.max() > 255
+        top = 65535.0 if wide else 255.0
         image = Image.fromarray(np.clip(array / top * 255.0, 0, 255).astype(np.uint8), "L")
         notes.append("16-bit image scaled to 8 bits.")
     if image.mode == "P" and "transparency" in image.info:
