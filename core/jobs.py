@@ -1,0 +1,474 @@
+"""A file-based queue of training runs, worked through by one background process.
+
+Why files and a detached process: a Streamlit page reruns, reloads and opens in
+several tabs; none of that may kill, duplicate or forget a training run. So the
+queue *is* the run folders (``status.json`` says ``queued``), and a worker process
+started with its own session trains them one at a time::
+
+    submit(config)              run folder + config.json + status "queued", worker started
+    python -m core.jobs --worker
+        holds artifacts/worker.lock (flock; the file holds its pid), so only ONE
+        worker -- and therefore only one training run -- exists at a time on this
+        2-core machine; takes queued runs oldest first; trains each one as its own
+        subprocess ``python -m core.train --run-dir DIR`` (a crash in a run never
+        kills the worker); exits when the queue is empty.
+    cancel(run_dir)             queued: cancelled at once; running: the trainer is
+                                asked to stop (it checks every batch) and is
+                                terminated if it has not stopped after a grace period.
+    refresh_states()            the run list, with dead "running" runs marked failed.
+
+The trainer command can be replaced through ``DEEPFAKE_TRAINER_CMD`` (a shell-style
+command; ``--run-dir DIR`` is appended); tests use it to run a fast fake trainer.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import fcntl
+import os
+import shlex
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import IO
+
+from core import runs, settings
+from core.config import TrainConfig
+
+TRAINER_ENV = "DEEPFAKE_TRAINER_CMD"
+GRACE_ENV = "DEEPFAKE_CANCEL_GRACE_S"
+#: Seconds a running run may take to stop by itself after Cancel before it is killed.
+DEFAULT_CANCEL_GRACE_S = 30.0
+LOCK_NAME = "worker.lock"
+WORKER_LOG_NAME = "worker.log"
+TRAINER_LOG_NAME = "trainer.log"
+POLL_S = 0.25
+ACTIVE_STATES = ("queued", "running")
+UNEXPECTED_STOP = "The training process stopped unexpectedly"
+
+_last_created = 0.0
+_created_lock = threading.Lock()
+
+
+# --- paths and small helpers -------------------------------------------------
+
+
+def lock_path() -> Path:
+    """Return the worker's lock/pid file."""
+    return settings.artifacts_dir() / LOCK_NAME
+
+
+def worker_log_path() -> Path:
+    """Return the log file that receives the worker's stdout and stderr."""
+    return settings.artifacts_dir() / WORKER_LOG_NAME
+
+
+def cancel_grace_s() -> float:
+    """Return the cancel grace period (``DEEPFAKE_CANCEL_GRACE_S`` or 30 s)."""
+    try:
+        return float(os.environ.get(GRACE_ENV, DEFAULT_CANCEL_GRACE_S))
+    except ValueError:
+        return DEFAULT_CANCEL_GRACE_S
+
+
+def trainer_command(run_dir: Path) -> list[str]:
+    """Return the command that trains the queued run in ``run_dir``."""
+    custom = os.environ.get(TRAINER_ENV, "").strip()
+    base = shlex.split(custom) if custom else [sys.executable, "-m", "core.train"]
+    return [*base, "--run-dir", str(run_dir)]
+
+
+def child_env() -> dict[str, str]:
+    """Return the environment for the worker and trainer subprocesses.
+
+    They inherit ours, with the artifacts folder pinned to the one in use here so
+    the worker reads the same queue even when the variable was not set.
+    """
+    env = dict(os.environ)
+    env[settings.ARTIFACTS_ENV] = str(settings.artifacts_dir())
+    env["PYTHONUNBUFFERED"] = "1"
+    return env
+
+
+def pid_alive(pid: int | None) -> bool:
+    """True when a process with this pid exists and is not a zombie."""
+    if not pid or pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # exists, owned by someone else
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return True  # no procfs: trust kill(0)
+    # The state letter follows the parenthesised command name.
+    return stat.rsplit(")", 1)[-1].split()[:1] != ["Z"]
+
+
+def _next_created() -> float:
+    """A creation time strictly after the previous one from this process (queue order)."""
+    global _last_created
+    with _created_lock:
+        _last_created = max(time.time(), _last_created + 1e-6)
+        return _last_created
+
+
+# --- the lock ----------------------------------------------------------------
+
+
+def _try_lock(timeout: float = 0.0) -> IO[str] | None:
+    """Take the worker lock, retrying up to ``timeout`` seconds; None if held elsewhere."""
+    handle = open(lock_path(), "a+", encoding="utf-8")  # noqa: SIM115 - held while working
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return handle
+        except BlockingIOError:
+            if time.monotonic() >= deadline:
+                handle.close()
+                return None
+            time.sleep(0.05)
+
+
+def worker_pid() -> int | None:
+    """Return the pid of the live worker, or None when no worker holds the lock."""
+    path = lock_path()
+    if not path.exists():
+        return None
+    handle = _try_lock()
+    if handle is not None:  # nobody holds it: no worker
+        handle.close()
+        return None
+    try:
+        return int(path.read_text().strip() or 0) or None
+    except ValueError:
+        return None
+
+
+def ensure_worker() -> int | None:
+    """Start the background worker unless one is running.
+
+    Returns:
+        The pid of the worker started, or None when one was already running.
+    """
+    if worker_pid() is not None:
+        return None
+    log = open(worker_log_path(), "ab")  # noqa: SIM115 - handed to the child
+    try:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "core.jobs", "--worker"],
+            cwd=settings.REPO_ROOT,
+            env=child_env(),
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            close_fds=True,
+        )
+    finally:
+        log.close()
+    # Reap it when it exits so it never lingers as a zombie of this (server) process.
+    threading.Thread(target=process.wait, daemon=True).start()
+    return process.pid
+
+
+# --- submitting, listing, cancelling ----------------------------------------
+
+
+def submit(config: TrainConfig, start_worker: bool = True) -> Path:
+    """Queue one training run.
+
+    Args:
+        config: the run's configuration.
+        start_worker: start the background worker if none is running.
+
+    Returns:
+        The new run folder (status "queued").
+    """
+    return submit_many([config], start_worker=start_worker)[0]
+
+
+def submit_many(configs: Iterable[TrainConfig], start_worker: bool = True) -> list[Path]:
+    """Queue several runs in the given order (e.g. all three models, same subset and seed).
+
+    Returns:
+        The new run folders, in queue order.
+    """
+    folders = []
+    for config in configs:
+        folder = runs.new_run_dir(config.model)
+        runs.write_json(folder / "config.json", config.to_dict())
+        runs.set_status(folder, "queued", created=_next_created(), phase="queued")
+        folders.append(folder)
+    if start_worker and folders:
+        ensure_worker()
+    return folders
+
+
+def _created(run: runs.Run) -> tuple[float, str]:
+    return (float(run.status.get("created") or 0), run.name)
+
+
+def queued_runs(all_runs: Sequence[runs.Run] | None = None) -> list[runs.Run]:
+    """Return the queued runs in the order they will train (oldest first)."""
+    all_runs = runs.list_runs() if all_runs is None else all_runs
+    waiting = [run for run in all_runs if run.state == "queued"]
+    return sorted(waiting, key=_created)
+
+
+def queue_position(run: runs.Run | Path, all_runs: Sequence[runs.Run] | None = None) -> int | None:
+    """Return 1 for the next queued run to train, 2 for the one after... None if not queued."""
+    name = run.name
+    for position, waiting in enumerate(queued_runs(all_runs), start=1):
+        if waiting.name == name:
+            return position
+    return None
+
+
+def running_runs(all_runs: Sequence[runs.Run] | None = None) -> list[runs.Run]:
+    """Return the runs marked running (normally at most one)."""
+    all_runs = runs.list_runs() if all_runs is None else all_runs
+    return sorted((run for run in all_runs if run.state == "running"), key=_created)
+
+
+def cancel(run_dir: Path) -> str:
+    """Cancel a queued or running run.
+
+    A queued run is marked cancelled at once. A running run is asked to stop (the
+    trainer checks every batch and ends "cancelled"); if it has not stopped after
+    the grace period, the worker terminates it and marks it cancelled.
+
+    Returns:
+        The state right after the call ("cancelled", "running", or the final state
+        the run already had).
+    """
+    runs.request_cancel(run_dir)
+    run = runs.load_run(run_dir)
+    if run.state == "queued":
+        runs.set_status(run_dir, "cancelled", phase="cancelled", ended=time.time())
+        return "cancelled"
+    return run.state
+
+
+def _cancel_overdue(run_dir: Path) -> bool:
+    """True when Cancel was pressed longer than the grace period ago."""
+    try:
+        asked = (run_dir / runs.CANCEL_FLAG).stat().st_mtime
+    except FileNotFoundError:
+        return False
+    return time.time() - asked > cancel_grace_s()
+
+
+def _terminate(pid: int, wait_s: float = 3.0) -> None:
+    """SIGTERM, then SIGKILL if the process is still alive after ``wait_s``."""
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + wait_s
+    while pid_alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    if pid_alive(pid):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+
+
+def refresh_states() -> list[runs.Run]:
+    """Return every run, newest first, after correcting states that are no longer true.
+
+    A run marked running whose processes are gone (the trainer was killed, the
+    machine rebooted) is marked failed, so it never looks running or finished. An
+    overdue cancel of a run no worker looks after is enforced here. Queued runs
+    with no worker alive get a worker again.
+    """
+    worker = worker_pid()
+    all_runs = runs.list_runs()
+    changed = False
+    for run in all_runs:
+        if run.state != "running":
+            continue
+        if worker is not None and run.status.get("worker_pid") == worker:
+            continue  # its worker watches the trainer and records how it ended
+        pid = run.status.get("pid")
+        if pid_alive(pid):
+            if _cancel_overdue(run.path):
+                _terminate(int(pid))
+                runs.set_status(run.path, "cancelled", phase="cancelled", ended=time.time())
+                changed = True
+            continue
+        # Dead: read again, the trainer may have written its final state just before exiting.
+        current = runs.load_run(run.path)
+        if current.state == "running" and current.status.get("pid") == pid:
+            _mark_stopped(run.path, None)
+            changed = True
+    if changed:
+        all_runs = runs.list_runs()
+    if worker is None and any(run.state == "queued" for run in all_runs):
+        ensure_worker()
+    return all_runs
+
+
+def _log_tail(path: Path, lines: int = 15) -> str:
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return ""
+    return "\n".join(text.strip().splitlines()[-lines:])
+
+
+def _mark_stopped(run_dir: Path, returncode: int | None) -> None:
+    """Record how a run whose trainer is gone ended, when the trainer could not say."""
+    if runs.cancel_requested(run_dir):
+        runs.set_status(run_dir, "cancelled", phase="cancelled", ended=time.time())
+        return
+    if returncode is None:
+        how = ""
+    elif returncode < 0:
+        how = f" (killed by signal {-returncode})"
+    elif returncode == 0:
+        how = " (it exited without saving its results)"
+    else:
+        how = f" (exit code {returncode})"
+    error = f"{UNEXPECTED_STOP}{how}."
+    tail = _log_tail(run_dir / TRAINER_LOG_NAME)
+    runs.set_status(
+        run_dir,
+        "failed",
+        phase="failed",
+        error=error,
+        log_tail=tail or None,
+        ended=time.time(),
+    )
+
+
+# --- the worker --------------------------------------------------------------
+
+
+def _next_queued() -> Path | None:
+    waiting = queued_runs()
+    return waiting[0].path if waiting else None
+
+
+def _wait_for_other_trainers() -> None:
+    """Wait while a run left by an earlier worker still trains (one run at a time)."""
+    while True:
+        others = [
+            run
+            for run in running_runs()
+            if run.status.get("worker_pid") != os.getpid() and pid_alive(run.status.get("pid"))
+        ]
+        if not others:
+            return
+        refresh_states()  # enforces an overdue cancel of such orphans
+        time.sleep(1.0)
+
+
+def train_one(run_dir: Path) -> int | None:
+    """Train one queued run in a subprocess and make sure its final state is recorded.
+
+    Returns:
+        The trainer's exit code, or None when the run was skipped (cancelled).
+    """
+    state = runs.load_run(run_dir).state
+    if state != "queued" or runs.cancel_requested(run_dir):
+        if state == "queued":
+            runs.set_status(run_dir, "cancelled", phase="cancelled", ended=time.time())
+        return None
+    runs.set_status(
+        run_dir, "running", phase="starting", worker_pid=os.getpid(), started=time.time()
+    )
+    command = trainer_command(run_dir)
+    print(f"[worker {os.getpid()}] training {run_dir.name}: {shlex.join(command)}", flush=True)
+    with open(run_dir / TRAINER_LOG_NAME, "ab") as log:
+        process = subprocess.Popen(
+            command,
+            cwd=settings.REPO_ROOT,
+            env=child_env(),
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    killed_for_cancel = False
+    while process.poll() is None:
+        time.sleep(POLL_S)
+        if not killed_for_cancel and _cancel_overdue(run_dir):
+            print(f"[worker] {run_dir.name} ignored Cancel; terminating it", flush=True)
+            _terminate(process.pid)
+            killed_for_cancel = True
+    returncode = process.wait()
+    if runs.load_run(run_dir).state in ACTIVE_STATES:
+        _mark_stopped(run_dir, returncode)
+    print(
+        f"[worker] {run_dir.name} ended: exit code {returncode}, "
+        f"state {runs.load_run(run_dir).state}",
+        flush=True,
+    )
+    return returncode
+
+
+def run_worker() -> int:
+    """Train queued runs oldest first, one at a time, until the queue is empty.
+
+    Returns:
+        0 (also when another worker already holds the lock).
+    """
+    handle = _try_lock(timeout=2.0)
+    if handle is None:
+        print(f"[worker {os.getpid()}] another worker is running; exiting", flush=True)
+        return 0
+    try:
+        while True:
+            handle.seek(0)
+            handle.truncate()
+            handle.write(str(os.getpid()))
+            handle.flush()
+            run_dir = _next_queued()
+            if run_dir is not None:
+                _wait_for_other_trainers()
+                train_one(run_dir)
+                continue
+            # Release, then look once more: a run queued while we released would
+            # otherwise find the lock held and wait for nobody.
+            handle.close()
+            handle = None
+            if _next_queued() is None:
+                return 0
+            handle = _try_lock(timeout=2.0)
+            if handle is None:
+                return 0  # another worker took over
+    finally:
+        if handle is not None:
+            handle.close()
+
+
+def _print_queue() -> None:
+    all_runs = refresh_states()
+    worker = worker_pid()
+    print(f"worker: {'pid ' + str(worker) if worker else 'not running'}")
+    for run in running_runs(all_runs):
+        status = run.status
+        print(f"running  {run.name}  epoch {status.get('epoch')}/{status.get('epochs')}")
+    for position, run in enumerate(queued_runs(all_runs), start=1):
+        print(f"queued   {run.name}  #{position}")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Command line: ``--worker`` works the queue; without it, print the queue."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--worker", action="store_true", help="work through the queue")
+    args = parser.parse_args(argv)
+    if args.worker:
+        return run_worker()
+    _print_queue()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
