@@ -1,0 +1,351 @@
+"""core.compare: fair comparison of finished runs, re-scoring, cross-dataset checks, exports.
+
+Runs are built by :func:`make_run` in the folder format of core/train.py: a tiny
+functional Keras model saved as ``model.keras`` and the JSON files, with
+metrics.json computed from the model's real predictions on its test files.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from core import compare, data, metrics, runs
+from core.config import TrainConfig
+from tests.conftest import make_tree
+
+SIZE = 32
+
+
+def tiny_model(seed: int):
+    """A functional model taking raw pixels, with a one-logit head."""
+    import keras
+
+    keras.utils.set_random_seed(seed)
+    inputs = keras.Input((SIZE, SIZE, 3))
+    x = keras.layers.Rescaling(1 / 255.0)(inputs)
+    x = keras.layers.Conv2D(2, 3, strides=2, activation="relu")(x)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    return keras.Model(inputs, keras.layers.Dense(1)(x))
+
+
+def make_run(
+    dataset: Path,
+    test_size: int,
+    seed: int,
+    model: str = "cnn",
+    runs_root: Path | None = None,
+) -> Path:
+    """Write a finished run folder scored on a seeded stratified sample of ``dataset``'s Test."""
+    from core import predict
+
+    index = data.index_dataset(dataset)
+    pick = {
+        split: data.stratified_subset(index.splits[split], size, seed)
+        for split, size in (("Train", 4), ("Validation", 2), ("Test", test_size))
+    }
+    folder = runs.new_run_dir(model, runs_root)
+    config = TrainConfig(model=model, image_size=SIZE, test_size=test_size, seed=seed, epochs=2)
+    weights = {"weights": {"imagenet": False, "message": "offline"}} if model == "xception" else {}
+    runs.write_json(
+        folder / "config.json",
+        config.to_dict() | {"dataset": str(index.root), "is_demo": False} | weights,
+    )
+    runs.write_json(
+        folder / "subsets.json",
+        {
+            "root": str(index.root),
+            "train": [s.path for s in pick["Train"]],
+            "validation": [s.path for s in pick["Validation"]],
+            "test": [s.path for s in pick["Test"]],
+            "skipped": [],
+        },
+    )
+    runs.write_json(
+        folder / "history.json",
+        {
+            key: [0.5 + 0.1 * seed, 0.6 + 0.1 * seed]
+            for key in ("loss", "accuracy", "auc", "val_loss", "val_accuracy", "val_auc")
+        },
+    )
+    keras_model = tiny_model(seed)
+    keras_model.save(folder / "model.keras")
+    loaded = data.load_images(index.root, pick["Test"], SIZE)
+    p_real = predict.predict_p_real(keras_model, loaded.pixels)
+    report = metrics.detection_report(loaded.labels, p_real)
+    report |= {
+        "train_seconds": 1.5 + seed,
+        "images_per_second": 100.0 + seed,
+        "params": int(keras_model.count_params()),
+        "epochs_run": 2,
+        "inference_ms_per_image": 1.0,
+        "test_files": loaded.paths,
+        "dataset": str(index.root),
+        "is_demo": False,
+        "weights_message": "",
+        "image_size": SIZE,
+        "model": model,
+        "model_display": model.upper(),
+    }
+    runs.set_status(folder, "finished", epoch=2, epochs=2, created=time.time(), elapsed_s=1.0)
+    runs.write_json(folder / "metrics.json", report)
+    return folder
+
+
+@pytest.fixture
+def dataset(tmp_path) -> Path:
+    return make_tree(
+        tmp_path / "data" / "Dataset",
+        {"Train": (4, 4), "Validation": (2, 2), "Test": (8, 8)},
+    )
+
+
+@pytest.fixture
+def two_runs(dataset) -> tuple[Path, Path]:
+    """Two runs whose test subsets are different samples of the same Test split."""
+    first = make_run(dataset, test_size=8, seed=1)
+    second = make_run(dataset, test_size=8, seed=2, model="capsnet")
+    return first, second
+
+
+def test_runs_scored_on_different_test_subsets_are_flagged(two_runs):
+    comparison = compare.load_comparison()
+    assert [r.name for r in comparison.records] == [two_runs[1].name, two_runs[0].name]
+    assert comparison.problems == []
+    table = compare.comparison_table(comparison.records)
+    a, b = (comparison.record(p.name).test_set for p in two_runs)
+    assert a.files != b.files
+    assert len(compare.distinct_test_sets(table)) == 2
+    assert set(table[compare.TEST_SET_COLUMN]) == {a.label, b.label}
+    assert a.label.endswith("(8)")
+    for column in ("Loss", "Accuracy", "Balanced acc.", "AUC", "AP", "EER", "F1", "ms/image"):
+        assert table[column].notna().all()
+    assert set(table["Model"]) == {"CNN", "CAPSNET"}
+    assert table["Train n"].tolist() == [4.0, 4.0]
+
+
+def test_same_files_give_the_same_test_set_id(dataset):
+    first = make_run(dataset, test_size=6, seed=3)
+    second = make_run(dataset, test_size=6, seed=3)
+    table = compare.comparison_table(compare.load_comparison().records)
+    assert len(compare.distinct_test_sets(table)) == 1
+    assert first.name != second.name
+
+
+def test_rescore_puts_both_runs_on_identical_files(two_runs, dataset):
+    comparison = compare.load_comparison()
+    chosen = comparison.record(two_runs[0].name)
+    common = compare.run_test_set(chosen)
+    results = compare.rescore(comparison.records, common)
+    assert [r.error for r in results] == [None, None]
+    assert not any(r.reused for r in results)
+
+    files = [r.record["files"] for r in results]
+    assert files[0] == files[1] == sorted(chosen.metrics["test_files"])
+    assert len(files[0]) == 16 // 2
+    # Each stored result is consistent with its own stored predictions.
+    for result in results:
+        stored = result.record
+        again = metrics.detection_report(stored["labels"], stored["p_real"])
+        assert stored["metrics"]["auc"] == pytest.approx(again["auc"], abs=1e-6)
+        assert stored["labels"] == [compare.label_of(f) for f in stored["files"]]
+    # Re-scoring a run on its own test files reproduces the metrics of training time.
+    own = next(r for r in results if r.run == chosen.name).record["metrics"]
+    assert own["auc"] == pytest.approx(chosen.metrics["auc"], abs=1e-6)
+    assert own["confusion_matrix"] == chosen.metrics["confusion_matrix"]
+
+    # The table, read back from disk, carries the common group for both rows.
+    records = compare.load_comparison().records
+    table = compare.comparison_table(records, common=common.id)
+    assert set(table["common · Test set"]) == {f"{common.id} (8)"}
+    assert table["common · AUC"].notna().all()
+    stored_files = [
+        json.loads(compare.rescore_path(r.run.path, common.id).read_text())["files"]
+        for r in records
+    ]
+    assert stored_files[0] == stored_files[1]
+
+
+def test_rescore_results_are_stored_and_reused(two_runs, monkeypatch):
+    comparison = compare.load_comparison()
+    common = compare.run_test_set(comparison.records[0])
+    first = compare.rescore(comparison.records, common)
+    for path in two_runs:
+        assert compare.rescore_path(path, common.id).is_file()
+
+    from core import predict
+
+    def no_loading(run_dir):
+        raise AssertionError("a stored re-score must be reused, not recomputed")
+
+    monkeypatch.setattr(predict, "load_model", no_loading)
+    fresh = compare.load_comparison()  # as after a page rerun
+    assert set(fresh.records[0].rescores) == {common.id}
+    again = compare.rescore(fresh.records, common)
+    assert all(r.reused for r in again)
+    assert [r.record["metrics"] for r in again] == [r.record["metrics"] for r in first]
+    info = compare.available_test_sets(fresh.records)[common.id]
+    assert info["size"] == 8 and info["purpose"] == "common"
+    assert sorted(info["runs"]) == sorted(p.name for p in two_runs)
+
+    monkeypatch.undo()
+    forced = compare.rescore(fresh.records[:1], common, force=True)
+    assert not forced[0].reused and forced[0].error is None
+
+
+def test_dataset_sample_is_seeded_and_stratified(dataset):
+    one = compare.dataset_test_set(dataset, size=6, seed=7)
+    same = compare.dataset_test_set(dataset.parent, size=6, seed=7)
+    other = compare.dataset_test_set(dataset, size=6, seed=8)
+    assert one == same and one.id == same.id
+    assert one.id != other.id
+    labels = [s.label for s in one.samples()]
+    assert labels.count(0) == labels.count(1) == 3
+    assert all(path.startswith("Test/") for path in one.files)
+    whole = compare.dataset_test_set(dataset)
+    assert len(whole.files) == 16 and "all 16" in whole.description
+
+
+def test_dataset_without_test_split_is_a_clear_error(tmp_path):
+    make_tree(tmp_path / "Dataset", {"Train": (2, 2)})
+    with pytest.raises(compare.CompareError, match="no Test split"):
+        compare.dataset_test_set(tmp_path / "Dataset")
+    with pytest.raises(data.DatasetError, match="Folder not found"):
+        compare.dataset_test_set(tmp_path / "nowhere")
+
+
+def test_cross_dataset_check_gets_its_own_column_group(two_runs, openforensics):
+    records = compare.load_comparison().records
+    cross = compare.dataset_test_set(openforensics, size=10, seed=0)
+    results = compare.rescore(records, cross, purpose="cross")
+    assert all(r.error is None for r in results)
+    assert results[0].record["files"] == results[1].record["files"] == list(cross.files)
+    records = compare.load_comparison().records
+    info = compare.available_test_sets(records)[cross.id]
+    assert info["purpose"] == "cross" and info["name"] == "openforensics-sample"
+    table = compare.comparison_table(records, cross=[cross.id])
+    assert "cross: openforensics-sample · AUC" in table.columns
+    assert table["cross: openforensics-sample · Accuracy"].notna().all()
+    directions = compare.best_directions(table)
+    assert directions["cross: openforensics-sample · EER"] == "min"
+    assert directions["cross: openforensics-sample · AUC"] == "max"
+
+
+def test_a_broken_model_fails_its_row_only(two_runs):
+    (two_runs[1] / "model.keras").write_bytes(b"not a zip")
+    records = compare.load_comparison().records
+    common = compare.run_test_set(records[-1])
+    results = compare.rescore(records, common)
+    by_run = {r.run: r for r in results}
+    assert by_run[two_runs[0].name].error is None
+    assert "damaged" in by_run[two_runs[1].name].error
+    assert compare.rescore_path(two_runs[0], common.id).exists()
+    assert not compare.rescore_path(two_runs[1], common.id).exists()
+
+
+def test_unfinished_runs_are_not_listed_as_finished(dataset):
+    done = make_run(dataset, test_size=4, seed=1)
+    running = runs.new_run_dir("cnn")
+    runs.write_json(running / "config.json", TrainConfig(image_size=SIZE).to_dict())
+    runs.set_status(running, "running", epoch=1, epochs=3)
+    crashed = runs.new_run_dir("capsnet")
+    runs.set_status(crashed, "finished")  # says finished, but metrics.json never came
+    assert [r.name for r in runs.finished_runs()] == [done.name]
+    comparison = compare.load_comparison()
+    assert [r.name for r in comparison.records] == [done.name]
+    assert {r.name for r in comparison.unfinished} == {running.name, crashed.name}
+    assert any(crashed.name in p and "metrics.json" in p for p in comparison.problems)
+    assert not any(running.name in p for p in comparison.problems)
+
+
+@pytest.mark.parametrize("file", ["history.json", "subsets.json", "config.json"])
+def test_a_corrupt_side_file_is_reported_not_fatal(dataset, file):
+    run = make_run(dataset, test_size=4, seed=1)
+    (run / file).write_text("{not json", encoding="utf-8")
+    comparison = compare.load_comparison()
+    assert [r.name for r in comparison.records] == [run.name]
+    assert any(file in p and "not valid JSON" in p for p in comparison.problems)
+    table = compare.comparison_table(comparison.records)
+    assert len(table) == 1 and table["AUC"].notna().all()
+    compare.full_record_json(comparison.records)  # still exportable
+
+
+def test_corrupt_metrics_or_rescore_is_reported_not_fatal(dataset):
+    good = make_run(dataset, test_size=4, seed=1)
+    bad = make_run(dataset, test_size=4, seed=2)
+    (bad / "metrics.json").write_text("[1, 2", encoding="utf-8")
+    rescores = good / compare.RESCORES_DIR
+    rescores.mkdir()
+    (rescores / "0123456789.json").write_text("{", encoding="utf-8")
+    (rescores / "abcdefabcd.json").write_text('{"test_set_id": "other"}', encoding="utf-8")
+    comparison = compare.load_comparison()
+    assert [r.name for r in comparison.records] == [good.name]
+    assert comparison.records[0].rescores == {}
+    text = "\n".join(comparison.problems)
+    assert f"{bad.name}/metrics.json is not valid JSON" in text
+    assert "0123456789.json is not valid JSON" in text
+    assert "abcdefabcd.json is not a re-score record" in text
+
+
+def test_csv_and_json_exports(two_runs):
+    records = compare.load_comparison().records
+    common = compare.run_test_set(records[1])
+    compare.rescore(records, common)
+    table = compare.comparison_table(records, common=common.id)
+    parsed = pd.read_csv(io.StringIO(compare.table_csv(table)))
+    assert list(parsed.columns) == list(table.columns)
+    assert parsed["Run"].tolist() == [r.name for r in records]
+    assert parsed["AUC"].to_numpy() == pytest.approx(table["AUC"].to_numpy())
+    assert parsed["common · AUC"].notna().all()
+
+    exported = json.loads(compare.full_record_json(records))
+    assert [run["name"] for run in exported["runs"]] == [r.name for r in records]
+    for run, record in zip(exported["runs"], records, strict=True):
+        assert run["config"]["model"] == record.run.model
+        assert run["metrics"]["auc"] == pytest.approx(record.metrics["auc"])
+        assert run["history"]["val_auc"] == record.history["val_auc"]
+        assert run["test_set"]["files"] == sorted(record.metrics["test_files"])
+        assert run["rescores"][common.id]["files"] == list(common.files)
+
+
+def test_best_values_are_direction_aware():
+    table = pd.DataFrame(
+        {
+            "Run": ["a", "b", "c"],
+            "Loss": [0.3, 0.2, np.nan],
+            "AUC": [0.9, 0.8, 0.9],
+            "EER": [0.1, 0.3, 0.2],
+            "Train time (s)": [10.0, 5.0, 7.0],
+            "Images/s": [1.0, 3.0, 2.0],
+            "common · Loss": [np.nan, np.nan, np.nan],
+        }
+    )
+    best = compare.best_rows(table)
+    assert best["Loss"] == [1]
+    assert best["AUC"] == [0, 2]  # ties are all best
+    assert best["EER"] == [0]
+    assert best["Train time (s)"] == [1]
+    assert best["Images/s"] == [1]
+    assert "common · Loss" not in best  # nothing to highlight
+    assert "Run" not in compare.best_directions(table)
+
+
+def test_headline_long_form(two_runs):
+    records = compare.load_comparison().records
+    long = compare.headline_long(records)
+    assert set(long["Metric"]) == {"Accuracy", "Balanced acc.", "AUC", "AP", "F1"}
+    assert len(long) == 2 * 5
+    assert compare.headline_long(records, test_set="nothere").empty
+
+
+def test_label_of_needs_a_class_folder():
+    assert compare.label_of("Test/Real/a.jpg") == 1
+    assert compare.label_of("test/fake/b.png") == 0
+    with pytest.raises(compare.CompareError):
+        compare.label_of("Test/other/c.jpg")
