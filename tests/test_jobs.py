@@ -259,7 +259,6 @@ def test_worker_and_trainer_inherit_environment(fake_trainer, monkeypatch, tmp_p
 
 @pytest.mark.slow
 def test_real_training_run_end_to_end(tmp_path, monkeypatch):
-    pytest.importorskip("core.train")
     monkeypatch.delenv(jobs.TRAINER_ENV, raising=False)
     root = make_tree(
         tmp_path / "Dataset", {"Train": (8, 8), "Validation": (4, 4), "Test": (4, 4)}, size=32

@@ -1,0 +1,158 @@
+"""AppTest of the Training page: a tiny real run on the demo data, refused inputs, no TF."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from core import demo, jobs, runs, settings
+from tests.conftest import make_tree
+
+APP = str(settings.REPO_ROOT / "streamlit_app.py")
+
+
+@pytest.fixture(scope="module")
+def demo_set(tmp_path_factory) -> Path:
+    """The demo dataset, generated once for this module (it takes ~10 s)."""
+    return demo.ensure_demo_dataset(tmp_path_factory.mktemp("demo") / "Dataset")
+
+
+def use_demo(artifacts: Path, demo_set: Path) -> None:
+    """Put the module's demo set where this test's artifacts folder expects it."""
+    target = settings.demo_data_dir()
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.symlink_to(demo_set, target_is_directory=True)
+
+
+def open_page() -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.run()
+    at.switch_page("pages/train.py")
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def set_inputs(at: AppTest, model: str = "cnn", **values: int) -> None:
+    at.selectbox(key="train_model").set_value(model)
+    at.run()
+    for key, value in values.items():
+        at.number_input(key=f"train_{key}").set_value(value)
+
+
+def table(at: AppTest):
+    (frame,) = at.dataframe  # the run list is the page's only table
+    return frame.value
+
+
+def test_page_trains_a_tiny_run_and_shows_it_finished(artifacts, demo_set):
+    use_demo(artifacts, demo_set)
+    at = open_page()
+    assert "No runs yet" in " ".join(info.value for info in at.info)
+    set_inputs(
+        at,
+        image_size=32,
+        epochs=1,
+        batch_size=16,
+        size_train=32,
+        size_validation=16,
+        size_test=16,
+    )
+    at.button(key="train_start").click()
+    at.run()
+    assert not at.exception, at.exception
+    assert not at.error, [error.value for error in at.error]
+    (run,) = runs.list_runs()
+    assert run.config["model"] == "cnn"
+    assert run.config["image_size"] == 32
+    assert run.config["train_size"] == 32
+    assert run.config["data_dir"] is None  # the demo set
+    assert table(at)["state"].iloc[0] in ("queued (#1)", "running", "finished")
+
+    deadline = time.monotonic() + 240
+    while runs.load_run(run.path).state in jobs.ACTIVE_STATES and time.monotonic() < deadline:
+        time.sleep(0.5)
+    finished = runs.load_run(run.path)
+    log = (run.path / jobs.TRAINER_LOG_NAME).read_text()
+    assert finished.finished, f"{finished.status}\n{log}"
+
+    at.run()
+    assert not at.exception, at.exception
+    row = table(at).iloc[0]
+    assert row["run"] == run.name
+    assert row["state"] == "finished"
+    assert 0 <= row["test accuracy"] <= 1
+    assert "No run is training" in " ".join(caption.value for caption in at.caption)
+    deadline = time.monotonic() + 10
+    while jobs.worker_pid() is not None and time.monotonic() < deadline:
+        time.sleep(0.1)
+
+
+def test_page_refuses_inputs_that_cannot_work(tmp_path, monkeypatch):
+    root = make_tree(tmp_path / "Dataset", {"Train": (6, 6), "Validation": (3, 3), "Test": (3, 3)})
+    monkeypatch.setenv(settings.DATA_ENV, str(root))
+    at = open_page()
+    assert "Available: 12" in " ".join(caption.value for caption in at.caption)
+
+    set_inputs(at, size_train=13, image_size=64)
+    at.button(key="train_start").click()
+    at.run()
+    errors = " ".join(error.value for error in at.error)
+    assert "The Train subset (13) is larger than the Train split (12 images)" in errors
+    assert runs.list_runs() == []
+
+    set_inputs(at, model="xception", size_train=12, size_validation=6, size_test=6, image_size=32)
+    at.button(key="train_start").click()
+    at.run()
+    errors = " ".join(error.value for error in at.error)
+    assert "Image size 32 is below xception's minimum of 71" in errors
+    assert "cannot download the ImageNet weights" in " ".join(c.value for c in at.caption)
+    assert runs.list_runs() == []
+    assert jobs.worker_pid() is None
+
+
+def test_page_queues_all_three_models_in_order(tmp_path, monkeypatch):
+    root = make_tree(tmp_path / "Dataset", {"Train": (6, 6), "Validation": (3, 3), "Test": (3, 3)})
+    monkeypatch.setenv(settings.DATA_ENV, str(root))
+    # A trainer that never starts keeps the runs queued: we only check what was queued.
+    monkeypatch.setattr(jobs, "ensure_worker", lambda: None)
+    at = open_page()
+    set_inputs(at, model="all", image_size=72, size_train=8, size_validation=4, size_test=4)
+    at.button(key="train_start").click()
+    at.run()
+    assert not at.exception, at.exception
+    assert "Only one run trains at a time" in " ".join(s.value for s in at.success)
+    queued = jobs.queued_runs()
+    assert [run.model for run in queued] == ["cnn", "capsnet", "xception"]
+    assert {run.config["seed"] for run in queued} == {42}
+    assert {run.config["data_dir"] for run in queued} == {str(root)}
+    assert list(table(at)["state"]) == ["queued (#3)", "queued (#2)", "queued (#1)"]
+
+
+def test_page_does_not_import_tensorflow(tmp_path):
+    root = make_tree(tmp_path / "Dataset", {"Train": (2, 2), "Validation": (1, 1), "Test": (1, 1)})
+    script = (
+        "import sys\n"
+        "from streamlit.testing.v1 import AppTest\n"
+        f"at = AppTest.from_file({APP!r}, default_timeout=60)\n"
+        "at.run(); at.switch_page('pages/train.py'); at.run()\n"
+        "assert not at.exception, at.exception\n"
+        "print('TF' if 'tensorflow' in sys.modules else 'NO-TF')\n"
+    )
+    env = {**os.environ, settings.DATA_ENV: str(root)}
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=settings.REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == "NO-TF"
