@@ -23,12 +23,12 @@ from tests.conftest import make_tree
 SIZE = 32
 
 
-def tiny_model(seed: int):
+def tiny_model(seed: int, size: int = SIZE):
     """A functional model taking raw pixels, with a one-logit head."""
     import keras
 
     keras.utils.set_random_seed(seed)
-    inputs = keras.Input((SIZE, SIZE, 3))
+    inputs = keras.Input((size, size, 3))
     x = keras.layers.Rescaling(1 / 255.0)(inputs)
     x = keras.layers.Conv2D(2, 3, strides=2, activation="relu")(x)
     x = keras.layers.GlobalAveragePooling2D()(x)
@@ -41,6 +41,7 @@ def make_run(
     seed: int,
     model: str = "cnn",
     runs_root: Path | None = None,
+    size: int = SIZE,
 ) -> Path:
     """Write a finished run folder scored on a seeded stratified sample of ``dataset``'s Test."""
     from core import predict
@@ -51,7 +52,7 @@ def make_run(
         for split, size in (("Train", 4), ("Validation", 2), ("Test", test_size))
     }
     folder = runs.new_run_dir(model, runs_root)
-    config = TrainConfig(model=model, image_size=SIZE, test_size=test_size, seed=seed, epochs=2)
+    config = TrainConfig(model=model, image_size=size, test_size=test_size, seed=seed, epochs=2)
     weights = {"weights": {"imagenet": False, "message": "offline"}} if model == "xception" else {}
     runs.write_json(
         folder / "config.json",
@@ -74,9 +75,9 @@ def make_run(
             for key in ("loss", "accuracy", "auc", "val_loss", "val_accuracy", "val_auc")
         },
     )
-    keras_model = tiny_model(seed)
+    keras_model = tiny_model(seed, size)
     keras_model.save(folder / "model.keras")
-    loaded = data.load_images(index.root, pick["Test"], SIZE)
+    loaded = data.load_images(index.root, pick["Test"], size)
     p_real = predict.predict_p_real(keras_model, loaded.pixels)
     report = metrics.detection_report(loaded.labels, p_real)
     report |= {
@@ -89,7 +90,7 @@ def make_run(
         "dataset": str(index.root),
         "is_demo": False,
         "weights_message": "",
-        "image_size": SIZE,
+        "image_size": size,
         "model": model,
         "model_display": model.upper(),
     }
