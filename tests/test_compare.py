@@ -350,3 +350,34 @@ def test_label_of_needs_a_class_folder():
     assert compare.label_of("test/fake/b.png") == 0
     with pytest.raises(compare.CompareError):
         compare.label_of("Test/other/c.jpg")
+
+
+def test_a_real_training_run_rescored_on_its_own_files_matches(dataset):
+    """The contract with core.train: its run folder is read, and re-scoring reproduces it."""
+    from core.train import train
+
+    config = TrainConfig(
+        model="cnn",
+        data_dir=str(dataset),
+        image_size=SIZE,
+        train_size=8,
+        val_size=4,
+        test_size=8,
+        epochs=1,
+        batch_size=4,
+        augment=False,
+    )
+    result = train(config)
+    comparison = compare.load_comparison()
+    assert comparison.problems == []
+    record = comparison.record(result.run_dir.name)
+    assert list(record.test_set.files) == sorted(result.metrics["test_files"])
+    table = compare.comparison_table(comparison.records)
+    assert table.loc[0, "Model"] == "CNN" and table.loc[0, "Train n"] == 8
+    assert table.loc[0, "Epochs run"] == 1 and table.loc[0, "Params"] > 0
+    rescored = compare.rescore(comparison.records, compare.run_test_set(record))[0]
+    assert rescored.error is None
+    assert rescored.record["files"] == sorted(result.metrics["test_files"])
+    assert rescored.record["metrics"]["confusion_matrix"] == result.metrics["confusion_matrix"]
+    assert rescored.record["metrics"]["auc"] == pytest.approx(result.metrics["auc"], abs=1e-4)
+    assert rescored.record["metrics"]["loss"] == pytest.approx(result.metrics["loss"], abs=1e-4)
