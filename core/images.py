@@ -50,7 +50,8 @@ class DecodedImage:
 
 
 def _size_text(count: int) -> str:
-    return f"{count / 1e6:.1f} MB" if count >= 100_000 else f"{count:,} bytes"
+    # MB as Streamlit counts them (server.maxUploadSize = 20 means 20 * 2**20 bytes).
+    return f"{count / 2**20:.1f} MB" if count >= 100_000 else f"{count:,} bytes"
 
 
 def _open(source: str | Path | bytes, max_bytes: int | None) -> Image.Image:
@@ -146,14 +147,17 @@ def _to_rgb(image: Image.Image, notes: list[str]) -> Image.Image:
         array = np.asarray(image, dtype=np.float64)
         wide = image.mode.startswith("I;16") or array.max() > 255
         top = 65535.0 if wide else 255.0
-        image = Image.fromarray(np.clip(array / top * 255.0, 0, 255).astype(np.uint8), "L")
+        image = Image.fromarray(np.clip(np.rint(array / top * 255.0), 0, 255).astype(np.uint8), "L")
         notes.append("16-bit image scaled to 8 bits.")
     if image.mode == "P" and "transparency" in image.info:
         image = image.convert("RGBA")
     if image.mode in ("RGBA", "LA", "PA"):
-        background = Image.new("RGBA", image.size, (255, 255, 255, 255))
-        image = Image.alpha_composite(background, image.convert("RGBA"))
-        notes.append("Transparency flattened onto white.")
+        rgba = image.convert("RGBA")
+        if rgba.getextrema()[3][0] < 255:
+            background = Image.new("RGBA", image.size, (255, 255, 255, 255))
+            rgba = Image.alpha_composite(background, rgba)
+            notes.append("Transparency flattened onto white.")
+        image = rgba
     if image.mode != "RGB":
         image = image.convert("RGB")
     return image

@@ -80,3 +80,31 @@ def tiny_dataset(tmp_path) -> Path:
 
 def pytest_configure(config):
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+@pytest.fixture(scope="session")
+def trained_run(tmp_path_factory, ffhq) -> Path:
+    """A tiny CNN run trained once per session on the shared FFHQ split (about 20 s).
+
+    Small on purpose (48 px, 40 training images, 2 epochs): tests that need a real
+    trained model (prediction, Grad-CAM, the Classify page) check behaviour, not accuracy.
+    """
+    from core.config import TrainConfig
+    from core.train import train
+
+    config = TrainConfig(
+        model="cnn",
+        data_dir=str(ffhq),
+        image_size=48,
+        train_size=40,
+        val_size=10,
+        test_size=10,
+        epochs=2,
+        batch_size=16,
+        early_stopping_patience=2,
+        seed=0,
+    )
+    folder = tmp_path_factory.mktemp("trained_run") / "cnn_20250101-000000"
+    result = train(config, run_dir=folder)
+    assert result.state == "finished"
+    return result.run_dir
