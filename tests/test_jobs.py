@@ -282,4 +282,4 @@ def test_real_training_run_end_to_end(tmp_path, monkeypatch):
     assert run.finished
     assert (folder / "model.keras").is_file()
     assert len(run.history()["loss"]) == 1
-    wait_until(lambda: jobs.worker_pid() is None, 10, "the worker to exit")
+    wait_until(lambda: jobs.worker_pid() is None, 30, "the worker to exit")
