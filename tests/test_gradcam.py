@@ -1,0 +1,90 @@
+"""Grad-CAM: heatmap size and range, a trained model's map is not flat, every model has a layer."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from core import gradcam, images, predict
+from core.models import registry
+
+
+@pytest.fixture(scope="module")
+def model(trained_run):
+    return predict.load_model(trained_run)
+
+
+@pytest.fixture(scope="module")
+def photo(ffhq) -> np.ndarray:
+    # Not square and not the model's size: the heatmap must come back at this size.
+    pixels = images.decode(ffhq / "Test" / "Real" / "real_330.jpg").pixels
+    return pixels[:, 30:230]
+
+
+def test_heatmap_of_trained_model(model, photo):
+    result = gradcam.compute_gradcam(model, photo)
+    assert result.layer == "block4_relu2"
+    assert result.heatmap.shape == photo.shape[:2]
+    assert result.heatmap.dtype == np.float32
+    assert result.heatmap.min() >= 0.0 and result.heatmap.max() <= 1.0
+    assert result.heatmap.max() > 0.9  # normalised to its peak
+    assert result.heatmap.std() > 0.01, "a trained model's map should not be constant"
+    assert result.target == ("Real" if result.p_real >= 0.5 else "Fake")
+    p_real = predict.predict_p_real(model, images.resize(photo, 48))[0]
+    assert result.p_real == pytest.approx(p_real, abs=1e-5)
+
+
+def test_explains_either_verdict_and_named_layer(model, photo):
+    real = gradcam.compute_gradcam(model, photo, target="Real")
+    fake = gradcam.compute_gradcam(model, photo, target="Fake")
+    assert (real.target, fake.target) == ("Real", "Fake")
+    assert not np.allclose(real.heatmap, fake.heatmap)
+    named = gradcam.compute_gradcam(model, photo, layer_name="block3_relu2")
+    assert named.layer == "block3_relu2"
+    assert named.heatmap.shape == photo.shape[:2]
+    missing = gradcam.compute_gradcam(model, photo, layer_name="no_such_layer")
+    assert missing.heatmap is None and "no_such_layer" in missing.reason
+
+
+def test_hook_removed_after_use(model, photo):
+    gradcam.compute_gradcam(model, photo)
+    layer = model.get_layer("block4_relu2")
+    assert "call" not in vars(layer)
+
+
+@pytest.mark.parametrize(
+    ("name", "size", "expected"),
+    [
+        ("capsnet", 32, "stem5_relu"),  # shared stem before the parallel capsule branches
+        ("xception", 71, "xception_base/block14_sepconv2_act"),  # inside the nested base
+    ],
+)
+def test_layer_found_in_every_model(name, size, expected):
+    model = registry.build(name, image_size=size)
+    pixels = np.random.default_rng(0).integers(0, 256, (50, 60, 3), dtype=np.uint8)
+    result = gradcam.compute_gradcam(model, pixels)
+    assert result.layer == expected
+    assert result.heatmap.shape == (50, 60)
+    assert result.heatmap.min() >= 0.0 and result.heatmap.max() <= 1.0
+
+
+def test_model_without_shared_conv_has_a_reason():
+    import keras
+
+    inputs = keras.Input((16, 16, 3))
+    flat = keras.layers.Flatten()(inputs)
+    model = keras.Model(inputs, keras.layers.Dense(1)(flat))
+    result = gradcam.compute_gradcam(model, np.zeros((16, 16, 3), dtype=np.uint8))
+    assert result.heatmap is None
+    assert "no convolutional layer" in result.reason
+
+
+def test_overlay():
+    pixels = np.full((20, 30, 3), 100, dtype=np.uint8)
+    heatmap = np.linspace(0, 1, 20 * 30, dtype=np.float32).reshape(20, 30)
+    blended = gradcam.overlay(pixels, heatmap, alpha=0.5)
+    assert blended.shape == (20, 30, 3) and blended.dtype == np.uint8
+    assert not np.array_equal(blended[0, 0], blended[-1, -1])
+    assert np.array_equal(gradcam.overlay(pixels, heatmap, alpha=0.0), pixels)
+    # A heatmap at another size is resized to the image.
+    assert gradcam.overlay(pixels, heatmap[:5, :5]).shape == (20, 30, 3)
