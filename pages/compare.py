@@ -102,10 +102,12 @@ common_id = columns[0].selectbox(
     key="compare_common_set",
     help="Metrics of the selected runs re-scored on one common test set (create one below).",
 )
+# A default alongside a value set through session state makes Streamlit warn: pass one.
+cross_default = {} if "compare_cross_sets" in st.session_state else {"default": cross_ids[:2]}
 cross_shown = columns[1].multiselect(
     "Cross-dataset column groups",
     cross_ids,
-    default=cross_ids[:2],
+    **cross_default,
     format_func=describe,
     key="compare_cross_sets",
     help="Metrics on another dataset's Test split (create one below).",
