@@ -19,7 +19,7 @@ deps-dev:
 browser:  ## Debian's Chromium for the end-to-end test (Playwright cannot download its own here)
 	@command -v chromium >/dev/null 2>&1 || { \
 		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
-		$$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium; }
+		$$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium fonts-noto-color-emoji; }
 
 lint:
 	$(PYTHON) -m ruff check . && $(PYTHON) -m ruff format --check .
