@@ -16,8 +16,8 @@ deps:
 deps-dev:
 	$(PIP) -r requirements-dev.txt
 
-browser:  ## Debian's Chromium for the end-to-end test (Playwright cannot download its own here)
-	@command -v chromium >/dev/null 2>&1 || { \
+browser:  ## Debian's Chromium (+ emoji font) for the browser test; Playwright cannot download its own here
+	@dpkg -s chromium fonts-noto-color-emoji >/dev/null 2>&1 || { \
 		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 		$$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium fonts-noto-color-emoji; }
 
