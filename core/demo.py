@@ -29,6 +29,7 @@ import json
 import os
 import shutil
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -131,22 +132,45 @@ def _grid(size: int) -> tuple[np.ndarray, np.ndarray]:
     return np.meshgrid(coords, coords)  # xx, yy in [0, 1]
 
 
-def _ellipse(size: int, cx: float, cy: float, rx: float, ry: float, angle: float = 0.0):
-    """Anti-aliased ellipse coverage in [0, 1] (about one pixel of soft edge)."""
+def _ellipse(
+    size: int,
+    cx: float,
+    cy: float,
+    rx: float,
+    ry: float,
+    angle: float = 0.0,
+    crop: bool = False,
+):
+    """Anti-aliased ellipse coverage in [0, 1] (about one pixel of soft edge).
+
+    With ``crop``, returns (coverage, box) computed only over the ellipse's bounding
+    box (box = (row slice, column slice)): painting small features stays cheap.
+    """
     xx, yy = _grid(size)
+    box = (slice(None), slice(None))
+    if crop:
+        reach = max(rx, ry)
+        rows = slice(max(0, int((cy - reach) * size) - 1), max(0, int((cy + reach) * size) + 2))
+        cols = slice(max(0, int((cx - reach) * size) - 1), max(0, int((cx + reach) * size) + 2))
+        box = (rows, cols)
+        xx, yy = xx[box], yy[box]
     dx, dy = xx - cx, yy - cy
     if angle:
         cos, sin = np.cos(angle), np.sin(angle)
         dx, dy = dx * cos + dy * sin, -dx * sin + dy * cos
     dist = np.sqrt((dx / rx) ** 2 + (dy / ry) ** 2)
     radius_px = min(rx, ry) * size
-    return np.clip((1.0 - dist) * radius_px + 0.5, 0.0, 1.0)
+    coverage = np.clip((1.0 - dist) * radius_px + 0.5, 0.0, 1.0)
+    return (coverage, box) if crop else coverage
 
 
-def _paint(image: np.ndarray, alpha: np.ndarray, colour) -> None:
-    a = alpha[..., None]
-    image *= 1.0 - a
-    image += a * np.asarray(colour, dtype=np.float32)
+def _paint(image: np.ndarray, shape, colour, opacity: float = 1.0) -> None:
+    """Paint ``colour`` over ``image`` where ``shape`` (coverage or (coverage, box)) is."""
+    alpha, box = shape if isinstance(shape, tuple) else (shape, (slice(None), slice(None)))
+    a = alpha[..., None] * opacity
+    region = image[box]
+    region *= 1.0 - a
+    region += a * np.asarray(colour, dtype=np.float32)
 
 
 def _smooth_noise(rng: np.random.Generator, size: int, cells: int, channels: int = 3):
@@ -219,27 +243,26 @@ def _draw_features(image: np.ndarray, size: int, face: FaceParams, rng) -> None:
     """Eyes, brows, nose and mouth, drawn on an image that already holds the face."""
     cx, cy = face.cx, face.cy
     skin = np.asarray(face.skin)
+
+    def blob(x: float, y: float, rx: float, ry: float, angle: float = 0.0):
+        return _ellipse(size, x, y, rx, ry, angle, crop=True)
+
     for side in (-1, 1):
         ex = cx + side * face.eye_dx + rng.normal(0, 0.004)
         ey = cy + face.eye_y + rng.normal(0, 0.004)
-        _paint(image, _ellipse(size, ex, ey, face.eye_rx, face.eye_ry), (235, 232, 228))
+        _paint(image, blob(ex, ey, face.eye_rx, face.eye_ry), (235, 232, 228))
         iris_r = face.eye_ry * 0.95
-        _paint(image, _ellipse(size, ex, ey, iris_r, iris_r), face.iris)
-        _paint(image, _ellipse(size, ex, ey, iris_r * 0.45, iris_r * 0.45), (15, 12, 12))
+        _paint(image, blob(ex, ey, iris_r, iris_r), face.iris)
+        _paint(image, blob(ex, ey, iris_r * 0.45, iris_r * 0.45), (15, 12, 12))
         tilt = side * rng.uniform(-0.25, 0.1)
-        brow = _ellipse(size, ex, ey - face.brow_lift, face.eye_rx * 1.1, 0.009, tilt)
-        _paint(image, brow * 0.85, face.hair)
-    nose = _ellipse(size, cx, cy + face.nose_y, 0.03, 0.012)
-    _paint(image, nose * 0.5, skin * 0.65)
-    ridge = _ellipse(size, cx + 0.01, cy + face.nose_y - 0.05, 0.008, 0.045)
-    _paint(image, ridge * 0.25, np.minimum(skin * 1.15, 255))
+        brow = blob(ex, ey - face.brow_lift, face.eye_rx * 1.1, 0.009, tilt)
+        _paint(image, brow, face.hair, 0.85)
+    _paint(image, blob(cx, cy + face.nose_y, 0.03, 0.012), skin * 0.65, 0.5)
+    ridge = blob(cx + 0.01, cy + face.nose_y - 0.05, 0.008, 0.045)
+    _paint(image, ridge, np.minimum(skin * 1.15, 255), 0.25)
     lips = skin * np.array([0.85, 0.55, 0.55]) + np.array([25, 0, 5])
-    _paint(image, _ellipse(size, cx, cy + face.mouth_y, face.mouth_rx, face.mouth_ry), lips)
-    _paint(
-        image,
-        _ellipse(size, cx, cy + face.mouth_y, face.mouth_rx * 0.9, 0.004) * 0.7,
-        lips * 0.45,
-    )
+    _paint(image, blob(cx, cy + face.mouth_y, face.mouth_rx, face.mouth_ry), lips)
+    _paint(image, blob(cx, cy + face.mouth_y, face.mouth_rx * 0.9, 0.004), lips * 0.45, 0.7)
 
 
 def _render(rng: np.random.Generator, size: int, face: FaceParams, scene: dict) -> np.ndarray:
@@ -250,11 +273,15 @@ def _render(rng: np.random.Generator, size: int, face: FaceParams, scene: dict) 
     image = c0 + ramp[..., None] * (c1 - c0) + scene["bg_noise"]
     image = image.astype(np.float32)
     # Shoulders and neck, then hair behind the head, then the face.
-    _paint(image, _ellipse(size, face.cx, 1.08, 0.42, 0.25), scene["shirt"])
-    neck = _ellipse(size, face.cx, face.cy + face.ry * 0.9, face.rx * 0.55, face.ry * 0.5)
+    _paint(image, _ellipse(size, face.cx, 1.08, 0.42, 0.25, crop=True), scene["shirt"])
+    neck = _ellipse(
+        size, face.cx, face.cy + face.ry * 0.9, face.rx * 0.55, face.ry * 0.5, crop=True
+    )
     _paint(image, neck, np.asarray(face.skin) * 0.8)
     if scene["hair_style"] > 0.15:
-        hair = _ellipse(size, face.cx, face.cy - face.ry * 0.15, face.rx * 1.18, face.ry * 1.02)
+        hair = _ellipse(
+            size, face.cx, face.cy - face.ry * 0.15, face.rx * 1.18, face.ry * 1.02, crop=True
+        )
         _paint(image, hair, face.hair)
     face_alpha = _ellipse(size, face.cx, face.cy, face.rx, face.ry)
     skin_layer = np.asarray(face.skin, dtype=np.float32) * np.ones_like(image)
@@ -262,7 +289,9 @@ def _render(rng: np.random.Generator, size: int, face: FaceParams, scene: dict) 
     a = face_alpha[..., None]
     image = image * (1 - a) + skin_layer * a
     if scene["hair_style"] > 0.15:
-        fringe = _ellipse(size, face.cx, face.cy - face.ry * 0.95, face.rx * 0.95, face.ry * 0.28)
+        fringe = _ellipse(
+            size, face.cx, face.cy - face.ry * 0.95, face.rx * 0.95, face.ry * 0.28, crop=True
+        )
         _paint(image, fringe, face.hair)
     _draw_features(image, size, face, rng)
     # Lighting: a directional term, stronger on the (roughly spherical) face.
@@ -412,13 +441,27 @@ def generate_demo_dataset(
     root.parent.mkdir(parents=True, exist_ok=True)
     temp = root.parent / f".{root.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}"
     try:
+        jobs = []
         for split_number, (split, (n_real, n_fake)) in enumerate(counts.items()):
             for label, (name, count) in enumerate((("Fake", n_fake), ("Real", n_real))):
                 folder = temp / split / name
                 folder.mkdir(parents=True)
-                for i in range(count):
-                    data = render_image((seed, split_number, label, i), name == "Fake", size)
-                    (folder / f"{name.lower()}_{i}.jpg").write_bytes(data)
+                jobs.extend(
+                    (
+                        (seed, split_number, label, i),
+                        name == "Fake",
+                        folder / f"{name.lower()}_{i}.jpg",
+                    )
+                    for i in range(count)
+                )
+
+        def write(job: tuple) -> None:
+            image_seed, fake, path = job
+            path.write_bytes(render_image(image_seed, fake, size))
+
+        # Each image depends on its own seed only, so threads keep the output identical.
+        with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
+            list(pool.map(write, jobs))
         (temp / "README.txt").write_text(README_TEXT, encoding="utf-8")
         (temp / MANIFEST).write_text(
             json.dumps(_manifest(counts, size, seed), indent=2), encoding="utf-8"
