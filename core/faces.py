@@ -113,3 +113,16 @@ def crop_face(pixels: np.ndarray, margin: float = DEFAULT_MARGIN) -> FaceCrop | 
     left, top, side, _ = square_box(faces[0], width, height, margin)
     crop = pixels[top : top + side, left : left + side].copy()
     return FaceCrop(crop, (left, top, side, side), faces[0], len(faces))
+
+
+def draw_box(
+    pixels: np.ndarray, box: tuple[int, int, int, int], colour: tuple[int, int, int] = (255, 64, 0)
+) -> np.ndarray:
+    """Return a copy of ``pixels`` with the (x, y, width, height) box outlined."""
+    import cv2
+
+    x, y, w, h = box
+    thickness = max(2, round(min(pixels.shape[:2]) / 150))
+    outlined = np.ascontiguousarray(pixels).copy()
+    cv2.rectangle(outlined, (x, y), (x + w - 1, y + h - 1), colour, thickness)
+    return outlined

@@ -173,3 +173,13 @@ def resize(pixels: np.ndarray, size: int) -> np.ndarray:
 def load(source: str | Path | bytes, size: int) -> np.ndarray:
     """Decode an image and resize it to ``size`` x ``size``: the model input."""
     return resize(decode(source).pixels, size)
+
+
+def thumbnail(pixels: np.ndarray, max_side: int) -> np.ndarray:
+    """Shrink an RGB array to at most ``max_side`` on its longer side, keeping its shape."""
+    height, width = pixels.shape[:2]
+    scale = max_side / max(height, width)
+    if scale >= 1:
+        return pixels
+    size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    return np.asarray(Image.fromarray(pixels).resize(size, RESAMPLE), dtype=np.uint8)

@@ -221,17 +221,40 @@ def prepare_image(
     Returns:
         The prepared image, or one with ``error`` set.
     """
+    name, decoded, error = decode_source(source, max_bytes)
+    if decoded is None:
+        return PreparedImage(name, None, error=error)
+    return prepare_decoded(name, decoded, image_size, face_crop)
+
+
+def decode_source(
+    source: Source, max_bytes: int | None = None
+) -> tuple[str, images.DecodedImage | None, str | None]:
+    """Decode a path or (name, bytes); return (name, image, None) or (name, None, reason)."""
     name, data = _read(source)
     try:
-        decoded = images.decode(data, max_bytes=max_bytes)
+        return name, images.decode(data, max_bytes=max_bytes), None
     except images.ImageError as error:
-        return PreparedImage(name, None, error=str(error))
+        return name, None, str(error)
     except FileNotFoundError:
-        return PreparedImage(name, None, error="File not found; check the path.")
+        return name, None, "File not found; check the path."
     except IsADirectoryError:
-        return PreparedImage(name, None, error="This is a folder, not an image file.")
+        return name, None, "This is a folder, not an image file."
     except PermissionError:
-        return PreparedImage(name, None, error="The file cannot be read (permission denied).")
+        return name, None, "The file cannot be read (permission denied)."
+
+
+def prepare_decoded(
+    name: str, decoded: images.DecodedImage, image_size: int, face_crop: bool = False
+) -> PreparedImage:
+    """Turn an already decoded image into the model's input (optionally face-cropped).
+
+    Args:
+        name: display name of the image.
+        decoded: the output of :func:`core.images.decode`.
+        image_size: the run's image size.
+        face_crop: crop to the largest face found (whole image, with a note, if none).
+    """
     notes = list(decoded.notes)
     pixels = decoded.pixels
     box = None
