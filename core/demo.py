@@ -473,29 +473,37 @@ def generate_demo_dataset(
     return root
 
 
-def _is_current(root: Path) -> bool:
+def _is_current(root: Path, expected: dict) -> bool:
     try:
         manifest = json.loads((root / MANIFEST).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return False
-    return manifest.get("version") == DEMO_VERSION
+    return manifest == expected
 
 
-def ensure_demo_dataset(root: str | Path | None = None) -> Path:
+def ensure_demo_dataset(
+    root: str | Path | None = None,
+    counts: dict[str, tuple[int, int]] | None = None,
+    size: int = DEFAULT_SIZE,
+    seed: int = DEFAULT_SEED,
+) -> Path:
     """Return the demo ``Dataset`` folder, generating it first if needed.
 
     Safe when several processes call it at once: each generates into its own
     temporary folder and only one rename wins; the others use the winner's set.
-    A set from an older generator version is replaced.
+    A set made by another generator version or with other settings is replaced.
 
     Args:
         root: where the demo set lives; default :func:`core.settings.demo_data_dir`.
+        counts, size, seed: as for :func:`generate_demo_dataset`.
 
     Returns:
         The ``Dataset`` folder holding ``Train``, ``Validation`` and ``Test``.
     """
     root = Path(root) if root is not None else settings.demo_data_dir()
-    if root.is_dir() and _is_current(root):
+    counts = dict(counts or DEFAULT_COUNTS)
+    expected = json.loads(json.dumps(_manifest(counts, size, seed)))
+    if root.is_dir() and _is_current(root, expected):
         return root
     if root.exists():
         stale = root.parent / f".{root.name}.old-{uuid.uuid4().hex[:8]}"
@@ -503,9 +511,9 @@ def ensure_demo_dataset(root: str | Path | None = None) -> Path:
             os.rename(root, stale)
         shutil.rmtree(stale, ignore_errors=True)
     try:
-        generate_demo_dataset(root)
-    except (FileExistsError, OSError):
+        generate_demo_dataset(root, counts, size, seed)
+    except OSError:
         # Another process finished first (the rename refuses a non-empty target).
-        if not (root.is_dir() and _is_current(root)):
+        if not (root.is_dir() and _is_current(root, expected)):
             raise
     return root
