@@ -95,10 +95,15 @@ def describe(test_id: str | None) -> str:
 
 
 columns = st.columns(2)
+# Newest stored common set shown by default (index and session state must not both be set).
+common_default = (
+    {} if "compare_common_set" in st.session_state else {"index": min(1, len(common_ids))}
+)
 common_id = columns[0].selectbox(
     "Common test set column group",
     [None, *common_ids],
     format_func=describe,
+    **common_default,
     key="compare_common_set",
     help="Metrics of the selected runs re-scored on one common test set (create one below).",
 )

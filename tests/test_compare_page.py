@@ -92,6 +92,9 @@ def test_rescore_button_adds_the_common_group(app_home):
     records = compare.load_comparison().records
     stored = [r.rescores[at.selectbox(key="compare_common_set").value]["files"] for r in records]
     assert stored[0] == stored[1]
+    # A fresh session (a new visitor) shows the stored common group by default, unrecomputed.
+    again = open_page()
+    assert again.dataframe[0].value["common · AUC"].notna().all()
 
 
 def test_delete_needs_confirmation(app_home):
