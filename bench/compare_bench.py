@@ -115,8 +115,8 @@ def bench_rescore(work: Path) -> list[str]:
         "",
         "Untrained weights: the timing is what matters, the metrics are meaningless. "
         "ms/image is the first prediction after loading, so it includes Keras's one-time "
-        "tracing of the model. The dev machine's 2 cores are shared with other work, so "
-        "expect +-30% between runs.",
+        "tracing of the model. The dev machine's 2 cores are shared with other work: "
+        "timings moved by up to 2x between runs of this script.",
     ]
     return lines
 
