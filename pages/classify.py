@@ -237,7 +237,7 @@ for item in items:
                 st.markdown(f"### :{colour}[{prediction.label}]")
                 st.progress(
                     prediction.probability,
-                    text=f"{prediction.probability:.1%} {prediction.label}",
+                    text=f"{prediction.label}: {prediction.probability:.1%}",
                 )
                 st.caption(
                     f"P(Real) = {prediction.p_real:.3f} · threshold {threshold:.3f} ({source})"
