@@ -318,16 +318,27 @@ def _fit_phase(
     return len(history.history.get("loss", [])), float(best)
 
 
-def _predict(model: keras.Model, pixels: np.ndarray, batch_size: int) -> tuple[np.ndarray, float]:
-    """P(Real) for every image and the inference time per image in milliseconds."""
+def _predict(
+    model: keras.Model, pixels: np.ndarray, batch_size: int, replicas: int = 1
+) -> tuple[np.ndarray, float]:
+    """P(Real) for every image and the inference time per image in milliseconds.
+
+    With several replicas every batch is padded to full size: a replica handed an
+    empty slice of a short last batch fails in TensorFlow.
+    """
     import keras
 
-    model.predict(pixels[:1], verbose=0)  # traces the function outside the timing
+    count = len(pixels)
+    padded = pixels
+    if replicas > 1:
+        missing = -count % batch_size
+        padded = np.concatenate([pixels, np.zeros((missing, *pixels.shape[1:]), pixels.dtype)])
+    model.predict(padded[: min(len(padded), batch_size)], verbose=0)  # trace outside the timing
     start = time.perf_counter()
-    logits = model.predict(pixels, batch_size=batch_size, verbose=0).reshape(-1)
+    logits = model.predict(padded, batch_size=batch_size, verbose=0).reshape(-1)[:count]
     elapsed = time.perf_counter() - start
     p_real = np.asarray(keras.ops.sigmoid(logits), dtype=np.float64)
-    return p_real, 1000.0 * elapsed / max(1, len(pixels))
+    return p_real, 1000.0 * elapsed / max(1, count)
 
 
 def _run(
@@ -342,6 +353,7 @@ def _run(
         raise Cancelled
 
     import keras
+    import tensorflow as tf
 
     from core.models import registry
 
@@ -375,6 +387,11 @@ def _run(
         compile_model(model, config.learning_rate)
     train_data = make_dataset(subsets.train, config.batch_size, shuffle=True, seed=config.seed)
     val_data = make_dataset(subsets.validation, config.batch_size, shuffle=False)
+    replicas = strategy.num_replicas_in_sync
+    if replicas > 1:  # drop a last batch too short to give every replica an image
+        train_data, val_data = (
+            data.filter(lambda x, y: tf.shape(x)[0] >= replicas) for data in (train_data, val_data)
+        )
     status.update(
         batches=math.ceil(len(subsets.train.labels) / config.batch_size),
         train_images=len(subsets.train.labels),
@@ -423,7 +440,9 @@ def _run(
 
     progress.update(phase="evaluating", force=True)
     model.save(run_dir / "model.keras")
-    p_real, ms_per_image = _predict(model, subsets.test.pixels, config.batch_size)
+    p_real, ms_per_image = _predict(
+        model, subsets.test.pixels, config.batch_size, strategy.num_replicas_in_sync
+    )
     metrics = {
         **_report(subsets.test.labels, p_real),
         "train_seconds": round(train_seconds, 2),

@@ -1,0 +1,147 @@
+"""Every registered detector builds, trains a step, and survives a .keras round trip;
+capsule pieces and the Xception weights logic behave as their papers and Keras expect."""
+
+from __future__ import annotations
+
+import h5py
+import keras
+import numpy as np
+import pytest
+
+from core.models import layers, registry
+from core.models.registry import MIN_IMAGE_SIZE, list_models
+
+
+def _size(name: str) -> int:
+    return max(64, MIN_IMAGE_SIZE[name])
+
+
+def _batch(size: int, n: int = 4, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    pixels = rng.integers(0, 256, (n, size, size, 3)).astype("float32")
+    labels = (np.arange(n) % 2).astype("float32").reshape(-1, 1)
+    return pixels, labels
+
+
+@pytest.mark.parametrize("name", list_models())
+def test_model_trains_a_step_and_round_trips(name, tmp_path):
+    size = _size(name)
+    model = registry.build(name, image_size=size, seed=1)
+    model.compile(
+        optimizer=keras.optimizers.Adam(1e-3),
+        loss=keras.losses.BinaryCrossentropy(from_logits=True),
+        run_eagerly=True,  # one step: tracing a graph would cost far more than it saves
+    )
+    pixels, labels = _batch(size)
+    loss = model.train_on_batch(pixels, labels)
+    assert np.isfinite(loss)
+    predictions = np.asarray(model(pixels, training=False))
+    assert predictions.shape == (4, 1)
+    assert np.isfinite(predictions).all()
+
+    path = tmp_path / f"{name}.keras"
+    model.save(path)
+    registry.import_all()
+    reloaded = keras.saving.load_model(path, safe_mode=True)
+    np.testing.assert_allclose(np.asarray(reloaded(pixels, training=False)), predictions, atol=1e-5)
+
+
+def test_unknown_model_lists_the_valid_ones():
+    with pytest.raises(KeyError, match="cnn, capsnet, xception"):
+        registry.build("resnet", image_size=64)
+
+
+def test_model_trains_on_patches_and_scores_whole_images():
+    model = registry.build("cnn", image_size=64, patch_size=32, seed=3)
+    patch = model.get_layer("patch")
+    pixels, _ = _batch(64, n=2)
+    assert tuple(patch(pixels, training=True).shape) == (2, 32, 32, 3)
+    assert tuple(patch(pixels, training=False).shape) == (2, 64, 64, 3)
+    assert tuple(model(pixels, training=False).shape) == (2, 1)
+
+
+def test_high_pass_residual_ignores_flat_regions_and_sees_noise():
+    layer = layers.HighPassResidual()
+    flat = np.full((1, 16, 16, 3), 120.0, dtype="float32")
+    residual = np.asarray(layer(flat))
+    assert residual.shape == (1, 16, 16, 9)
+    assert np.abs(residual[:, 3:-3, 3:-3]).max() < 1e-5  # away from the zero padding
+    noisy = flat + np.random.default_rng(0).normal(0, 2, flat.shape).astype("float32")
+    assert np.abs(np.asarray(layer(noisy))[:, 3:-3, 3:-3]).mean() > 0.05
+    assert np.abs(np.asarray(layer(noisy))).max() <= 1.0
+
+
+def test_squash_keeps_norms_below_one_and_direction():
+    from core.models.capsnet import squash
+
+    vectors = np.random.default_rng(0).normal(0, 3, (5, 7, 8)).astype("float32")
+    vectors[0, 0] *= 10  # a long vector (norm ~80) still stays below 1
+    squashed = np.asarray(squash(vectors))
+    norms = np.linalg.norm(squashed, axis=-1)
+    assert (norms < 1).all() and (norms > 0).all()
+    original = vectors / np.linalg.norm(vectors, axis=-1, keepdims=True)
+    cosine = np.sum(original * squashed / norms[..., None], axis=-1)
+    np.testing.assert_allclose(cosine, 1.0, atol=1e-5)
+    # Short vectors shrink towards 0, long ones approach 1 (|s|^2 / (1 + |s|^2)).
+    short = np.asarray(squash(np.array([[0.1, 0.0]], dtype="float32")))
+    np.testing.assert_allclose(np.linalg.norm(short), 0.01 / 1.01, rtol=1e-4)
+
+
+@pytest.mark.parametrize("iterations", [1, 2, 3])
+def test_routing_coefficients_sum_to_one_over_output_capsules(iterations):
+    from core.models.capsnet import CapsuleRouting
+
+    routing = CapsuleRouting(n_out=2, dim_out=4, iterations=iterations)
+    inputs = np.random.default_rng(1).normal(0, 1, (3, 6, 8)).astype("float32")
+    routing.build(inputs.shape)
+    outputs, coupling = routing.route(inputs)
+    coupling = np.asarray(coupling)
+    assert coupling.shape == (3, 6, 2)
+    np.testing.assert_allclose(coupling.sum(axis=-1), 1.0, atol=1e-5)
+    assert (np.linalg.norm(np.asarray(outputs), axis=-1) < 1).all()
+    if iterations > 1:  # agreement moved the coefficients away from uniform
+        assert np.abs(coupling - 0.5).max() > 1e-3
+    # Each (input, output) pair has its own transformation matrix.
+    assert tuple(routing.transform.shape) == (6, 2, 8, 4)
+
+
+def test_xception_offline_trains_from_scratch_and_says_so(tmp_path, monkeypatch):
+    from core.models import xception
+
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "empty-keras-home"))
+    monkeypatch.setattr(xception, "_reachable", lambda url, timeout: False)
+    choice = xception.resolve_weights()
+    assert choice.path is None and not choice.imagenet
+    assert choice.message.startswith(xception.FROM_SCRATCH)
+    assert choice.to_dict() == {"imagenet": False, "message": choice.message}
+    missing = xception.resolve_weights(str(tmp_path / "nope.h5"))
+    assert not missing.imagenet and "not found" in missing.message
+
+
+def test_xception_loads_weights_from_the_keras_cache(tmp_path, monkeypatch):
+    from keras.src.legacy.saving import legacy_h5_format
+
+    from core.models import xception
+
+    # Keras's own notop file is a legacy (topological) H5 weights file of the base.
+    source = keras.applications.Xception(include_top=False, weights=None, input_shape=(71, 71, 3))
+    cache = tmp_path / "keras-home" / "models" / xception.WEIGHTS_FILE
+    cache.parent.mkdir(parents=True)
+    with h5py.File(cache, "w") as file:
+        legacy_h5_format.save_weights_to_hdf5_group(file, source)
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras-home"))
+
+    choice = xception.resolve_weights(download=False)
+    assert choice.imagenet and choice.path == str(cache)
+    model = xception.make_model(71, weights=choice.path)
+    base = model.get_layer(xception.BASE_NAME)
+    assert not base.trainable
+    for loaded, expected in zip(base.get_weights(), source.get_weights(), strict=True):
+        np.testing.assert_array_equal(loaded, expected)
+    opened = xception.unfreeze_top(model)
+    assert opened > 0
+    assert all(
+        layer.name.startswith(xception.FINE_TUNE_BLOCKS)
+        for layer in base.layers
+        if layer.trainable and layer.weights
+    )

@@ -1,0 +1,253 @@
+"""core.train end to end on tiny data: complete run folders, cancel, failure, CLI, devices."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+
+from core import runs, settings
+from core import train as train_module
+from core.config import TrainConfig
+from core.train import RunResult, class_weights, train
+from tests.conftest import make_tree
+
+METRIC_KEYS = {
+    "accuracy",
+    "balanced_accuracy",
+    "auc",
+    "ap",
+    "eer",
+    "loss",
+    "precision",
+    "recall",
+    "f1",
+    "confusion_matrix",
+    "roc",
+    "train_seconds",
+    "images_per_second",
+    "params",
+    "epochs_run",
+    "inference_ms_per_image",
+    "test_files",
+    "dataset",
+    "is_demo",
+    "weights_message",
+    "image_size",
+    "model",
+    "model_display",
+}
+
+
+def _config(data: Path, **changes) -> TrainConfig:
+    values = dict(model="cnn", data_dir=str(data), image_size=32, epochs=1, batch_size=8, seed=3)
+    values.update(changes)
+    return TrainConfig(**values)
+
+
+def _read(run_dir: Path, name: str):
+    return json.loads((run_dir / name).read_text(encoding="utf-8"))
+
+
+def test_train_writes_a_complete_run_folder(tiny_dataset):
+    result = train(_config(tiny_dataset, epochs=2))
+    assert isinstance(result, RunResult) and result.state == "finished"
+    run_dir = result.run_dir
+    assert run_dir.parent == settings.runs_dir() and run_dir.name.startswith("cnn_")
+    for name in ("config.json", "status.json", "history.json", "subsets.json", "model.keras"):
+        assert (run_dir / name).is_file(), name
+
+    metrics = _read(run_dir, "metrics.json")
+    assert set(metrics) >= METRIC_KEYS
+    assert metrics == result.metrics
+    assert metrics["n"] == 10 and metrics["is_demo"] is False and metrics["epochs_run"] >= 1
+    assert metrics["images_per_second"] > 0 and metrics["params"] > 0
+
+    subsets = _read(run_dir, "subsets.json")
+    assert len(subsets["train"]) == 20 and len(subsets["validation"]) == 10
+    assert metrics["test_files"] == subsets["test"] and len(subsets["test"]) == 10
+    assert all(path.startswith("Test/") for path in subsets["test"])
+    assert subsets["skipped"] == []
+
+    config = _read(run_dir, "config.json")
+    assert TrainConfig.from_dict(config) == _config(tiny_dataset, epochs=2)
+    assert config["dataset"] == str(tiny_dataset) and config["is_demo"] is False
+
+    history = _read(run_dir, "history.json")
+    for key in ("loss", "accuracy", "auc", "val_loss", "val_accuracy", "val_auc"):
+        assert len(history[key]) == metrics["epochs_run"], key
+
+    status = _read(run_dir, "status.json")
+    assert status["state"] == "finished" and status["error"] is None
+    assert status["pid"] == os.getpid() and status["epochs"] == 2 and status["batches"] == 3
+
+    run = runs.load_run(run_dir)
+    assert run.finished
+
+    # The saved model reproduces the stored test predictions' metrics.
+    from core.data import Sample, load_images
+    from core.metrics import detection_report
+    from core.models.registry import import_all
+
+    import_all()
+    model = keras.saving.load_model(run_dir / "model.keras", safe_mode=True)
+    samples = [Sample(path, int("/Real/" in path)) for path in metrics["test_files"]]
+    loaded = load_images(tiny_dataset, samples, 32)
+    p_real = 1 / (1 + np.exp(-model.predict(loaded.pixels, verbose=0).reshape(-1)))
+    again = detection_report(loaded.labels, p_real)
+    assert again["accuracy"] == pytest.approx(metrics["accuracy"])
+    assert again["auc"] == pytest.approx(metrics["auc"], abs=1e-6)
+
+
+def test_missing_validation_split_is_held_out_of_train(tmp_path):
+    data = make_tree(tmp_path / "Dataset", {"Train": (10, 10), "Test": (3, 3)})
+    result = train(_config(data, model="capsnet"))
+    subsets = _read(result.run_dir, "subsets.json")
+    assert len(subsets["validation"]) == 4 and len(subsets["train"]) == 16
+    assert not set(subsets["validation"]) & set(subsets["train"])
+    assert any("held out" in note for note in _read(result.run_dir, "config.json")["notes"])
+
+
+def test_missing_test_split_fails_clearly(tmp_path):
+    data = make_tree(tmp_path / "Dataset", {"Train": (4, 4), "Validation": (2, 2)})
+    with pytest.raises(ValueError, match="no Test images"):
+        train(_config(data))
+    (run,) = runs.list_runs()
+    assert run.state == "failed" and "no Test images" in run.status["error"]
+
+
+def test_cancel_before_start_leaves_no_metrics(tiny_dataset):
+    run_dir = runs.new_run_dir("cnn")
+    runs.set_status(run_dir, "queued", created=123.0)
+    runs.request_cancel(run_dir)
+    result = train(_config(tiny_dataset), run_dir=run_dir)
+    assert result.state == "cancelled" and result.metrics is None
+    status = _read(run_dir, "status.json")
+    assert status["state"] == "cancelled" and status["created"] == 123.0
+    assert not (run_dir / "metrics.json").exists()
+    assert not runs.load_run(run_dir).finished
+
+
+def test_cancel_during_training_stops_within_a_batch(tiny_dataset):
+    run_dir = runs.new_run_dir("cnn")
+    seen = []
+
+    class CancelAfterFirstBatch(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            seen.append(batch)
+            runs.request_cancel(run_dir)
+
+    result = train(
+        _config(tiny_dataset, epochs=5, batch_size=4), run_dir, [CancelAfterFirstBatch()]
+    )
+    assert result.state == "cancelled"
+    assert seen == [0]  # the trainer stopped at the next batch
+    assert _read(run_dir, "status.json")["state"] == "cancelled"
+    assert not (run_dir / "metrics.json").exists()
+    assert not (run_dir / "model.keras").exists()
+
+
+def test_a_crash_is_marked_failed_with_its_error(tiny_dataset, monkeypatch):
+    def broken(*args, **kwargs):
+        raise RuntimeError("disk on fire\nsecond line")
+
+    monkeypatch.setattr(train_module, "_predict", broken)
+    with pytest.raises(RuntimeError, match="disk on fire"):
+        train(_config(tiny_dataset))
+    (run,) = runs.list_runs()
+    assert run.state == "failed" and not run.finished
+    assert run.status["error"] == "disk on fire second line"
+    assert "Traceback" in (run.path / "error.log").read_text()
+    assert not (run.path / "metrics.json").exists()
+
+
+def test_class_weights_balance_an_imbalanced_split():
+    three_to_one = np.array([1] * 300 + [0] * 100)
+    weights = class_weights(three_to_one, "auto")
+    assert weights == pytest.approx({0: 2.0, 1: 400 / 600})
+    balanced = np.array([0, 1] * 10)
+    assert class_weights(balanced, "auto") is None
+    assert class_weights(balanced, "on") == pytest.approx({0: 1.0, 1: 1.0})
+    assert class_weights(three_to_one, "off") is None
+
+
+def test_queued_run_trains_in_its_folder(tiny_dataset):
+    config = _config(tiny_dataset)
+    run_dir = runs.new_run_dir("cnn")
+    runs.write_json(run_dir / "config.json", config.to_dict())
+    runs.set_status(run_dir, "queued", created=5.0)
+    assert train_module.main(["--run-dir", str(run_dir)]) == 0
+    assert runs.load_run(run_dir).finished
+    assert train_module.main(["--data-dir", str(tiny_dataset.parent / "nowhere")]) == 1
+
+
+def test_cli_trains_end_to_end(tiny_dataset, artifacts):
+    command = [
+        sys.executable,
+        "-m",
+        "core.train",
+        "--model",
+        "cnn",
+        "--data-dir",
+        str(tiny_dataset),
+        "--image-size",
+        "32",
+        "--epochs",
+        "1",
+        "--batch-size",
+        "8",
+        "--train-size",
+        "12",
+    ]
+    done = subprocess.run(
+        command,
+        cwd=settings.REPO_ROOT,
+        env={**os.environ, settings.ARTIFACTS_ENV: str(artifacts)},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "epoch 1:" in done.stdout and "test accuracy" in done.stdout
+    (run,) = runs.list_runs(artifacts / "runs")
+    assert run.finished and f"Run folder: {run.path}" in done.stdout
+    assert len(run.subsets()["train"]) == 12
+
+
+def test_two_devices_use_mirrored_strategy(tiny_dataset, artifacts):
+    # Logical devices must be configured before TensorFlow initialises: a fresh process.
+    script = textwrap.dedent(
+        f"""
+        from core import settings
+        settings.enable_onednn()
+        import tensorflow as tf
+        cpu = tf.config.list_physical_devices("CPU")[0]
+        tf.config.set_logical_device_configuration(
+            cpu, [tf.config.LogicalDeviceConfiguration()] * 2
+        )
+        from core.config import TrainConfig
+        from core.train import distribution_strategy, train
+        assert distribution_strategy().num_replicas_in_sync == 2
+        config = TrainConfig(model="cnn", data_dir={str(tiny_dataset)!r}, image_size=32,
+                             epochs=1, batch_size=8)
+        result = train(config)
+        print("DEVICES", result.metrics["devices"], result.state)
+        """
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=settings.REPO_ROOT,
+        env={**os.environ, settings.ARTIFACTS_ENV: str(artifacts)},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "DEVICES 2 finished" in done.stdout
