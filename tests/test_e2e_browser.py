@@ -1,0 +1,176 @@
+"""The whole journey in a real browser: explore, switch dataset, train, compare, classify.
+
+One test on a real ``streamlit run`` server on 127.0.0.1, driven by Playwright in
+Debian's Chromium (these machines cannot download Playwright's own browser). Set
+``SCREENSHOTS=1`` to save a picture of each page into ``docs/screenshots/``.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import re
+import time
+from pathlib import Path
+
+import pytest
+
+from core import settings
+from tests.e2e_server import CHROMIUM, CHROMIUM_ARGS, streamlit_server
+
+pytestmark = pytest.mark.e2e
+
+SCREENSHOTS = settings.REPO_ROOT / "docs" / "screenshots"
+LONG = 120_000  # ms: first renders import TensorFlow or generate the demo data
+
+
+@pytest.fixture
+def browser_page():
+    """A headless Chromium page, closed whatever happens."""
+    sync_api = pytest.importorskip("playwright.sync_api")
+    assert Path(CHROMIUM).exists(), (
+        "Chromium missing: run `make browser` (apt-get install chromium)"
+    )
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True
+        )
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            page.set_default_timeout(LONG)
+            yield page
+        finally:
+            browser.close()
+
+
+def shoot(page, name: str) -> None:
+    """Save a full-page screenshot when SCREENSHOTS is set."""
+    if os.environ.get("SCREENSHOTS"):
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        # Streamlit scrolls inside its main block, so a tall viewport shows more of a page.
+        page.set_viewport_size({"width": 1400, "height": 1800})
+        page.wait_for_timeout(1500)  # let charts finish their animation
+        page.screenshot(path=str(SCREENSHOTS / f"{name}.png"))
+        page.set_viewport_size({"width": 1400, "height": 1000})
+
+
+def wait_idle(page) -> None:
+    """Wait until Streamlit has finished the current script run."""
+    page.wait_for_timeout(500)
+    page.locator('[data-testid="stStatusWidget"]').wait_for(state="detached", timeout=LONG)
+
+
+def go_to(page, title: str) -> None:
+    """Open a page through the sidebar navigation, as a person would."""
+    page.locator('[data-testid="stSidebarNav"]').get_by_text(title, exact=True).click()
+    wait_idle(page)
+
+
+def wait_for_text(page, locator, text: str, timeout_s: float) -> None:
+    """Wait until ``text`` is in the element's DOM text (grid cells are not "visible")."""
+    deadline = time.monotonic() + timeout_s
+    while text not in (locator.text_content() or ""):
+        assert time.monotonic() < deadline, f"{text!r} did not appear in {timeout_s} s"
+        page.wait_for_timeout(1000)
+
+
+def watch_progress(page, until, timeout_s: float = 180) -> float:
+    """Poll the progress bars until ``until()`` holds; return the largest value seen."""
+    deadline, largest = time.monotonic() + timeout_s, 0.0
+    while not until():
+        assert time.monotonic() < deadline, f"not done after {timeout_s} s"
+        for bar in page.locator('[data-testid="stProgress"] [role="progressbar"]').all():
+            value = bar.get_attribute("aria-valuenow") if bar.is_visible() else None
+            largest = max(largest, float(value or 0))
+        page.wait_for_timeout(300)
+    return largest
+
+
+def main_text(page) -> str:
+    return page.locator('[data-testid="stMain"]').inner_text()
+
+
+def test_whole_journey(browser_page, tmp_path, ffhq):
+    page = browser_page
+    artifacts = tmp_path / "artifacts"
+    with streamlit_server(artifacts, tmp_path / "streamlit.log") as url:
+        # 1. Home, with no dataset configured: the demo notice.
+        page.goto(url)
+        page.get_by_text("synthetic demo dataset", exact=False).first.wait_for()
+        wait_idle(page)
+        shoot(page, "home")
+
+        # 2. Data Explorer: distribution chart, sample grid, pixel histogram have content.
+        go_to(page, "Data Explorer")
+        page.get_by_role("heading", name="Pixel-value distribution").wait_for()
+        wait_idle(page)
+        page.locator('[data-testid="stPlotlyChart"]').nth(2).wait_for()
+        charts = page.locator('[data-testid="stPlotlyChart"]')
+        assert charts.count() >= 3
+        assert charts.first.locator("svg .bars, svg .trace").count() > 0
+        images = page.locator('[data-testid="stImage"] img, [data-testid="stImageContainer"] img')
+        images.nth(3).wait_for()
+        assert images.first.evaluate("img => img.naturalWidth") > 0
+        shoot(page, "data_explorer")
+
+        # 3. Point the app at the shared real dataset: the Home counts change to its own.
+        go_to(page, "Home")
+        field = page.get_by_role("textbox", name="Dataset folder")
+        field.fill(str(ffhq))
+        field.press("Enter")
+        page.get_by_text("Real 300 · Fake 100").wait_for()
+        text = main_text(page)
+        assert str(ffhq) in page.locator('[data-testid="stSidebar"]').inner_text()
+        assert "Real 300 · Fake 100" in text  # Train
+        assert text.count("Real 30 · Fake 30") == 2  # Validation and Test
+
+        # 4. Train a tiny CNN: the progress bar moves and the run ends finished.
+        go_to(page, "Train")
+        for label, value in (
+            ("Train images", "40"),
+            ("Validation images", "20"),
+            ("Test images", "20"),
+            ("Image size (px)", "32"),
+            ("Epochs (max)", "2"),
+        ):
+            box = page.get_by_role("spinbutton", name=label)
+            box.fill(value)
+            box.press("Enter")
+            wait_idle(page)
+        page.get_by_role("button", name="Start training").click()
+        page.locator('[data-testid="stProgress"]').first.wait_for()
+        shoot(page, "train")
+        runs_table = page.locator('[data-testid="stDataFrame"]').last
+        progress_seen = watch_progress(page, until=lambda: "finished" in runs_table.text_content())
+        assert progress_seen > 0, "the progress bars never moved"
+
+        # 5. Compare: the run's row, with its accuracy and AUC.
+        go_to(page, "Compare")
+        table = page.locator('[data-testid="stDataFrame"]').first
+        table.wait_for()
+        wait_for_text(page, table, "cnn_", timeout_s=30)
+        # The grid draws on a canvas and only exposes visible columns: read the CSV export.
+        with page.expect_download() as download:
+            page.get_by_role("button", name="Table (CSV)").click()
+        rows = list(csv.DictReader(Path(download.value.path()).read_text().splitlines()))
+        assert len(rows) == 1 and rows[0]["Run"].startswith("cnn_")
+        assert 0.0 <= float(rows[0]["Accuracy"]) <= 1.0
+        assert 0.0 <= float(rows[0]["AUC"]) <= 1.0
+        shoot(page, "compare")
+
+        # 6. Classify: a real image gets a verdict; a broken file a clear error.
+        go_to(page, "Classify")
+        uploader = page.locator('[data-testid="stFileUploader"] input[type="file"]')
+        real_image = next((ffhq / "Test" / "Real").iterdir())
+        uploader.set_input_files(str(real_image))
+        wait_idle(page)
+        verdict = page.get_by_text(re.compile(r"\b(Real|Fake)\b.*\d+(\.\d+)?\s*%"))
+        verdict.first.wait_for()
+        shoot(page, "classify")
+        broken = tmp_path / "broken.jpg"
+        broken.write_bytes(b"this is not an image")
+        uploader.set_input_files(str(broken))
+        wait_idle(page)
+        page.get_by_text("not an image", exact=False).first.wait_for()
+        assert page.locator('[data-testid="stException"]').count() == 0
+        assert page.get_by_role("heading", name=re.compile("Classify")).count() > 0
