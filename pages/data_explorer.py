@@ -13,7 +13,7 @@ import pandas as pd
 import plotly.express as px
 import streamlit as st
 
-from core import data, eda, images
+from core import eda, images
 from core.data import DatasetIndex
 from ui import common
 
@@ -54,13 +54,7 @@ def _sampling_note(result: dict[str, Any], unit: str = "images") -> None:
 
 
 st.title("📊 Data Explorer")
-choice = common.current_dataset()
-common.demo_notice(choice)
-try:
-    index = common.dataset_index(choice)
-except data.DatasetError as error:
-    st.error(str(error))
-    st.stop()
+choice, index = common.dataset_or_stop()
 if index.total == 0:
     st.info("This dataset holds no images yet. Add images to its Real and Fake folders.")
     st.stop()

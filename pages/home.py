@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from core import data
+from core import runs
 from ui import common
 
 st.title("🕵️ Deepfake Detection Workbench")
@@ -12,27 +12,40 @@ st.write(
     "compare them fairly on the same test images, and classify your own images."
 )
 
-choice = common.current_dataset()
-common.demo_notice(choice)
-
-try:
-    index = common.dataset_index(choice)
-except data.DatasetError as error:
-    st.error(str(error))
-    st.stop()
+choice, index = common.dataset_or_stop()
 
 st.subheader("Dataset in use")
 st.write(f"**{choice.label}** — {index.total:,} images")
 counts = index.counts()
-columns = st.columns(max(1, len(counts)))
-for column, (split, by_class) in zip(columns, counts.items()):
-    column.metric(split, f"{sum(by_class.values()):,}", help="Real / Fake")
+columns = st.columns(3)
+for column, (split, by_class) in zip(columns, counts.items(), strict=False):
+    column.metric(split, f"{sum(by_class.values()):,}", help="Images in this split")
     column.caption(f"Real {by_class['Real']:,} · Fake {by_class['Fake']:,}")
 for warning in index.warnings:
     st.warning(warning)
 
+all_runs = runs.list_runs()
+finished = sum(run.finished for run in all_runs)
+active = sum(run.state in ("queued", "running") for run in all_runs)
+st.subheader("Runs")
+st.write(
+    f"{finished} finished run(s), {active} queued or training."
+    if all_runs
+    else "No runs yet: train a first model on the Train page."
+)
+
 st.subheader("Where to go")
-st.page_link("pages/data_explorer.py", label="Data Explorer: class balance, samples, pixel statistics, leakage", icon="📊")
+st.page_link(
+    "pages/data_explorer.py",
+    label="Data Explorer: class balance, samples, pixel statistics, leakage, shortcuts",
+    icon="📊",
+)
 st.page_link("pages/train.py", label="Train: CNN, Capsule Network, Xception on a subset", icon="🏋️")
-st.page_link("pages/compare.py", label="Compare: metrics on the same test images", icon="⚖️")
-st.page_link("pages/classify.py", label="Classify: a verdict on your own images", icon="🔍")
+st.page_link("pages/compare.py", label="Compare: every metric, on the same test images", icon="⚖️")
+st.page_link(
+    "pages/classify.py", label="Classify: a verdict and its evidence for your images", icon="🔍"
+)
+st.caption(
+    "Labels: Fake = 0, Real = 1. Models output P(Real); metrics treat Fake as the "
+    "positive class, as detection benchmarks do."
+)

@@ -15,7 +15,7 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from core import data, jobs, runs
+from core import jobs, runs
 from core.config import DEFAULT_IMAGE_SIZE, TrainConfig
 from core.models.registry import DISPLAY_NAMES, MIN_IMAGE_SIZE, list_models
 from ui import common
@@ -73,13 +73,7 @@ st.caption(
     "one run trains at a time; further runs wait in a queue and start by themselves."
 )
 
-choice = common.current_dataset()
-common.demo_notice(choice)
-try:
-    index = common.dataset_index(choice)
-except data.DatasetError as error:
-    st.error(str(error))
-    st.stop()
+choice, index = common.dataset_or_stop()
 
 counts = {split: sum(by_class.values()) for split, by_class in index.counts().items()}
 missing = [split for split in SPLIT_FIELDS if counts.get(split, 0) < 2]

@@ -58,6 +58,21 @@ def dataset_index(choice: DatasetChoice) -> data.DatasetIndex:
     return _index(str(root), _folder_stamp(root))
 
 
+def dataset_or_stop() -> tuple[DatasetChoice, data.DatasetIndex]:
+    """Return the dataset in use and its index, with the demo notice shown.
+
+    A dataset that cannot be indexed is shown as one error and stops the page.
+    """
+    choice = current_dataset()
+    demo_notice(choice)
+    try:
+        return choice, dataset_index(choice)
+    except data.DatasetError as error:
+        st.error(str(error))
+        st.stop()
+        raise  # st.stop() raises; this line only tells type checkers so
+
+
 def current_dataset() -> DatasetChoice:
     """Return the dataset in use (see module docstring); never raises."""
     typed = st.session_state.get(DATA_DIR_KEY, "").strip()
@@ -122,8 +137,10 @@ def demo_notice(choice: DatasetChoice) -> None:
 def repo_relative(path: Path) -> str:
     """Show a path relative to the repository when it lies inside it."""
     try:
-        return os.path.relpath(path, settings.REPO_ROOT) if path.is_relative_to(
-            settings.REPO_ROOT
-        ) else str(path)
+        return (
+            os.path.relpath(path, settings.REPO_ROOT)
+            if path.is_relative_to(settings.REPO_ROOT)
+            else str(path)
+        )
     except ValueError:
         return str(path)
