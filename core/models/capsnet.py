@@ -149,7 +149,7 @@ def _conv(x: Any, filters: int, name: str, strides: int = 1) -> Any:
     x = keras.layers.Conv2D(
         filters, 3, strides=strides, padding="same", use_bias=False, name=f"{name}_conv"
     )(x)
-    x = keras.layers.BatchNormalization(name=f"{name}_bn")(x)
+    x = keras.layers.BatchNormalization(momentum=0.9, name=f"{name}_bn")(x)
     return keras.layers.Activation("relu", name=f"{name}_relu")(x)
 
 

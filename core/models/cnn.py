@@ -24,7 +24,7 @@ def _conv_block(x: Any, filters: int, name: str) -> Any:
         x = keras.layers.Conv2D(filters, 3, padding="same", use_bias=False, name=f"{name}_conv{i}")(
             x
         )
-        x = keras.layers.BatchNormalization(name=f"{name}_bn{i}")(x)
+        x = keras.layers.BatchNormalization(momentum=0.9, name=f"{name}_bn{i}")(x)
         x = keras.layers.Activation("relu", name=f"{name}_relu{i}")(x)
     return keras.layers.MaxPooling2D(2, name=f"{name}_pool")(x)
 
