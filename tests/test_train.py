@@ -251,3 +251,14 @@ def test_two_devices_use_mirrored_strategy(tiny_dataset, artifacts):
     )
     assert done.returncode == 0, done.stderr[-2000:]
     assert "DEVICES 2 finished" in done.stdout
+
+
+def test_without_a_data_dir_trains_on_the_demo_dataset():
+    config = TrainConfig(
+        image_size=32, train_size=16, val_size=8, test_size=8, epochs=1, batch_size=8
+    )
+    result = train(config)
+    assert result.state == "finished"
+    assert result.metrics["is_demo"] is True and result.metrics["n"] == 8
+    config_json = _read(result.run_dir, "config.json")
+    assert config_json["is_demo"] is True and config_json["data_dir"] is None
