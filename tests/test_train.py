@@ -43,6 +43,8 @@ METRIC_KEYS = {
     "image_size",
     "model",
     "model_display",
+    "val_threshold",
+    "accuracy_at_val_threshold",
 }
 
 
@@ -262,3 +264,13 @@ def test_without_a_data_dir_trains_on_the_demo_dataset():
     assert result.metrics["is_demo"] is True and result.metrics["n"] == 8
     config_json = _read(result.run_dir, "config.json")
     assert config_json["is_demo"] is True and config_json["data_dir"] is None
+
+
+def test_validation_threshold_separates_a_shifted_model():
+    from core.train import validation_threshold
+
+    labels = np.array([0, 0, 0, 1, 1, 1])
+    leaning_real = np.array([0.55, 0.6, 0.65, 0.8, 0.85, 0.9])  # ranks right, all >= 0.5
+    threshold = validation_threshold(labels, leaning_real)
+    assert 0.65 < threshold <= 0.8
+    assert validation_threshold(np.array([1, 1]), np.array([0.2, 0.9])) == 0.5
