@@ -156,6 +156,12 @@ def make_model(
         # training=False keeps the pretrained batch-norm statistics, also when unfrozen later.
         x = base(x, training=False)
     else:
+        # From scratch on small data: Keras's momentum of 0.99 leaves the moving
+        # statistics far from the batch ones for dozens of epochs, and inference
+        # (validation) then answers one class; 0.9 follows within an epoch or two.
+        for layer in base.layers:
+            if isinstance(layer, keras.layers.BatchNormalization):
+                layer.momentum = 0.9
         x = base(x)
     x = keras.layers.GlobalAveragePooling2D(name="gap")(x)
     x = keras.layers.Dropout(dropout, name="dropout")(x)
