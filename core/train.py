@@ -439,21 +439,20 @@ def _run(
     train_seconds = time.time() - start
 
     progress.update(phase="evaluating", force=True)
-    model.save(run_dir / "model.keras")
-    p_real, ms_per_image = _predict(
-        model, subsets.test.pixels, config.batch_size, strategy.num_replicas_in_sync
-    )
     p_val, _ = _predict(
         model, subsets.validation.pixels, config.batch_size, strategy.num_replicas_in_sync
     )
     threshold = validation_threshold(subsets.validation.labels, p_val)
-    at_threshold = _report(subsets.test.labels, p_real, threshold)
+    logit_shift = calibrate_decision_bias(model, threshold)
+    model.save(run_dir / "model.keras")
+    p_real, ms_per_image = _predict(
+        model, subsets.test.pixels, config.batch_size, strategy.num_replicas_in_sync
+    )
     metrics = {
         **_report(subsets.test.labels, p_real),
-        # The report above uses the fixed 0.5 threshold; this one is chosen on Validation.
+        # The saved model's 0.5 is the Validation-chosen threshold (see calibrate_decision_bias).
         "val_threshold": threshold,
-        "accuracy_at_val_threshold": at_threshold["accuracy"],
-        "balanced_accuracy_at_val_threshold": at_threshold["balanced_accuracy"],
+        "logit_shift": logit_shift,
         "train_seconds": round(train_seconds, 2),
         "images_per_second": round(progress.images_seen / max(progress.train_seconds, 1e-9), 2),
         "params": int(model.count_params()),
@@ -481,17 +480,41 @@ def _report(labels: np.ndarray, p_real: np.ndarray, threshold: float = 0.5) -> d
 def validation_threshold(labels: np.ndarray, p_real: np.ndarray) -> float:
     """The P(Real) threshold with the best balanced accuracy on validation (ties: nearest 0.5).
 
-    A model trained on a 3:1 split can rank well yet lean to one class at 0.5.
+    A model trained on a 3:1 split can rank well yet lean to one class at 0.5. The
+    threshold returned lies halfway between the two validation scores it separates,
+    not on a score, so it does not hug one validation image; it is kept within
+    [0.02, 0.98].
     """
     from core.metrics import balanced_accuracy
 
     if len(np.unique(labels)) < 2:
         return 0.5
-    candidates = np.unique(np.concatenate([p_real, [0.5]]))
-    scores = [balanced_accuracy(labels, (p_real >= t).astype(int)) for t in candidates]
-    best = max(scores)
-    ties = [t for t, score in zip(candidates, scores, strict=True) if score == best]
-    return float(min(ties, key=lambda t: abs(t - 0.5)))
+    scores = np.unique(p_real)
+    # Candidate cuts: 0.5 and the midpoints between consecutive distinct scores.
+    candidates = np.unique(np.r_[0.5, (scores[:-1] + scores[1:]) / 2])
+    accuracies = [balanced_accuracy(labels, (p_real >= t).astype(int)) for t in candidates]
+    best = max(accuracies)
+    ties = [t for t, score in zip(candidates, accuracies, strict=True) if score == best]
+    return float(np.clip(min(ties, key=lambda t: abs(t - 0.5)), 0.02, 0.98))
+
+
+def calibrate_decision_bias(model: Any, threshold: float) -> float:
+    """Shift the model's logit so that P(Real) = 0.5 falls where ``threshold`` was.
+
+    Every model ends in a one-unit Dense layer named ``logit``; subtracting
+    logit(threshold) from its bias moves the decision point without changing the
+    ranking (AUC, AP and EER are unchanged). The saved model then answers with the
+    Validation-chosen threshold everywhere it is used at 0.5 (classify, re-score).
+
+    Returns:
+        The shift added to the logit (0.0 when the threshold is 0.5).
+    """
+    shift = -float(np.log(threshold / (1.0 - threshold)))
+    if shift:
+        layer = model.get_layer("logit")
+        kernel, bias = layer.get_weights()
+        layer.set_weights([kernel, bias + np.float32(shift)])
+    return shift
 
 
 def train(

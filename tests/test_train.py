@@ -44,7 +44,7 @@ METRIC_KEYS = {
     "model",
     "model_display",
     "val_threshold",
-    "accuracy_at_val_threshold",
+    "logit_shift",
 }
 
 
@@ -274,3 +274,26 @@ def test_validation_threshold_separates_a_shifted_model():
     threshold = validation_threshold(labels, leaning_real)
     assert 0.65 < threshold <= 0.8
     assert validation_threshold(np.array([1, 1]), np.array([0.2, 0.9])) == 0.5
+
+
+def test_calibration_moves_the_decision_point_and_keeps_the_ranking():
+    from core.metrics import balanced_accuracy
+    from core.train import calibrate_decision_bias, validation_threshold
+
+    inputs = keras.Input((1,))
+    model = keras.Model(inputs, keras.layers.Dense(1, name="logit")(inputs))
+    model.set_weights([np.array([[4.0]], "float32"), np.array([6.0], "float32")])
+    x = np.linspace(-2, 1, 40, dtype="float32").reshape(-1, 1)
+    labels = (x.ravel() > -0.5).astype(int)  # Real above -0.5, but the model leans Real
+
+    def p_real() -> np.ndarray:
+        return 1 / (1 + np.exp(-model.predict_on_batch(x).ravel()))
+
+    before = p_real()
+    assert balanced_accuracy(labels, (before >= 0.5).astype(int)) < 0.8
+    threshold = validation_threshold(labels, before)
+    shift = calibrate_decision_bias(model, threshold)
+    after = p_real()
+    assert shift < 0
+    assert balanced_accuracy(labels, (after >= 0.5).astype(int)) == 1.0
+    assert np.array_equal(np.argsort(before), np.argsort(after))
