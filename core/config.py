@@ -41,13 +41,13 @@ class TrainConfig:
     train_size: int | None = None
     val_size: int | None = None
     test_size: int | None = None
-    epochs: int = 15
+    epochs: int = 20
     batch_size: int = 32
     learning_rate: float = 1e-3
     seed: int = 42
     augment: bool = True
     class_weight: str = "auto"
-    early_stopping_patience: int = 4
+    early_stopping_patience: int = 6
     fine_tune_epochs: int = 0
     weights_path: str | None = None
 

@@ -148,7 +148,9 @@ def find_target_layer(model: keras.Model) -> list[Any] | None:
             if inner is not None:
                 best, chain_open = [layer, *inner], False
                 continue
-        if isinstance(layer, conv_types) and _is_spatial(layer):
+        # A residual sum is the output of a conv stage too (its branches are convs).
+        is_stage = isinstance(layer, (*conv_types, keras.layers.Add))
+        if is_stage and _is_spatial(layer):
             best, chain_open = [layer], True
         elif chain_open and isinstance(layer, follow_types) and _is_spatial(layer):
             best = [layer]

@@ -126,7 +126,7 @@ image_size = int(
         help=f"Square model input. Smallest accepted: {minimum_size} px for this choice.",
     )
 )
-epochs = int(middle.number_input("Epochs (max)", 1, 500, 15, key="train_epochs"))
+epochs = int(middle.number_input("Epochs (max)", 1, 500, TrainConfig.epochs, key="train_epochs"))
 batch_size = int(right.number_input("Batch size", 1, 1024, 32, key="train_batch_size"))
 left, middle, right = st.columns(3)
 learning_rate = left.select_slider(
