@@ -119,6 +119,7 @@ def test_whole_journey(browser_page, tmp_path, ffhq):
         field.fill(str(ffhq))
         field.press("Enter")
         page.get_by_text("Real 300 · Fake 100").wait_for()
+        page.get_by_text("Real 30 · Fake 30").nth(1).wait_for()  # the page streams in
         text = main_text(page)
         assert str(ffhq) in page.locator('[data-testid="stSidebar"]').inner_text()
         assert "Real 300 · Fake 100" in text  # Train
