@@ -294,7 +294,5 @@ def make_dataset(
     labels = loaded.labels.astype("float32").reshape(-1, 1)
     dataset = tf.data.Dataset.from_tensor_slices((loaded.pixels, labels)).cache()
     if shuffle:
-        dataset = dataset.shuffle(
-            max(1, len(labels)), seed=seed, reshuffle_each_iteration=True
-        )
+        dataset = dataset.shuffle(max(1, len(labels)), seed=seed, reshuffle_each_iteration=True)
     return dataset.batch(batch_size).prefetch(tf.data.AUTOTUNE)

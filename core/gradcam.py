@@ -8,10 +8,10 @@ normalised to [0, 1], then upsampled to the image.
 
 The layer is found automatically: the last convolution (with the batch norm and
 activation right after it) that every path from the input to the output goes
-through. That picks ``block4_relu2`` in the CNN, ``block14_sepconv2_act`` inside
-the nested Xception base, and ``stem5_relu`` in the CapsNet (the shared stem before
-its parallel primary-capsule branches; a conv inside one branch would explain only
-that branch). Nested models are searched too. The activation is captured by a
+through. That picks ``block4_relu2`` in the CNN and in the CapsNet (there, the
+shared backbone before its parallel primary-capsule branches; a conv inside one
+branch would explain only that branch), and ``block14_sepconv2_act`` inside the
+nested Xception base. Nested models are searched too. The activation is captured by a
 short-lived hook on that layer, so this works for any Keras 3 functional model,
 nested or not, without rebuilding it.
 """

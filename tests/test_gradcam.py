@@ -55,7 +55,7 @@ def test_hook_removed_after_use(model, photo):
 @pytest.mark.parametrize(
     ("name", "size", "expected"),
     [
-        ("capsnet", 32, "stem5_relu"),  # shared stem before the parallel capsule branches
+        ("capsnet", 32, "block4_relu2"),  # shared backbone before the capsule branches
         ("xception", 71, "xception_base/block14_sepconv2_act"),  # inside the nested base
     ],
 )
