@@ -8,7 +8,8 @@ same CNN fed three ways for a few epochs:
 
 - naive: ``keras.utils.image_dataset_from_directory`` straight into ``fit``, no
   caching, TensorFlow's defaults (the original project's way);
-- ours: images decoded once through ``core.images``, cached ``tf.data``, oneDNN on;
+- ours: images decoded once through ``core.images``, cached ``tf.data``, oneDNN on,
+  in the precision ``core.train`` uses (``DEEPFAKE_PRECISION``, default float32);
 - ours without oneDNN (``TF_ENABLE_ONEDNN_OPTS=0``), to measure what oneDNN brings.
 
 Throughput is training images per second over the epochs after the first (which
@@ -83,7 +84,9 @@ def _throughput_worker(mode: str, image_size: int, epochs: int) -> None:
         data = make_dataset(loaded, 32, shuffle=True, seed=0)
         count = len(loaded.labels)
     prepare = time.perf_counter() - start
-    model = registry.build("cnn", image_size=image_size, seed=0)
+    # Ours trains in the precision core.train uses (DEEPFAKE_PRECISION).
+    precision = "float32" if mode == "naive" else settings.training_precision(has_gpu=False)
+    model = registry.build("cnn", image_size=image_size, seed=0, precision=precision)
     compile_model(model, 1e-3)
     times: list[float] = []
 
@@ -103,6 +106,7 @@ def _throughput_worker(mode: str, image_size: int, epochs: int) -> None:
             {
                 "mode": mode,
                 "onednn": os.environ.get("TF_ENABLE_ONEDNN_OPTS", "unset"),
+                "precision": precision,
                 "prepare_s": round(prepare, 2),
                 "epoch_s": [round(t, 2) for t in times],
                 "images_per_second": round(steady_images / steady, 2),
@@ -209,19 +213,21 @@ def markdown(rows: list[dict], throughput: dict[str, dict], image_size: int) -> 
             f"Input pipeline, CNN at {image_size} px, {THROUGHPUT_EPOCHS} epochs on Train,"
             " images/s after the first epoch (same run, fresh processes):",
             "",
-            "| pipeline | oneDNN | one-time preparation s | images/s | ratio to naive |",
-            "|---|---|---:|---:|---:|",
+            "| pipeline | oneDNN | precision | one-time preparation s | images/s"
+            " | ratio to naive |",
+            "|---|---|---|---:|---:|---:|",
         ]
         labels = {
             "naive": "naive: image_dataset_from_directory, no cache",
-            "ours": "ours: decoded once, cached tf.data",
+            "ours": "ours: decoded once, cached tf.data, training precision",
             "ours_no_onednn": "ours, oneDNN off",
         }
         for key, label in labels.items():
             if key in throughput:
                 item = throughput[key]
                 lines.append(
-                    f"| {label} | {item['onednn']} | {item['prepare_s']:.1f} | "
+                    f"| {label} | {item['onednn']} | {item.get('precision', 'float32')} | "
+                    f"{item['prepare_s']:.1f} | "
                     f"{item['images_per_second']:.1f} | {item['images_per_second'] / naive:.2f}x |"
                 )
         print(f"Throughput: ours / naive = {ours / naive:.2f}x", flush=True)

@@ -382,8 +382,12 @@ def _run(
             print(note, flush=True)
 
     strategy = distribution_strategy()
+    precision = settings.training_precision(bool(tf.config.list_physical_devices("GPU")))
+    status["precision"] = precision
     with strategy.scope():
-        model = registry.build(config.model, image_size=config.image_size, **options)
+        model = registry.build(
+            config.model, image_size=config.image_size, precision=precision, **options
+        )
         compile_model(model, config.learning_rate)
     train_data = make_dataset(subsets.train, config.batch_size, shuffle=True, seed=config.seed)
     val_data = make_dataset(subsets.validation, config.batch_size, shuffle=False)
@@ -439,6 +443,12 @@ def _run(
     train_seconds = time.time() - start
 
     progress.update(phase="evaluating", force=True)
+    if precision != "float32":
+        # Save and score a float32 copy: it runs at full speed on any CPU.
+        with strategy.scope():
+            portable = registry.build(config.model, image_size=config.image_size, **options)
+        portable.set_weights(model.get_weights())
+        model = portable
     p_val, _ = _predict(
         model, subsets.validation.pixels, config.batch_size, strategy.num_replicas_in_sync
     )
@@ -466,6 +476,7 @@ def _run(
         "model": config.model,
         "model_display": DISPLAY_NAMES.get(config.model, config.model),
         "devices": strategy.num_replicas_in_sync,
+        "training_precision": precision,
     }
     runs.write_json(run_dir / "metrics.json", metrics)
     return RunResult(run_dir, "finished", metrics)

@@ -269,6 +269,7 @@ def show_running(run: runs.Run) -> None:
     st.caption(
         f"Elapsed {duration(elapsed) if elapsed is not None else '—'} · "
         f"ETA {duration(status.get('eta_s'))} (this phase)"
+        + (f" · computing in {status['precision']}" if status.get("precision") else "")
     )
     figure = curves(history)
     if figure is not None:

@@ -128,11 +128,12 @@ def test_whole_journey(browser_page, tmp_path, ffhq):
         # 4. Train a tiny CNN: the progress bar moves and the run ends finished.
         go_to(page, "Train")
         for label, value in (
-            ("Train images", "40"),
+            # Long enough (a few seconds of epochs) for the 1 s page poll to see the bars move.
+            ("Train images", "160"),
             ("Validation images", "20"),
             ("Test images", "20"),
             ("Image size (px)", "32"),
-            ("Epochs (max)", "2"),
+            ("Epochs (max)", "5"),
         ):
             box = page.get_by_role("spinbutton", name=label)
             box.fill(value)

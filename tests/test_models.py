@@ -145,3 +145,11 @@ def test_xception_loads_weights_from_the_keras_cache(tmp_path, monkeypatch):
         for layer in base.layers
         if layer.trainable and layer.weights
     )
+
+
+def test_bfloat16_build_keeps_front_end_and_logit_in_float32():
+    model = registry.build("cnn", image_size=32, precision="mixed_bfloat16")
+    assert model.get_layer("block1_conv1").compute_dtype == "bfloat16"
+    for name in ("scale", "srm", "rgb_srm", "logit"):
+        assert model.get_layer(name).compute_dtype == "float32", name
+    assert keras.config.dtype_policy().name == "float32"  # the global policy is restored

@@ -45,6 +45,7 @@ METRIC_KEYS = {
     "model_display",
     "val_threshold",
     "logit_shift",
+    "training_precision",
 }
 
 
@@ -58,7 +59,9 @@ def _read(run_dir: Path, name: str):
     return json.loads((run_dir / name).read_text(encoding="utf-8"))
 
 
-def test_train_writes_a_complete_run_folder(tiny_dataset):
+@pytest.mark.parametrize("precision", ["float32", "mixed_bfloat16"])
+def test_train_writes_a_complete_run_folder(tiny_dataset, precision, monkeypatch):
+    monkeypatch.setenv(settings.PRECISION_ENV, precision)
     result = train(_config(tiny_dataset, epochs=2))
     assert isinstance(result, RunResult) and result.state == "finished"
     run_dir = result.run_dir
@@ -100,6 +103,9 @@ def test_train_writes_a_complete_run_folder(tiny_dataset):
 
     import_all()
     model = keras.saving.load_model(run_dir / "model.keras", safe_mode=True)
+    # Trained in bfloat16 or not, the saved model computes in float32 (runs on any CPU).
+    assert metrics["training_precision"] == precision
+    assert {layer.dtype_policy.name for layer in model.layers} == {"float32"}
     samples = [Sample(path, int("/Real/" in path)) for path in metrics["test_files"]]
     loaded = load_images(tiny_dataset, samples, 32)
     p_real = 1 / (1 + np.exp(-model.predict(loaded.pixels, verbose=0).reshape(-1)))
@@ -297,3 +303,22 @@ def test_calibration_moves_the_decision_point_and_keeps_the_ranking():
     assert shift < 0
     assert balanced_accuracy(labels, (after >= 0.5).astype(int)) == 1.0
     assert np.array_equal(np.argsort(before), np.argsort(after))
+
+
+def test_training_precision_is_float32_unless_asked(monkeypatch):
+    bf16_cpu = "processor : 0\nflags : fpu sse2 avx512f avx512_bf16\n"
+    plain_cpu = "processor : 0\nflags : fpu sse2 avx2\n"
+    monkeypatch.delenv(settings.PRECISION_ENV, raising=False)
+    assert settings.training_precision(False, bf16_cpu) == "float32"
+    monkeypatch.setenv(settings.PRECISION_ENV, "mixed_bfloat16")
+    assert settings.training_precision(False, plain_cpu) == "mixed_bfloat16"
+    monkeypatch.setenv(settings.PRECISION_ENV, "auto")  # bf16 only where it is native
+    monkeypatch.setenv("TF_ENABLE_ONEDNN_OPTS", "1")
+    assert settings.training_precision(False, bf16_cpu) == "mixed_bfloat16"
+    assert settings.training_precision(False, plain_cpu) == "float32"
+    assert settings.training_precision(True, bf16_cpu) == "float32"
+    monkeypatch.setenv("TF_ENABLE_ONEDNN_OPTS", "0")  # bf16 would be emulated: slow
+    assert settings.training_precision(False, bf16_cpu) == "float32"
+    monkeypatch.setenv(settings.PRECISION_ENV, "fp8")
+    with pytest.raises(ValueError, match="DEEPFAKE_PRECISION='fp8'"):
+        settings.training_precision(False, bf16_cpu)

@@ -55,5 +55,5 @@ def make_model(
     x = separable_backbone(x, widths)
     x = StatsPooling(name="stats_pool")(x)
     x = keras.layers.Dropout(dropout, name="dropout")(x)
-    outputs = keras.layers.Dense(1, name="logit")(x)
+    outputs = keras.layers.Dense(1, dtype="float32", name="logit")(x)
     return keras.Model(inputs, outputs, name="cnn")

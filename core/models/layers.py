@@ -163,18 +163,20 @@ def preprocess(
         high_pass: append the 9 SRM residual channels to the scaled RGB.
 
     Returns:
-        The feature map the trainable layers start from.
+        The feature map the trainable layers start from, always computed in float32:
+        under a bfloat16 policy the SRM residuals (small differences of large pixel
+        values) would lose most of their precision.
     """
     x = inputs
     if augment:
-        x = keras.layers.RandomFlip("horizontal", seed=seed, name="flip")(x)
+        x = keras.layers.RandomFlip("horizontal", seed=seed, dtype="float32", name="flip")(x)
     if patch_size:
-        x = RandomPatch(patch_size, seed=seed, name="patch")(x)
-    rgb = keras.layers.Rescaling(1 / 127.5, offset=-1.0, name="scale")(x)
+        x = RandomPatch(patch_size, seed=seed, dtype="float32", name="patch")(x)
+    rgb = keras.layers.Rescaling(1 / 127.5, offset=-1.0, dtype="float32", name="scale")(x)
     if not high_pass:
         return rgb
-    residual = HighPassResidual(name="srm")(x)
-    return keras.layers.Concatenate(name="rgb_srm")([rgb, residual])
+    residual = HighPassResidual(dtype="float32", name="srm")(x)
+    return keras.layers.Concatenate(dtype="float32", name="rgb_srm")([rgb, residual])
 
 
 @keras.saving.register_keras_serializable(package=PACKAGE)

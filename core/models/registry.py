@@ -54,9 +54,25 @@ def get_builder(name: str) -> ModelBuilder:
     return _BUILDERS[name]
 
 
-def build(name: str, **kwargs: Any) -> Any:
-    """Build the model registered under ``name`` with the given options."""
-    return get_builder(name)(**kwargs)
+def build(name: str, precision: str = "float32", **kwargs: Any) -> Any:
+    """Build the model registered under ``name`` with the given options.
+
+    Args:
+        name: registry name.
+        precision: Keras dtype policy the layers compute in (``"float32"`` or
+            ``"mixed_bfloat16"``); the models keep their input front end and their
+            logit in float32 either way. The global policy is restored afterwards.
+        **kwargs: the builder's options (``image_size`` and the model's own).
+    """
+    builder = get_builder(name)
+    import keras
+
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(precision)
+    try:
+        return builder(**kwargs)
+    finally:
+        keras.config.set_dtype_policy(previous)
 
 
 def import_all() -> None:
