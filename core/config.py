@@ -26,7 +26,8 @@ class TrainConfig:
         batch_size: images per step.
         learning_rate: Adam learning rate of the first phase.
         seed: seeds subset sampling, weight initialisation and shuffling.
-        augment: random flips and small shifts during training.
+        augment: random horizontal flips during training (no resampling: it blurs
+            away generator traces).
         class_weight: "auto" (weight classes when a split is imbalanced), "on" or "off".
         early_stopping_patience: epochs without a better validation AUC before stopping.
         fine_tune_epochs: Xception only: epochs of fine-tuning the top blocks after

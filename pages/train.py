@@ -140,9 +140,7 @@ class_weight = right.radio(
     key="train_class_weight",
     help="auto: weight the classes when the training subset is imbalanced.",
 )
-augment = st.checkbox(
-    "Augmentation (random flips and small shifts)", value=True, key="train_augment"
-)
+augment = st.checkbox("Augmentation (random horizontal flips)", value=True, key="train_augment")
 
 fine_tune_epochs = 0
 weights_path = ""
