@@ -383,7 +383,7 @@ def _run(
 
     strategy = distribution_strategy()
     precision = settings.training_precision(bool(tf.config.list_physical_devices("GPU")))
-    status["precision"] = precision
+    status["training_precision"] = precision  # "precision" is a metric elsewhere
     with strategy.scope():
         model = registry.build(
             config.model, image_size=config.image_size, precision=precision, **options

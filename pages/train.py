@@ -267,7 +267,11 @@ def show_running(run: runs.Run) -> None:
     st.caption(
         f"Elapsed {duration(elapsed) if elapsed is not None else '—'} · "
         f"ETA {duration(status.get('eta_s'))} (this phase)"
-        + (f" · computing in {status['precision']}" if status.get("precision") else "")
+        + (
+            f" · computing in {status['training_precision']}"
+            if status.get("training_precision")
+            else ""
+        )
     )
     figure = curves(history)
     if figure is not None:

@@ -92,6 +92,7 @@ def test_train_writes_a_complete_run_folder(tiny_dataset, precision, monkeypatch
     status = _read(run_dir, "status.json")
     assert status["state"] == "finished" and status["error"] is None
     assert status["pid"] == os.getpid() and status["epochs"] == 2 and status["batches"] == 3
+    assert status["training_precision"] == precision  # shown on the Training page
 
     run = runs.load_run(run_dir)
     assert run.finished
