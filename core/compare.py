@@ -5,24 +5,19 @@ trained with different sizes or seeds see different test images. Every table row
 therefore names its test set by a short id (a hash of the dataset root and the
 sorted file list) and its size, so rows scored on different images are visible.
 
-To make rows comparable, :func:`rescore` scores the saved models of selected runs
-on one common :class:`TestSet` (the exact file list of a chosen run, or a seeded
-stratified sample of a dataset's Test split), without retraining. Scoring on the
-Test split of *another* dataset is the cross-dataset check. Each result is stored
-atomically in the run folder as ``rescores/<test-set id>.json`` (file list, root,
-P(Real) per image, metrics) and reused instead of recomputed.
-
-TensorFlow is imported only inside :func:`rescore`, so listing and tabulating
-runs stays fast.
+To make rows comparable, :func:`core.scoring.rescore` scores the saved models of
+selected runs on one common :class:`~core.testsets.TestSet` without retraining, and
+:mod:`core.runs` stores each result as ``rescores/<test-set id>.json``. This module
+only reads those stored results and assembles tables from them; it never imports
+TensorFlow. Column titles and display prefixes belong to the page
+(``ui/compare_columns.py``); here columns have stable keys.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
-import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -31,12 +26,16 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from core import data, metrics
-from core.models.registry import DISPLAY_NAMES
-from core.runs import Run, RunError, list_runs, read_json, write_json
-
-RESCORES_DIR = "rescores"
-PURPOSES = ("common", "cross")
+from core.models.registry import display_name
+from core.runs import Run, RunError, list_runs, read_json, read_rescores
+from core.testsets import (
+    CompareError,
+    TestSet,
+    dataset_name,
+    dataset_test_set,
+    label_of,
+    test_set_id,
+)
 
 #: metrics.json key -> (column title, "max" or "min": which value is best).
 METRICS: dict[str, tuple[str, str]] = {
@@ -56,76 +55,6 @@ RUN_BEST = {"Train time (s)": "min", "Images/s": "max"}
 #: Metrics drawn in the bar chart of headline metrics.
 HEADLINE = ("accuracy", "balanced_accuracy", "auc", "ap", "f1")
 TEST_SET_COLUMN = "Test set"
-
-
-class CompareError(ValueError):
-    """A comparison request that cannot be carried out, with a message for the user."""
-
-
-def test_set_id(root: str | Path, files: Iterable[str]) -> str:
-    """Return a 10-character id of a test set: a hash of its root and sorted files."""
-    text = str(root) + "\n" + "\n".join(sorted(files))
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:10]
-
-
-def dataset_name(root: str | Path) -> str:
-    """Short name of a dataset root: the folder above ``Dataset/`` when it is so named."""
-    path = Path(root)
-    return path.parent.name if path.name.lower() == "dataset" and path.parent.name else path.name
-
-
-def label_of(relative_path: str) -> int:
-    """Label of a file from its class folder (``.../Real/x.jpg`` -> 1).
-
-    Raises:
-        CompareError: the file does not lie in a Real or Fake folder.
-    """
-    parts = Path(relative_path).parts
-    folder = parts[-2].lower() if len(parts) >= 2 else ""
-    if folder not in data.CLASS_ALIASES:
-        raise CompareError(f"{relative_path} is not inside a Real or Fake folder.")
-    return data.CLASS_ALIASES[folder]
-
-
-@dataclass(frozen=True)
-class TestSet:
-    """A fixed list of test images.
-
-    Attributes:
-        root: the dataset root the paths are relative to.
-        files: relative paths, sorted.
-        description: how the list was chosen, for people.
-    """
-
-    __test__ = False  # not a pytest test class despite its name
-
-    root: str
-    files: tuple[str, ...]
-    description: str = ""
-
-    @classmethod
-    def of(cls, root: str | Path, files: Iterable[str], description: str = "") -> TestSet:
-        """Build a test set from any iterable of relative paths (sorted, duplicates dropped)."""
-        return cls(str(root), tuple(sorted(set(files))), description)
-
-    @property
-    def id(self) -> str:
-        """Short hash of root and files (see :func:`test_set_id`)."""
-        return test_set_id(self.root, self.files)
-
-    @property
-    def name(self) -> str:
-        """Short name of the dataset the files come from."""
-        return dataset_name(self.root)
-
-    @property
-    def label(self) -> str:
-        """``<id> (<n>)``: how tables name this set."""
-        return f"{self.id} ({len(self.files)})"
-
-    def samples(self) -> list[data.Sample]:
-        """The files as samples, labelled by their class folder."""
-        return [data.Sample(path, label_of(path)) for path in self.files]
 
 
 def _skipped_paths(subsets: dict[str, Any]) -> set[str]:
@@ -194,28 +123,6 @@ def _own_test_set(run: Run, subsets: dict[str, Any]) -> TestSet | None:
     return TestSet.of(root, files, f"test subset of {run.name}")
 
 
-def _read_rescores(path: Path, problems: list[str]) -> dict[str, dict[str, Any]]:
-    folder = path / RESCORES_DIR
-    if not folder.is_dir():
-        return {}
-    found = {}
-    for file in sorted(folder.glob("*.json")):
-        try:
-            record = read_json(file)
-        except RunError as error:
-            problems.append(f"{path.name}: {RESCORES_DIR}/{error}")
-            continue
-        if not (
-            isinstance(record, dict)
-            and record.get("test_set_id") == file.stem
-            and isinstance(record.get("metrics"), dict)
-        ):
-            problems.append(f"{path.name}: {RESCORES_DIR}/{file.name} is not a re-score record.")
-            continue
-        found[file.stem] = record
-    return found
-
-
 def load_record(run: Run) -> RunRecord:
     """Read everything the comparison needs from a run folder; problems are recorded."""
     record = RunRecord(run=run, problems=[f"{run.name}: {error}" for error in run.errors])
@@ -224,7 +131,7 @@ def load_record(run: Run) -> RunRecord:
             setattr(record, attribute, read_json(run.path / file))
         except RunError as error:
             record.problems.append(f"{run.name}: {error}")
-    record.rescores = _read_rescores(run.path, record.problems)
+    record.rescores = read_rescores(run.path, record.problems)
     record.test_set = _own_test_set(run, record.subsets)
     return record
 
@@ -335,7 +242,7 @@ def comparison_table(
         row: dict[str, Any] = {
             "Run": record.name,
             "Model": m.get("model_display")
-            or DISPLAY_NAMES.get(record.run.model, record.run.model),
+            or display_name(record.run.model),
             "Dataset": str(dataset),
             "Train n": _subset_size(record, "train", "train_size"),
             "Val n": _subset_size(record, "validation", "val_size"),
@@ -429,168 +336,6 @@ def run_test_set(record: RunRecord) -> TestSet:
     return TestSet(record.test_set.root, record.test_set.files, f"test files of {record.name}")
 
 
-def dataset_test_set(path: str | Path, size: int | None = None, seed: int = 0) -> TestSet:
-    """A seeded stratified sample of the Test split of a dataset folder.
-
-    Args:
-        path: the dataset folder (``Dataset/`` or the folder holding it).
-        size: number of images (None: the whole Test split).
-        seed: the same seed always gives the same files.
-
-    Raises:
-        CompareError, data.DatasetError: no such folder, no Test split, or too few images.
-    """
-    index = data.index_dataset(path)
-    samples = index.splits.get("Test")
-    if not samples:
-        raise CompareError(
-            f"{index.root} has no Test split with images; choose a folder holding Test/Real "
-            "and Test/Fake."
-        )
-    chosen = data.stratified_subset(samples, size, seed)
-    name = dataset_name(index.root)
-    if size is None or len(chosen) == len(samples):
-        description = f"all {len(chosen)} Test images of {name}"
-    else:
-        description = f"{len(chosen)} Test images of {name}, stratified sample, seed {seed}"
-    return TestSet.of(index.root, [sample.path for sample in chosen], description)
-
-
-def rescore_path(run_dir: Path, test_id: str) -> Path:
-    """Where the re-score of a run on a test set is stored."""
-    return run_dir / RESCORES_DIR / f"{test_id}.json"
-
-
-@dataclass
-class RescoreResult:
-    """The outcome of re-scoring one run.
-
-    Attributes:
-        run: run folder name.
-        record: the stored re-score (None when it failed).
-        reused: True when an earlier stored result was returned without scoring.
-        error: one sentence saying why the run could not be scored, else None.
-    """
-
-    run: str
-    record: dict[str, Any] | None = None
-    reused: bool = False
-    error: str | None = None
-
-
-def _stored(path: Path, test_set: TestSet) -> dict[str, Any] | None:
-    try:
-        record = read_json(path)
-    except RunError:
-        return None  # corrupt: score again and overwrite it
-    requested = record.get("requested_files")
-    if record.get("root") != test_set.root or requested != list(test_set.files):
-        return None
-    return record if isinstance(record.get("metrics"), dict) else None
-
-
-def rescore(
-    records: Sequence[RunRecord],
-    test_set: TestSet,
-    purpose: str = "common",
-    *,
-    batch_size: int = 32,
-    force: bool = False,
-    progress: Callable[[int, int, str], None] | None = None,
-) -> list[RescoreResult]:
-    """Score the saved models of ``records`` on one test set, without retraining.
-
-    Images are decoded once per image size and shared by all runs of that size.
-    Each result is written atomically to ``rescores/<test-set id>.json`` in the
-    run folder and reused by later calls unless ``force``.
-
-    Args:
-        records: the runs to score.
-        test_set: the images to score them on.
-        purpose: ``"common"`` (a fair common set) or ``"cross"`` (another dataset).
-        batch_size: images per forward pass.
-        force: score again even when a stored result exists.
-        progress: called with (done, total, run name) after each run.
-
-    Returns:
-        One result per run, in order; a run that cannot be scored carries its error.
-
-    Raises:
-        CompareError: the test set is empty or none of its images can be read.
-    """
-    if purpose not in PURPOSES:
-        raise ValueError(f"Unknown purpose {purpose!r}; use one of {PURPOSES}.")
-    if not test_set.files:
-        raise CompareError("The chosen test set holds no images.")
-    samples = test_set.samples()
-    root = Path(test_set.root)
-    loaded_by_size: dict[int, data.LoadedImages] = {}
-    results = []
-    for done, record in enumerate(records, start=1):
-        path = rescore_path(record.run.path, test_set.id)
-        stored = None if force else _stored(path, test_set)
-        if stored is not None:
-            results.append(RescoreResult(record.name, stored, reused=True))
-        else:
-            try:
-                stored = _score_one(
-                    record, test_set, purpose, samples, root, loaded_by_size, batch_size
-                )
-                write_json(path, stored)
-                results.append(RescoreResult(record.name, stored))
-            except RunError as error:
-                results.append(RescoreResult(record.name, error=str(error)))
-        if stored is not None:
-            record.rescores[test_set.id] = stored
-        if progress is not None:
-            progress(done, len(records), record.name)
-    return results
-
-
-def _score_one(
-    record: RunRecord,
-    test_set: TestSet,
-    purpose: str,
-    samples: list[data.Sample],
-    root: Path,
-    loaded_by_size: dict[int, data.LoadedImages],
-    batch_size: int,
-) -> dict[str, Any]:
-    from core import predict  # imports TensorFlow: only when scoring
-
-    model = predict.load_model(record.run.path)
-    # The saved model's input is authoritative; the config says the same for sane runs.
-    size = predict.model_image_size(model)
-    if size not in loaded_by_size:
-        loaded_by_size[size] = data.load_images(root, samples, size)
-    loaded = loaded_by_size[size]
-    if not loaded.paths:
-        raise CompareError(
-            f"None of the {len(samples)} images of the test set could be read in {root}."
-        )
-    start = time.perf_counter()
-    p_real = predict.predict_p_real(model, loaded.pixels, batch_size=batch_size)
-    seconds = time.perf_counter() - start
-    report = metrics.detection_report(loaded.labels, p_real)
-    report["inference_ms_per_image"] = 1000.0 * seconds / len(loaded.paths)
-    return {
-        "test_set_id": test_set.id,
-        "purpose": purpose,
-        "description": test_set.description,
-        "root": test_set.root,
-        "requested_files": list(test_set.files),
-        "files": list(loaded.paths),
-        "skipped": [list(item) for item in loaded.skipped],
-        "labels": loaded.labels.tolist(),
-        "p_real": np.round(p_real, 6).tolist(),
-        "image_size": size,
-        "run": record.name,
-        "model": record.run.model,
-        "created": time.time(),
-        "metrics": report,
-    }
-
-
 def table_csv(table: pd.DataFrame) -> str:
     """The comparison table as CSV text."""
     return table.to_csv(index=False)
@@ -653,21 +398,22 @@ __all__ = [
     "METRICS",
     "CompareError",
     "Comparison",
-    "RescoreResult",
     "RunRecord",
     "TestSet",
     "available_test_sets",
     "best_directions",
     "best_rows",
     "comparison_table",
+    "dataset_name",
     "dataset_test_set",
     "distinct_test_sets",
     "full_record",
     "full_record_json",
     "headline_long",
+    "label_of",
     "load_comparison",
     "load_record",
-    "rescore",
     "run_test_set",
     "table_csv",
+    "test_set_id",
 ]

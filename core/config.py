@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
-from core.models.registry import MIN_IMAGE_SIZE, list_models
+from core.models.registry import find_spec, list_models
 
 DEFAULT_IMAGE_SIZE = 128  # CPU default; 256 is the dataset's native size
+CLASS_WEIGHT_MODES = ("auto", "on", "off")
 
 
 @dataclass(frozen=True)
@@ -16,7 +17,7 @@ class TrainConfig:
     """Everything that defines a training run.
 
     Attributes:
-        model: registry name (``cnn``, ``capsnet``, ``xception``).
+        model: registry name (see :func:`core.models.registry.list_models`).
         data_dir: dataset root as given (``None``: the generated demo dataset).
         image_size: side of the square model input, in pixels.
         train_size: training images (None: the whole Train split).
@@ -30,10 +31,12 @@ class TrainConfig:
             away generator traces).
         class_weight: "auto" (weight classes when a split is imbalanced), "on" or "off".
         early_stopping_patience: epochs without a better validation AUC before stopping.
-        fine_tune_epochs: Xception only: epochs of fine-tuning the top blocks after
-            the frozen-base phase (0 disables).
-        weights_path: Xception only: an ImageNet weights file to use instead of
-            Keras's own download/cache.
+        fine_tune_epochs: models with pre-trained weights: epochs of fine-tuning the
+            top of the base after the frozen-base phase (0 disables).
+        weights_path: models with pre-trained weights: a weights file to use instead
+            of the cache or a download.
+        options: the model's own options (see its spec); missing ones take their
+            defaults, which are filled in here so config.json records every value.
     """
 
     model: str = "cnn"
@@ -51,25 +54,32 @@ class TrainConfig:
     early_stopping_patience: int = 6
     fine_tune_epochs: int = 0
     weights_path: str | None = None
+    options: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         problems = self.problems()
         if problems:
             raise ValueError(" ".join(problems))
+        resolved = find_spec(self.model).resolve_options(self.options)  # type: ignore[union-attr]
+        object.__setattr__(self, "options", resolved)
 
     def problems(self) -> list[str]:
         """Return plain-language reasons this configuration cannot train (empty if fine)."""
+        spec = find_spec(self.model)
+        if spec is None:
+            return [f"Unknown model {self.model!r}; choose one of: {', '.join(list_models())}."]
         problems = []
-        if self.model not in list_models():
+        if self.image_size < spec.min_image_size:
             problems.append(
-                f"Unknown model {self.model!r}; choose one of: {', '.join(list_models())}."
+                f"Image size {self.image_size} is below {self.model}'s minimum of "
+                f"{spec.min_image_size}."
             )
-        else:
-            minimum = MIN_IMAGE_SIZE[self.model]
-            if self.image_size < minimum:
-                problems.append(
-                    f"Image size {self.image_size} is below {self.model}'s minimum of {minimum}."
-                )
+        try:
+            spec.resolve_options(self.options)
+        except ValueError as error:
+            problems.append(str(error))
+        if not spec.pretrained and (self.weights_path or self.fine_tune_epochs):
+            problems.append(f"{spec.display_name} has no pre-trained weights to load or fine-tune.")
         for name in ("train_size", "val_size", "test_size"):
             value = getattr(self, name)
             if value is not None and value < 2:
@@ -80,19 +90,34 @@ class TrainConfig:
             problems.append("batch_size must be at least 1.")
         if not 0 < self.learning_rate < 1:
             problems.append("learning_rate must be between 0 and 1.")
-        if self.class_weight not in ("auto", "on", "off"):
+        if self.fine_tune_epochs < 0:
+            problems.append("fine_tune_epochs must be 0 or more.")
+        if self.class_weight not in CLASS_WEIGHT_MODES:
             problems.append("class_weight must be 'auto', 'on' or 'off'.")
         return problems
 
     def to_dict(self) -> dict[str, Any]:
-        """Return a JSON-ready dict."""
-        return dataclasses.asdict(self)
+        """Return a JSON-ready dict (tuple options become lists)."""
+        values = dataclasses.asdict(self)
+        values["options"] = {
+            key: list(value) if isinstance(value, tuple) else value
+            for key, value in self.options.items()
+        }
+        return values
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> TrainConfig:
-        """Build a config from a dict, ignoring keys this version does not know."""
+        """Build a config from a dict, ignoring keys this version does not know.
+
+        Configs saved before options existed have no ``options`` key: the model's
+        defaults then apply, which are the values those runs were built with.
+        """
         known = {field.name for field in dataclasses.fields(cls)}
         return cls(**{key: value for key, value in values.items() if key in known})
+
+    def __hash__(self) -> int:
+        """Hash of the JSON form (the options dict is not hashable itself)."""
+        return hash(repr(sorted(self.to_dict().items())))
 
     def replace(self, **changes: Any) -> TrainConfig:
         """Return a copy with some fields changed (validated again)."""

@@ -6,19 +6,21 @@ weighted by the spatially averaged gradient of the decision (the logit for a Rea
 verdict, its negative for a Fake one), summed, passed through a ReLU and
 normalised to [0, 1], then upsampled to the image.
 
-The layer is found automatically: the last convolution (with the batch norm and
-activation right after it) that every path from the input to the output goes
-through. That picks ``block4_relu2`` in the CNN and in the CapsNet (there, the
-shared backbone before its parallel primary-capsule branches; a conv inside one
-branch would explain only that branch), and ``block14_sepconv2_act`` inside the
-nested Xception base. Nested models are searched too. The activation is captured by a
-short-lived hook on that layer, so this works for any Keras 3 functional model,
-nested or not, without rebuilding it.
+The layer is the one the model's spec names (``gradcam_layer``), else found
+automatically: the last convolution (with the batch norm and activation right after
+it) that every path from the input to the output goes through. That picks
+``block4_relu2`` in the CNN and in the CapsNet (there, the shared backbone before
+its parallel primary-capsule branches; a conv inside one branch would explain only
+that branch); Xception's spec names ``block14_sepconv2_act`` inside its nested base.
+
+Only public Keras API is used: the activation and the logit come from a sub-model
+``keras.Model(model.inputs, [layer.output, model.output])`` sharing the trained
+layers (for a nested layer, the spec's ``gradcam_model`` hook builds the
+equivalent), so nothing is patched and concurrent calls are safe.
 """
 
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -32,7 +34,6 @@ if TYPE_CHECKING:
 
 DEFAULT_COLORMAP = "jet"
 DEFAULT_ALPHA = 0.45
-_hook_lock = threading.Lock()  # the hook patches a shared (cached) model for one call
 
 
 @dataclass
@@ -77,86 +78,64 @@ def _follow_types() -> tuple[type, ...]:
     )
 
 
-def _parents(model: keras.Model) -> dict[str, list[str]]:
-    """Layer name -> names of the layers feeding it, within this model's graph only."""
-    own_nodes = {
-        id(node) for nodes in getattr(model, "_nodes_by_depth", {}).values() for node in nodes
-    }
-    parents: dict[str, list[str]] = {}
-    for layer in model.layers:
-        names: list[str] = []
-        for node in layer._inbound_nodes:
-            if own_nodes and id(node) not in own_nodes:
-                continue
-            names.extend(parent.operation.name for parent in node.parent_nodes)
-        parents[layer.name] = names
-    return parents
-
-
-def _dominators(model: keras.Model) -> list[Any]:
-    """Layers (in order) that every path from the inputs to the outputs goes through."""
-    parents = _parents(model)
-    children: dict[str, list[str]] = {name: [] for name in parents}
-    for name, feeding in parents.items():
-        for parent in feeding:
-            children.setdefault(parent, []).append(name)
-    sources = [name for name, feeding in parents.items() if not feeding]
-    sinks = {name for name, below in children.items() if not below}
-
-    def reaches_output_without(blocked: str) -> bool:
-        seen, stack = set(), [name for name in sources if name != blocked]
-        while stack:
-            name = stack.pop()
-            if name in sinks:
-                return True
-            if name in seen:
-                continue
-            seen.add(name)
-            stack.extend(child for child in children.get(name, ()) if child != blocked)
-        return False
-
-    return [
-        layer
-        for layer in model.layers
-        if layer.name not in sources and not reaches_output_without(layer.name)
-    ]
-
-
 def _is_spatial(layer: Any) -> bool:
     try:
         shape = layer.output.shape
-    except (AttributeError, ValueError):
+    except (AttributeError, ValueError):  # unbuilt, or called at several places
         return False
     return len(shape) == 4
+
+
+def _all_paths_through(model: keras.Model, layer: Any) -> bool:
+    """True when every path from the inputs to the output goes through ``layer``.
+
+    Public API only: a model from the layer's output to the model's output can be
+    built exactly when nothing reaches the output around the layer.
+    """
+    import keras
+
+    try:
+        keras.Model(layer.output, model.outputs)
+    except (ValueError, AttributeError):
+        return False
+    return True
+
+
+def _ends_a_stage(layers: list[Any], position: int, stages: tuple, follow: tuple) -> bool:
+    """True for a conv or residual sum, or a batch norm / activation right after one."""
+    layer = layers[position]
+    if isinstance(layer, stages):
+        return True
+    if not isinstance(layer, follow):
+        return False
+    before = [item for item in reversed(layers[:position]) if not isinstance(item, follow)]
+    return bool(before) and isinstance(before[0], stages)
 
 
 def find_target_layer(model: keras.Model) -> list[Any] | None:
     """Return the path to the layer Grad-CAM should explain, outermost model first.
 
+    The last layer ending a convolutional stage, with a spatial output, that every
+    path from the input to the output goes through (a conv inside one of several
+    parallel branches would explain only that branch).
+
     Returns:
-        ``[layer]``, or ``[nested_model, ..., layer]``; None when the model has no
-        convolution that every path goes through.
+        ``[layer]``; None when the model has no such layer.
     """
     import keras
 
-    conv_types, follow_types = _conv_types(), _follow_types()
-    best: list[Any] | None = None
-    chain_open = False
-    for layer in _dominators(model):
-        if isinstance(layer, keras.Model) and getattr(layer, "layers", None):
-            inner = find_target_layer(layer)
-            if inner is not None:
-                best, chain_open = [layer, *inner], False
-                continue
-        # A residual sum is the output of a conv stage too (its branches are convs).
-        is_stage = isinstance(layer, (*conv_types, keras.layers.Add))
-        if is_stage and _is_spatial(layer):
-            best, chain_open = [layer], True
-        elif chain_open and isinstance(layer, follow_types) and _is_spatial(layer):
-            best = [layer]
-        else:
-            chain_open = False
-    return best
+    stages = (*_conv_types(), keras.layers.Add)
+    follow = _follow_types()
+    layers = list(model.layers)
+    for position in range(len(layers) - 1, -1, -1):
+        layer = layers[position]
+        if (
+            _is_spatial(layer)
+            and _ends_a_stage(layers, position, stages, follow)
+            and _all_paths_through(model, layer)
+        ):
+            return [layer]
+    return None
 
 
 def find_layer_by_name(model: keras.Model, name: str) -> list[Any] | None:
@@ -173,31 +152,44 @@ def find_layer_by_name(model: keras.Model, name: str) -> list[Any] | None:
     return None
 
 
-class _Capture:
-    """Temporarily wrap a layer's ``call`` to keep its output tensor."""
-
-    def __init__(self, layer: Any) -> None:
-        self.layer = layer
-        self.outputs: list[Any] = []
-
-    def __enter__(self) -> _Capture:
-        original = self.layer.call
-
-        def call(*args: Any, **kwargs: Any) -> Any:
-            output = original(*args, **kwargs)
-            self.outputs.append(output)
-            return output
-
-        # Instance attribute shadows the class method; Keras's __call__ looks up self.call.
-        object.__setattr__(self.layer, "call", call)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        object.__delattr__(self.layer, "call")
-
-
 def _layer_path_name(path: list[Any]) -> str:
     return "/".join(layer.name for layer in path)
+
+
+def _explaining_model(model: keras.Model, path: list[Any]) -> keras.Model:
+    """A model with outputs ``[activation of the layer, logit]``, built with public Keras API.
+
+    For a layer of the model itself: ``keras.Model(model.inputs, [layer.output,
+    model.output])``. For a layer inside a nested model: the model spec's
+    ``gradcam_model`` hook (only the model's own file knows how it nests).
+
+    Raises:
+        ValueError: a nested layer and no hook for this model.
+    """
+    import keras
+
+    from core.models import registry
+
+    if len(path) == 1:
+        return keras.Model(model.inputs, [path[-1].output, *model.outputs])
+    spec = registry.find_spec(model.name)
+    if spec is None or spec.gradcam_model is None:
+        raise ValueError(f"{model.name} nests {path[0].name} and has no gradcam_model hook.")
+    return spec.gradcam_model(model, path[-1].name)
+
+
+def _target_path(model: keras.Model, layer_name: str | None) -> tuple[list[Any] | None, str]:
+    """The layer to explain (named, else the spec's, else automatic), or why there is none."""
+    from core.models import registry
+
+    spec = registry.find_spec(model.name)
+    name = layer_name or (spec.gradcam_layer if spec else None)
+    if name:
+        return find_layer_by_name(model, name), f"The model has no layer named {name!r}."
+    return find_target_layer(model), (
+        "This model has no convolutional layer that all of its paths go through, "
+        "so Grad-CAM cannot show one map for it."
+    )
 
 
 def compute_gradcam(
@@ -213,7 +205,8 @@ def compute_gradcam(
         model: a loaded detector (raw RGB in, one logit of P(Real) out).
         pixels: ``uint8`` RGB image (height, width, 3), any size; it is resized to
             the model's input like any prediction, and the heatmap back to this size.
-        layer_name: the layer to explain (searched in nested models too); None: automatic.
+        layer_name: the layer to explain (searched in nested models too); None: the
+            spec's layer, else automatic.
         target: ``"predicted"`` (the verdict at ``threshold``), ``"Real"`` or ``"Fake"``.
         threshold: P(Real) threshold used when ``target`` is ``"predicted"``.
 
@@ -222,31 +215,17 @@ def compute_gradcam(
     """
     import tensorflow as tf
 
-    from core.predict import model_image_size, sigmoid
+    from core.scoring import model_image_size, sigmoid
 
-    if layer_name:
-        path = find_layer_by_name(model, layer_name)
-        if path is None:
-            return GradCam(None, None, None, None, f"The model has no layer named {layer_name!r}.")
-    else:
-        path = find_target_layer(model)
-        if path is None:
-            return GradCam(
-                None,
-                None,
-                None,
-                None,
-                "This model has no convolutional layer that all of its paths go through, "
-                "so Grad-CAM cannot show one map for it.",
-            )
+    path, why_not = _target_path(model, layer_name)
+    if path is None:
+        return GradCam(None, None, None, None, why_not)
+    explaining = _explaining_model(model, path)
     size = model_image_size(model)
     batch = tf.convert_to_tensor(images.resize(pixels, size)[None].astype("float32"))
-    with _hook_lock, _Capture(path[-1]) as capture, tf.GradientTape() as tape:
-        tape.watch(batch)
-        logit = tf.reshape(model(batch, training=False), (-1,))[0]
-        if not capture.outputs:
-            raise RuntimeError(f"Layer {path[-1].name} did not run during the forward pass.")
-        activation = capture.outputs[-1]
+    with tf.GradientTape() as tape:
+        activation, logit = explaining(batch, training=False)
+        logit = tf.reshape(logit, (-1,))[0]
         p_real = float(sigmoid(float(logit)))
         if target == "predicted":
             target = CLASS_NAMES[LABEL_REAL] if p_real >= threshold else CLASS_NAMES[1 - LABEL_REAL]

@@ -1,6 +1,8 @@
-"""Classify images with a trained run: load its model safely, score, decide Real or Fake.
+"""Classify images with a trained run: prepare the images, score them, decide Real or Fake.
 
-Used by the Classify page, the comparison page's re-scoring and the shell::
+Loading and running the model is :mod:`core.scoring`'s (shared with training's
+final evaluation and the comparison's re-scores). Used by the Classify page and
+the shell (also installed as ``deepfake-predict``)::
 
     python -m core.predict --run artifacts/runs/cnn_20250101-120000 photo.jpg other.png
 
@@ -17,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,127 +28,16 @@ import numpy as np
 
 from core import images
 from core.runs import RunError, read_json
+from core.scoring import load_model, model_image_size, predict_logits, predict_p_real, sigmoid
 from core.settings import CLASS_NAMES, LABEL_REAL
 
 if TYPE_CHECKING:
     import keras
 
 DEFAULT_THRESHOLD = 0.5
-#: Below this many images one direct call beats ``model.predict``'s per-call set-up.
-_DIRECT_CALL_MAX = 64
 
 #: What :func:`classify_images` accepts per image: a path, or (display name, file bytes).
 Source = str | Path | tuple[str, bytes]
-
-
-def _import_model_modules() -> list[str]:
-    """Register every model module that exists; return the names that could not be imported.
-
-    A missing module only matters for runs of that model, whose load then fails
-    with its own clear message; the other runs must still load.
-    """
-    from core.models import registry
-
-    missing = []
-    for name in registry.MODEL_NAMES:
-        try:
-            registry.get_builder(name)
-        except ModuleNotFoundError as error:
-            if error.name != f"core.models.{name}":
-                raise
-            missing.append(name)
-    return missing
-
-
-def load_model(run_dir: Path) -> keras.Model:
-    """Load the trained model of a run folder (always with ``safe_mode=True``).
-
-    Args:
-        run_dir: the run folder holding ``model.keras``.
-
-    Returns:
-        The Keras model: raw RGB pixels in, one logit of P(Real) out.
-
-    Raises:
-        RunError: the model file is missing or cannot be loaded; the message says which.
-    """
-    run_dir = Path(run_dir)
-    path = run_dir / "model.keras"
-    if not path.is_file():
-        raise RunError(f"{run_dir.name} has no model.keras; it did not finish training.")
-    if path.stat().st_size == 0:
-        raise RunError(f"{run_dir.name}/model.keras is empty; retrain this run.")
-    if not zipfile.is_zipfile(path):
-        raise RunError(
-            f"{run_dir.name}/model.keras is damaged (not a Keras zip archive); retrain this run."
-        )
-    _import_model_modules()
-    import keras
-
-    try:
-        return keras.saving.load_model(path, safe_mode=True)
-    except Exception as error:
-        # A damaged or foreign file can fail anywhere in Keras's loader (zip, JSON,
-        # h5, unknown layer...); all of them mean "this file cannot be used".
-        reason = str(error).strip().splitlines()[0][:200] if str(error).strip() else ""
-        detail = f"{type(error).__name__}: {reason}" if reason else type(error).__name__
-        raise RunError(
-            f"{run_dir.name}/model.keras could not be loaded ({detail}); retrain this run."
-        ) from None
-
-
-def model_image_size(model: keras.Model) -> int:
-    """Side of the square input the model expects, read from its input shape."""
-    shape = model.input_shape
-    if isinstance(shape, list):
-        shape = shape[0]
-    if shape[1] is None:
-        raise ValueError("The model does not declare a fixed input size.")
-    return int(shape[1])
-
-
-def sigmoid(logits: np.ndarray) -> np.ndarray:
-    """Numerically stable logistic function."""
-    logits = np.asarray(logits, dtype=np.float64)
-    return 0.5 * (1.0 + np.tanh(0.5 * logits))
-
-
-def predict_logits(model: keras.Model, pixels: np.ndarray, batch_size: int = 32) -> np.ndarray:
-    """Return the model's logit for each image of ``pixels`` (n, size, size, 3) or one image."""
-    pixels = np.asarray(pixels)
-    if pixels.ndim == 3:
-        pixels = pixels[None]
-    if pixels.ndim != 4 or pixels.shape[-1] != 3:
-        raise ValueError(f"Expected images of shape (n, size, size, 3), got {pixels.shape}.")
-    if len(pixels) == 0:
-        return np.zeros(0, dtype=np.float64)
-    batch = pixels.astype("float32", copy=False)
-    if len(batch) <= _DIRECT_CALL_MAX:
-        outputs = [
-            _call(model, batch[i : i + batch_size]) for i in range(0, len(batch), batch_size)
-        ]
-        logits = np.concatenate(outputs)
-    else:
-        logits = np.asarray(model.predict(batch, batch_size=batch_size, verbose=0))
-    return logits.reshape(len(pixels), -1)[:, 0].astype(np.float64)
-
-
-def _call(model: keras.Model, batch: np.ndarray) -> np.ndarray:
-    return np.asarray(model.predict_on_batch(batch)).reshape(len(batch), -1)
-
-
-def predict_p_real(model: keras.Model, pixels: np.ndarray, batch_size: int = 32) -> np.ndarray:
-    """Return P(Real) in [0, 1] for each image.
-
-    Args:
-        model: a loaded model (see :func:`load_model`).
-        pixels: raw RGB 0-255 images, (n, size, size, 3) or a single (size, size, 3).
-        batch_size: images per forward pass.
-
-    Returns:
-        ``float64`` array of shape (n,).
-    """
-    return sigmoid(predict_logits(model, pixels, batch_size))
 
 
 def decide(p_real: float, threshold: float = DEFAULT_THRESHOLD) -> tuple[str, float]:
@@ -365,7 +255,10 @@ def format_line(prediction: Prediction) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Command-line entry point; returns the exit status."""
+    """Entry point of ``python -m core.predict`` and ``deepfake-predict``; the exit status."""
+    from core.settings import enable_onednn
+
+    enable_onednn()
     parser = argparse.ArgumentParser(
         prog="python -m core.predict",
         description="Classify images as Real or Fake with a trained run.",
@@ -405,8 +298,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0 if all(prediction.ok for prediction in predictions) else 1
 
 
-if __name__ == "__main__":
-    from core.settings import enable_onednn
+__all__ = [
+    "DEFAULT_THRESHOLD",
+    "Prediction",
+    "PreparedImage",
+    "classify_images",
+    "classify_prepared",
+    "decide",
+    "decode_source",
+    "eer_threshold",
+    "format_line",
+    "load_model",  # re-exported from core.scoring for the Classify page
+    "main",
+    "model_image_size",
+    "predict_logits",
+    "predict_p_real",
+    "prepare_decoded",
+    "prepare_image",
+    "run_image_size",
+    "sigmoid",
+]
 
-    enable_onednn()
+if __name__ == "__main__":
     sys.exit(main())

@@ -32,6 +32,7 @@ from core.settings import runs_dir
 
 STATES = ("queued", "running", "finished", "cancelled", "failed")
 CANCEL_FLAG = "cancel.request"
+RESCORES_DIR = "rescores"
 
 
 class RunError(ValueError):
@@ -200,3 +201,63 @@ def delete_run(run_dir: Path) -> None:
     hidden = run_dir.with_name(f".deleting-{run_dir.name}-{os.getpid()}")
     os.replace(run_dir, hidden)
     shutil.rmtree(hidden, ignore_errors=True)
+
+
+# --- re-score records: rescores/<test-set id>.json --------------------------------------
+
+
+def rescore_path(run_dir: Path, test_id: str) -> Path:
+    """Where the re-score of a run on a test set is stored."""
+    return run_dir / RESCORES_DIR / f"{test_id}.json"
+
+
+def write_rescore(run_dir: Path, record: dict[str, Any]) -> Path:
+    """Store a re-score record (atomically) under its ``test_set_id``; return its path."""
+    path = rescore_path(run_dir, record["test_set_id"])
+    write_json(path, record)
+    return path
+
+
+def stored_rescore(run_dir: Path, test_id: str, root: str, files: list[str]) -> dict | None:
+    """The stored re-score of exactly these files under this root, or None.
+
+    A corrupt record, or one made for another file list, counts as absent: the run
+    is scored again and the record overwritten.
+    """
+    try:
+        record = read_json(rescore_path(run_dir, test_id))
+    except RunError:
+        return None
+    if not isinstance(record, dict):
+        return None
+    if record.get("root") != root or record.get("requested_files") != files:
+        return None
+    return record if isinstance(record.get("metrics"), dict) else None
+
+
+def read_rescores(run_dir: Path, problems: list[str]) -> dict[str, dict[str, Any]]:
+    """Every readable re-score record of a run, by test-set id.
+
+    Args:
+        run_dir: the run folder.
+        problems: unreadable or foreign files are described here, never raised.
+    """
+    folder = run_dir / RESCORES_DIR
+    if not folder.is_dir():
+        return {}
+    found = {}
+    for file in sorted(folder.glob("*.json")):
+        try:
+            record = read_json(file)
+        except RunError as error:
+            problems.append(f"{run_dir.name}: {RESCORES_DIR}/{error}")
+            continue
+        if not (
+            isinstance(record, dict)
+            and record.get("test_set_id") == file.stem
+            and isinstance(record.get("metrics"), dict)
+        ):
+            problems.append(f"{run_dir.name}: {RESCORES_DIR}/{file.name} is not a re-score record.")
+            continue
+        found[file.stem] = record
+    return found

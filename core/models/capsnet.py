@@ -21,136 +21,38 @@ Frosst and Hinton (2017), "Dynamic Routing Between Capsules" (NeurIPS):
   learned 1-unit dense layer on [len(Fake), len(Real)] gives the logit of P(Real),
   so the model trains with the same binary cross-entropy as the other detectors.
 
-Statistics pooling makes the capsules independent of the image size, so the network
-trains on native-resolution patches and scores whole images.
+The capsule layers live in :mod:`core.models.capsules`.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import keras
-from keras import ops
+from core.models.registry import ModelSpec, Option, register
 
-from core.models.layers import PACKAGE, StatsPooling, batch_norm, preprocess, separable_backbone
-from core.models.registry import register
-
-EPSILON = 1e-7
-
-
-def squash(vectors: Any, axis: int = -1) -> Any:
-    """Sabour et al.'s non-linearity: keep the direction, map the norm into [0, 1).
-
-    ``squash(s) = |s|^2 / (1 + |s|^2) * s / |s|``.
-    """
-    squared = ops.sum(ops.square(vectors), axis=axis, keepdims=True)
-    scale = squared / (1.0 + squared) / ops.sqrt(squared + EPSILON)
-    return vectors * scale
-
-
-@keras.saving.register_keras_serializable(package=PACKAGE)
-class Squash(keras.layers.Layer):
-    """Layer form of :func:`squash` over the last axis."""
-
-    def call(self, inputs: Any) -> Any:
-        return squash(inputs)
-
-
-@keras.saving.register_keras_serializable(package=PACKAGE)
-class CapsuleRouting(keras.layers.Layer):
-    """Capsules -> capsules by dynamic routing by agreement (Sabour et al. 2017).
-
-    Input (batch, n_in, dim_in); output (batch, n_out, dim_out), squashed.
-
-    Args:
-        n_out: number of output capsules.
-        dim_out: dimension of each output capsule.
-        iterations: routing iterations (Capsule-Forensics uses 2, Sabour 3).
-    """
-
-    def __init__(self, n_out: int, dim_out: int, iterations: int = 2, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        if iterations < 1:
-            raise ValueError("Routing needs at least one iteration.")
-        self.n_out = int(n_out)
-        self.dim_out = int(dim_out)
-        self.iterations = int(iterations)
-
-    def build(self, input_shape: tuple) -> None:
-        n_in, dim_in = input_shape[1], input_shape[2]
-        # One transformation matrix per (input capsule, output capsule) pair.
-        self.transform = self.add_weight(
-            name="transform",
-            shape=(n_in, self.n_out, dim_in, self.dim_out),
-            initializer=keras.initializers.RandomNormal(stddev=0.5 / dim_in**0.5),
-        )
-
-    def predictions(self, inputs: Any) -> Any:
-        """Prediction vectors u_hat_j|i = W_ij u_i, shape (batch, n_in, n_out, dim_out)."""
-        return ops.einsum("bid,ijde->bije", inputs, self.transform)
-
-    def route(self, inputs: Any) -> tuple[Any, Any]:
-        """Run the routing; return (output capsules, final coupling coefficients).
-
-        The coefficients have shape (batch, n_in, n_out) and sum to 1 over n_out.
-        """
-        u_hat = self.predictions(inputs)
-        logits = ops.zeros(ops.shape(u_hat)[:3], dtype=u_hat.dtype)
-        # Routing updates the logits only: gradients flow through the last pass,
-        # as in Sabour et al.'s reference implementation.
-        u_hat_stopped = ops.stop_gradient(u_hat)
-        for iteration in range(self.iterations):
-            coupling = ops.softmax(logits, axis=2)
-            last = iteration == self.iterations - 1
-            source = u_hat if last else u_hat_stopped
-            outputs = squash(ops.einsum("bij,bije->bje", coupling, source))
-            if not last:
-                logits = logits + ops.einsum("bije,bje->bij", u_hat_stopped, outputs)
-        return outputs, coupling
-
-    def call(self, inputs: Any) -> Any:
-        return self.route(inputs)[0]
-
-    def compute_output_shape(self, input_shape: tuple) -> tuple:
-        return (input_shape[0], self.n_out, self.dim_out)
-
-    def get_config(self) -> dict[str, Any]:
-        return {
-            **super().get_config(),
-            "n_out": self.n_out,
-            "dim_out": self.dim_out,
-            "iterations": self.iterations,
-        }
-
-
-@keras.saving.register_keras_serializable(package=PACKAGE)
-class CapsuleLength(keras.layers.Layer):
-    """Euclidean length of each capsule: (batch, n, dim) -> (batch, n)."""
-
-    def call(self, inputs: Any) -> Any:
-        return ops.sqrt(ops.sum(ops.square(inputs), axis=-1) + EPSILON)
-
-    def compute_output_shape(self, input_shape: tuple) -> tuple:
-        return input_shape[:-1]
+if TYPE_CHECKING:
+    import keras
 
 
 def _conv(x: Any, filters: int, name: str) -> Any:
+    import keras
+
+    from core.models.layers import batch_norm
+
     x = keras.layers.Conv2D(filters, 3, padding="same", use_bias=False, name=f"{name}_conv")(x)
     return keras.layers.Activation("relu", name=f"{name}_relu")(batch_norm(x, f"{name}_bn"))
 
 
-@register("capsnet")
 def make_model(
     image_size: int,
     augment: bool = True,
-    patch_size: int | None = None,
+    seed: int | None = None,
     high_pass: bool = True,
     n_primary: int = 8,
     primary_dim: int = 8,
     class_dim: int = 8,
     routing_iterations: int = 2,
     widths: tuple[int, ...] = (128, 256, 384),
-    seed: int | None = None,
     **_: Any,
 ) -> keras.Model:
     """Build the capsule network.
@@ -158,20 +60,24 @@ def make_model(
     Args:
         image_size: side of the square raw-RGB input.
         augment: random horizontal flips while training.
-        patch_size: train on random patches of this side (None: the whole image).
+        seed: seeds the random layers.
         high_pass: add the fixed SRM residual channels to the input.
         n_primary: number of primary capsules (independent conv branches).
         primary_dim: dimension of each primary capsule.
         class_dim: dimension of the two class capsules.
         routing_iterations: dynamic-routing iterations.
         widths: filters of each residual block of the shared feature extractor.
-        seed: seeds the random layers.
 
     Returns:
         An uncompiled model: raw 0-255 RGB (image_size, image_size, 3) -> one logit of P(Real).
     """
+    import keras
+
+    from core.models.capsules import CapsuleLength, CapsuleRouting, Squash
+    from core.models.layers import StatsPooling, preprocess, separable_backbone
+
     inputs = keras.Input((image_size, image_size, 3), name="image")
-    x = preprocess(inputs, augment, patch_size, seed, high_pass)
+    x = preprocess(inputs, augment, seed, high_pass)
     x = separable_backbone(x, widths)
     capsules = []
     for i in range(n_primary):
@@ -187,3 +93,30 @@ def make_model(
     lengths = CapsuleLength(dtype="float32", name="class_lengths")(classes)
     outputs = keras.layers.Dense(1, dtype="float32", name="logit")(lengths)
     return keras.Model(inputs, outputs, name="capsnet")
+
+
+SPEC = register(
+    ModelSpec(
+        name="capsnet",
+        display_name="Capsule Network",
+        build=make_model,
+        summary="Capsule-Forensics: primary capsules routed by agreement to Fake/Real capsules.",
+        options={
+            "high_pass": Option(True, "Add the fixed SRM noise-residual channels to the input."),
+            "n_primary": Option(8, "Number of primary capsules.", minimum=1, maximum=64),
+            "primary_dim": Option(8, "Dimension of each primary capsule.", minimum=1, maximum=64),
+            "class_dim": Option(8, "Dimension of the two class capsules.", minimum=1, maximum=64),
+            "routing_iterations": Option(
+                2, "Dynamic-routing iterations.", minimum=1, maximum=10
+            ),
+            "widths": Option(
+                (128, 256, 384),
+                "Filters of each residual block of the shared feature extractor.",
+                minimum=1,
+                maximum=2048,
+            ),
+        },
+        min_image_size=32,
+        layer_modules=("core.models.layers", "core.models.capsules"),
+    )
+)

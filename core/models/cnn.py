@@ -10,30 +10,26 @@ the mean *and variance* of each channel instead of the mean alone lifted it to 0
 to matter on small data: fixed SRM high-pass residuals next to the RGB input (Zhou
 et al. 2018, "Learning Rich Features for Image Manipulation Detection"), no
 resampling augmentation (it blurs away generator traces, Wang et al. 2020,
-"CNN-generated images are surprisingly easy to spot... for now"), and global
-pooling so the network can train on native-resolution patches and score whole
-images.
+"CNN-generated images are surprisingly easy to spot... for now").
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import keras
+from core.models.registry import ModelSpec, Option, register
 
-from core.models.layers import StatsPooling, preprocess, separable_backbone
-from core.models.registry import register
+if TYPE_CHECKING:
+    import keras
 
 
-@register("cnn")
 def make_model(
     image_size: int,
     augment: bool = True,
-    patch_size: int | None = None,
+    seed: int | None = None,
     high_pass: bool = True,
     widths: tuple[int, ...] = (128, 256, 384),
     dropout: float = 0.3,
-    seed: int | None = None,
     **_: Any,
 ) -> keras.Model:
     """Build the CNN.
@@ -41,19 +37,43 @@ def make_model(
     Args:
         image_size: side of the square raw-RGB input.
         augment: random horizontal flips while training.
-        patch_size: train on random patches of this side (None: the whole image).
+        seed: seeds the random layers.
         high_pass: add the fixed SRM residual channels to the input.
         widths: filters of each residual block after the stem.
         dropout: dropout rate before the logit.
-        seed: seeds the random layers.
 
     Returns:
         An uncompiled model: raw 0-255 RGB (image_size, image_size, 3) -> one logit of P(Real).
     """
+    import keras
+
+    from core.models.layers import StatsPooling, preprocess, separable_backbone
+
     inputs = keras.Input((image_size, image_size, 3), name="image")
-    x = preprocess(inputs, augment, patch_size, seed, high_pass)
+    x = preprocess(inputs, augment, seed, high_pass)
     x = separable_backbone(x, widths)
     x = StatsPooling(name="stats_pool")(x)
     x = keras.layers.Dropout(dropout, name="dropout")(x)
     outputs = keras.layers.Dense(1, dtype="float32", name="logit")(x)
     return keras.Model(inputs, outputs, name="cnn")
+
+
+SPEC = register(
+    ModelSpec(
+        name="cnn",
+        display_name="CNN",
+        build=make_model,
+        summary="A small residual separable CNN on RGB plus SRM noise residuals.",
+        options={
+            "high_pass": Option(True, "Add the fixed SRM noise-residual channels to the input."),
+            "widths": Option(
+                (128, 256, 384),
+                "Filters of each residual block (comma-separated; one block each).",
+                minimum=1,
+                maximum=2048,
+            ),
+            "dropout": Option(0.3, "Dropout rate before the logit.", minimum=0.0, maximum=0.9),
+        },
+        min_image_size=32,
+    )
+)

@@ -1,5 +1,5 @@
 """Custom Keras layers and blocks shared by the detectors: a forensic high-pass front
-end, train-time random patches, statistics pooling and a small residual backbone.
+end, statistics pooling and a small residual backbone.
 
 Generators leave their fingerprints in the high frequencies (Zhang et al. 2019,
 "Detecting and Simulating Artifacts in GAN Fake Images"; Frank et al. 2020), which
@@ -8,11 +8,6 @@ a network fed only with smoothly scaled RGB needs many examples to find. The
 Kodovsky 2012, "Rich Models for Steganalysis of Digital Images", as used for
 forensics by Zhou et al. 2018, "Learning Rich Features for Image Manipulation
 Detection") so the trainable layers start from those traces.
-
-:class:`RandomPatch` crops a random square patch at training time and passes the
-whole image at inference. The models are fully convolutional with global pooling,
-so they train on native-resolution patches (cheap, high frequencies intact) and
-still score the full image.
 
 Every layer builds its weights in ``build()``, implements ``get_config()`` and is
 registered for ``keras.saving.load_model(..., safe_mode=True)``.
@@ -104,61 +99,13 @@ class HighPassResidual(keras.layers.Layer):
         return {**super().get_config(), "truncation": self.truncation}
 
 
-@keras.saving.register_keras_serializable(package=PACKAGE)
-class RandomPatch(keras.layers.Layer):
-    """Crop one random ``size`` x ``size`` patch per batch while training; identity otherwise.
-
-    One offset per batch keeps the batch a dense tensor. At inference the whole
-    image passes, so the output's spatial size is unknown to the graph (None).
-
-    Args:
-        size: side of the patch in pixels.
-        seed: seeds the patch positions.
-    """
-
-    def __init__(self, size: int, seed: int | None = None, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.size = int(size)
-        self.seed = seed
-        self.seed_generator = keras.random.SeedGenerator(seed)
-
-    def build(self, input_shape: tuple) -> None:
-        height, width = input_shape[1], input_shape[2]
-        if height is not None and width is not None and min(height, width) < self.size:
-            raise ValueError(f"Patch size {self.size} exceeds the input size {height}x{width}.")
-
-    def call(self, inputs: Any, training: bool | None = None) -> Any:
-        if not training:
-            return inputs
-        shape = ops.shape(inputs)
-        limit_y = shape[1] - self.size + 1
-        limit_x = shape[2] - self.size + 1
-        offsets = keras.random.uniform((2,), 0.0, 1.0, seed=self.seed_generator)
-        y = ops.cast(offsets[0] * ops.cast(limit_y, "float32"), "int32")
-        x = ops.cast(offsets[1] * ops.cast(limit_x, "float32"), "int32")
-        return ops.slice(inputs, (0, y, x, 0), (shape[0], self.size, self.size, shape[3]))
-
-    def compute_output_shape(self, input_shape: tuple) -> tuple:
-        return (input_shape[0], None, None, input_shape[-1])
-
-    def get_config(self) -> dict[str, Any]:
-        return {**super().get_config(), "size": self.size, "seed": self.seed}
-
-
-def preprocess(
-    inputs: Any,
-    augment: bool,
-    patch_size: int | None,
-    seed: int | None,
-    high_pass: bool,
-) -> Any:
-    """The shared front end: flips, a train-time patch, RGB scaled to [-1, 1] (+ SRM residuals).
+def preprocess(inputs: Any, augment: bool, seed: int | None, high_pass: bool) -> Any:
+    """The shared front end: flips, RGB scaled to [-1, 1] (+ SRM residuals).
 
     Args:
         inputs: the raw 0-255 RGB model input.
         augment: random horizontal flips while training (no resampling: blur
             would erase the high-frequency traces).
-        patch_size: crop a random patch of this side while training (None: whole image).
         seed: seeds the random layers.
         high_pass: append the 9 SRM residual channels to the scaled RGB.
 
@@ -170,8 +117,6 @@ def preprocess(
     x = inputs
     if augment:
         x = keras.layers.RandomFlip("horizontal", seed=seed, dtype="float32", name="flip")(x)
-    if patch_size:
-        x = RandomPatch(patch_size, seed=seed, dtype="float32", name="patch")(x)
     rgb = keras.layers.Rescaling(1 / 127.5, offset=-1.0, dtype="float32", name="scale")(x)
     if not high_pass:
         return rgb

@@ -11,60 +11,54 @@ batch-norm statistics stay as learned); :func:`unfreeze_top` then opens the top
 blocks for fine-tuning at a low learning rate after recompiling (keras-io
 "Transfer learning & fine-tuning"). The weights come from, in order: a file the
 person names, the Keras cache (``$KERAS_HOME/models/...notop.h5``), or Keras's own
-download. When none is available (these machines are offline) the whole network
-trains from scratch and the run says so in plain words: :data:`FROM_SCRATCH`.
+download (a scoped timeout, never a process-wide one). When none is available the
+whole network trains from scratch and the run says so in plain words
+(:data:`FROM_SCRATCH`) and records what was tried.
 """
 
 from __future__ import annotations
 
+import hashlib
+import logging
 import os
 import socket
-from dataclasses import dataclass
+import tempfile
+import urllib.request
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import keras
+from core.models.registry import ModelSpec, Option, WeightsChoice, register
 
-from core.models.layers import StatsPooling, preprocess
-from core.models.registry import register
+if TYPE_CHECKING:
+    import keras
+
+logger = logging.getLogger(__name__)
 
 WEIGHTS_FILE = "xception_weights_tf_dim_ordering_tf_kernels_notop.h5"
 WEIGHTS_URL = (
     "https://storage.googleapis.com/tensorflow/keras-applications/xception/" + WEIGHTS_FILE
 )
-WEIGHTS_HASH = "b0042744bf5b25fce3cb969f33bebb97"
+WEIGHTS_MD5 = "b0042744bf5b25fce3cb969f33bebb97"
 FROM_SCRATCH = "ImageNet weights unavailable — trained from scratch"
+#: Seconds to wait for the download server to answer, then for each read of the download.
+CONNECT_TIMEOUT_S = 3.0
+DOWNLOAD_TIMEOUT_S = 30.0
 #: Xception's last two blocks (``block13``, ``block14``) are opened for fine-tuning.
 FINE_TUNE_BLOCKS = ("block13", "block14")
 BASE_NAME = "xception_base"
-
-
-@dataclass(frozen=True)
-class WeightsChoice:
-    """Where the ImageNet weights come from, if anywhere.
-
-    Attributes:
-        path: the weights file to load, or None to train from scratch.
-        imagenet: True when ImageNet weights are used.
-        message: one plain sentence for the run's config and the UI.
-    """
-
-    path: str | None
-    imagenet: bool
-    message: str
-
-    def to_dict(self) -> dict[str, Any]:
-        """The ``weights`` entry of a run's config.json."""
-        return {"imagenet": self.imagenet, "message": self.message}
+GRADCAM_LAYER = "block14_sepconv2_act"
 
 
 def keras_cache_file() -> Path:
-    """Where Keras keeps the downloaded no-top weights (honours ``KERAS_HOME`` now)."""
+    """Where Keras keeps the downloaded no-top weights (Keras's own rule, read now).
+
+    ``$KERAS_HOME`` when set, else ``~/.keras`` (``/tmp/.keras`` when the home folder
+    is not writable), then ``models/<file>``.
+    """
     home = os.environ.get("KERAS_HOME")
     if not home:
-        from keras.src.backend import config as keras_config
-
-        home = keras_config.keras_home()
+        base = os.path.expanduser("~")
+        home = os.path.join(base if os.access(base, os.W_OK) else "/tmp", ".keras")
     return Path(home).expanduser() / "models" / WEIGHTS_FILE
 
 
@@ -77,78 +71,124 @@ def _reachable(url: str, timeout: float) -> bool:
         return False
 
 
+def _download(url: str, target: Path, timeout: float) -> Path:
+    """Download ``url`` to ``target`` atomically, checking its MD5; the timeout is per read."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    digest = hashlib.md5(usedforsecurity=False)
+    handle, temporary = tempfile.mkstemp(dir=target.parent, suffix=".part")
+    try:
+        with (
+            os.fdopen(handle, "wb") as file,
+            urllib.request.urlopen(url, timeout=timeout) as answer,
+        ):
+            while chunk := answer.read(1 << 20):
+                digest.update(chunk)
+                file.write(chunk)
+        if digest.hexdigest() != WEIGHTS_MD5:
+            raise OSError("the downloaded file does not match its checksum")
+        os.replace(temporary, target)
+    finally:
+        Path(temporary).unlink(missing_ok=True)
+    return target
+
+
 def resolve_weights(
-    weights_path: str | None = None, download: bool = True, timeout: float = 3.0
+    weights_path: str | None = None, download: bool = True, timeout: float = CONNECT_TIMEOUT_S
 ) -> WeightsChoice:
     """Find ImageNet weights without ever hanging on a download that cannot work.
 
     Args:
         weights_path: a weights file the person named (checked first).
-        download: try Keras's own download when nothing is cached.
+        download: try to download them when nothing is cached.
         timeout: seconds to wait for the download server to answer.
 
     Returns:
-        The choice made, with a message saying what happened.
+        The choice made, with a message and a record of what happened.
     """
     if weights_path:
         path = Path(weights_path).expanduser()
         if path.is_file():
-            return WeightsChoice(str(path), True, f"ImageNet weights loaded from {path}.")
-        return WeightsChoice(None, False, f"{FROM_SCRATCH} (weights file not found: {path}).")
+            return WeightsChoice(str(path), True, f"ImageNet weights loaded from {path}.", "file")
+        return WeightsChoice(
+            None, False, f"{FROM_SCRATCH} (weights file not found: {path}).", "file missing"
+        )
     cached = keras_cache_file()
     if cached.is_file():
-        return WeightsChoice(
-            str(cached), True, f"ImageNet weights loaded from the Keras cache ({cached})."
+        message = f"ImageNet weights loaded from the Keras cache ({cached})."
+        return WeightsChoice(str(cached), True, message, "cached")
+    if not download:
+        return WeightsChoice(None, False, f"{FROM_SCRATCH} (no cached file).", "not cached")
+    if not _reachable(WEIGHTS_URL, timeout):
+        message = f"{FROM_SCRATCH} (no cached file; the download server did not answer)."
+        return WeightsChoice(None, False, message, "unreachable", download_tried=True)
+    try:
+        fetched = _download(WEIGHTS_URL, cached, DOWNLOAD_TIMEOUT_S)
+    except OSError as error:  # network, disk or checksum: all mean "no weights"
+        logger.warning("ImageNet weights download failed: %s", error)
+        message = f"{FROM_SCRATCH} (download failed: {error})."
+        return WeightsChoice(None, False, message, "download failed", download_tried=True)
+    message = f"ImageNet weights downloaded to the Keras cache ({fetched})."
+    return WeightsChoice(str(fetched), True, message, "downloaded", download_tried=True)
+
+
+def weights_status(weights_path: str | None = None) -> str:
+    """Say what this machine has, before a run starts: the file, the cache, a download.
+
+    Args:
+        weights_path: the weights file the person named, if any.
+
+    Returns:
+        One or two plain sentences for the Train page.
+    """
+    if weights_path:
+        path = Path(weights_path).expanduser()
+        if path.is_file():
+            return f"The weights file you named ({path}) will be loaded: Xception starts from it."
+        return f"No file at {path}: check the path, or leave it empty to use the Keras cache."
+    cached = keras_cache_file()
+    if cached.is_file():
+        return (
+            f"ImageNet weights found in the Keras cache on this machine ({cached}): "
+            "Xception starts from them (frozen base, then optional fine-tuning)."
         )
-    if download and _reachable(WEIGHTS_URL, timeout):
-        previous = socket.getdefaulttimeout()
-        socket.setdefaulttimeout(30)
-        try:
-            fetched = keras.utils.get_file(
-                WEIGHTS_FILE,
-                WEIGHTS_URL,
-                cache_dir=str(cached.parent.parent),
-                cache_subdir="models",
-                file_hash=WEIGHTS_HASH,
-            )
-            return WeightsChoice(fetched, True, "ImageNet weights downloaded by Keras.")
-        except Exception as error:  # any network or file error means: no weights
-            return WeightsChoice(None, False, f"{FROM_SCRATCH} (download failed: {error}).")
-        finally:
-            socket.setdefaulttimeout(previous)
-    return WeightsChoice(None, False, f"{FROM_SCRATCH} (no network, no cached file).")
+    return (
+        f"No ImageNet weights in the Keras cache on this machine ({cached}). At start the "
+        f"run will try to download them (about 80 MB, waiting {CONNECT_TIMEOUT_S:g} s for "
+        "the server); if that fails, Xception trains from scratch. The run records which "
+        "happened."
+    )
 
 
-@register("xception")
 def make_model(
     image_size: int,
-    weights: str | None = None,
     augment: bool = True,
-    patch_size: int | None = None,
-    dropout: float = 0.3,
     seed: int | None = None,
+    weights: str | None = None,
+    dropout: float = 0.3,
     **_: Any,
 ) -> keras.Model:
     """Build Xception with a one-logit head.
 
     Args:
         image_size: side of the square raw-RGB input (at least 71).
+        augment: random horizontal flips while training.
+        seed: seeds the random layers.
         weights: an ImageNet weights file (see :func:`resolve_weights`), or None to
             train the whole network from scratch.
-        augment: random horizontal flips while training.
-        patch_size: train on random patches of this side (None: the whole image).
         dropout: dropout rate before the logit.
-        seed: seeds the random layers.
 
     Returns:
         An uncompiled model: raw 0-255 RGB (image_size, image_size, 3) -> one logit
         of P(Real). With weights, the base is frozen.
     """
+    import keras
+
+    from core.models.layers import StatsPooling, preprocess
+
     inputs = keras.Input((image_size, image_size, 3), name="image")
-    x = preprocess(inputs, augment, patch_size, seed, high_pass=False)
-    side = None if patch_size else image_size
+    x = preprocess(inputs, augment, seed, high_pass=False)
     base = keras.applications.Xception(
-        include_top=False, weights=None, input_shape=(side, side, 3), name=BASE_NAME
+        include_top=False, weights=None, input_shape=(image_size, image_size, 3), name=BASE_NAME
     )
     if weights:
         base.load_weights(weights)
@@ -179,6 +219,8 @@ def unfreeze_top(model: keras.Model, blocks: tuple[str, ...] = FINE_TUNE_BLOCKS)
     Returns:
         The number of layers made trainable.
     """
+    import keras
+
     base = model.get_layer(BASE_NAME)
     base.trainable = True
     opened = 0
@@ -189,3 +231,43 @@ def unfreeze_top(model: keras.Model, blocks: tuple[str, ...] = FINE_TUNE_BLOCKS)
         layer.trainable = trainable
         opened += trainable
     return opened
+
+
+def gradcam_model(model: keras.Model, layer_name: str) -> keras.Model:
+    """A model with outputs ``[activation of layer_name in the base, logit]`` (public API).
+
+    The base is a nested model, so its inner layer and the outer logit belong to two
+    graphs: the base is split into a two-output model and the outer head is replayed
+    on it, reusing the trained layers.
+    """
+    import keras
+
+    base = model.get_layer(BASE_NAME)
+    inner = keras.Model(base.inputs, [base.get_layer(layer_name).output, base.output])
+    inputs = keras.Input(model.input_shape[1:], name="image")
+    x = model.get_layer("scale")(inputs)  # the flip, if any, is identity at inference
+    activation, features = inner(x)
+    for name in ("stats_pool", "dropout", "logit"):
+        features = model.get_layer(name)(features)
+    return keras.Model(inputs, [activation, features])
+
+
+SPEC = register(
+    ModelSpec(
+        name="xception",
+        display_name="Xception",
+        build=make_model,
+        summary="keras.applications.Xception by transfer learning (FaceForensics++ baseline).",
+        options={
+            "dropout": Option(0.3, "Dropout rate before the logit.", minimum=0.0, maximum=0.9),
+        },
+        min_image_size=71,
+        default_image_size=128,
+        gradcam_layer=GRADCAM_LAYER,
+        gradcam_model=gradcam_model,
+        resolve_weights=resolve_weights,
+        weights_status=weights_status,
+        weights_file_hint=WEIGHTS_FILE,
+        fine_tune=unfreeze_top,
+    )
+)

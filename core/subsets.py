@@ -1,0 +1,144 @@
+"""The exact files of a run: stratified, seeded subsets of a dataset, decoded once.
+
+Every run records these files in ``subsets.json`` so a result can be reproduced and
+its test set re-used by the comparison.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from core.config import TrainConfig
+from core.data import DatasetError, DatasetIndex, LoadedImages, Sample, index_dataset
+
+#: Share of Train held out for validation when a dataset has no Validation split.
+HOLDOUT_SHARE = 0.2
+#: A Train subset is "imbalanced" (class_weight="auto") beyond this majority/minority ratio.
+IMBALANCE_RATIO = 1.25
+
+
+@dataclass
+class Subsets:
+    """The exact files of a run, decoded.
+
+    Attributes:
+        root: dataset root the relative paths start from.
+        train: the decoded training subset.
+        validation: the decoded validation subset.
+        test: the decoded test subset.
+        notes: plain-language remarks (validation held out of Train, files skipped).
+        is_demo: True when the root is the generated demo dataset.
+    """
+
+    root: Path
+    train: LoadedImages
+    validation: LoadedImages
+    test: LoadedImages
+    notes: list[str]
+    is_demo: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        """The contents of subsets.json."""
+        skipped = self.train.skipped + self.validation.skipped + self.test.skipped
+        return {
+            "root": str(self.root),
+            "train": self.train.paths,
+            "validation": self.validation.paths,
+            "test": self.test.paths,
+            "skipped": [list(item) for item in skipped],
+        }
+
+
+def dataset_root(config: TrainConfig) -> tuple[Path, bool]:
+    """Return (dataset folder, is_demo): the configured folder, or the generated demo set."""
+    if config.data_dir:
+        return Path(config.data_dir).expanduser(), False
+    from core.demo import ensure_demo_dataset
+
+    return Path(ensure_demo_dataset()), True
+
+
+def choose_samples(
+    index: DatasetIndex, config: TrainConfig
+) -> tuple[list[Sample], list[Sample], list[Sample], list[str]]:
+    """Pick the train/validation/test files of a run (stratified, seeded).
+
+    Returns:
+        (train, validation, test, notes).
+
+    Raises:
+        DatasetError: no Test or Train split, or a subset larger than its split.
+    """
+    from core.data import stratified_subset
+
+    notes: list[str] = []
+    for split in ("Train", "Test"):
+        if not index.splits.get(split):
+            raise DatasetError(
+                f"The dataset at {index.root} has no {split} images; "
+                f"add {split}/Real and {split}/Fake folders."
+            )
+    train_pool = index.splits["Train"]
+    if index.splits.get("Validation"):
+        validation = stratified_subset(index.splits["Validation"], config.val_size, config.seed)
+    else:
+        size = config.val_size or max(2, round(len(train_pool) * HOLDOUT_SHARE))
+        validation = stratified_subset(train_pool, size, config.seed)
+        held = {sample.path for sample in validation}
+        train_pool = [sample for sample in train_pool if sample.path not in held]
+        notes.append(
+            f"No Validation split: {len(validation)} Train images were held out for validation."
+        )
+    train = stratified_subset(train_pool, config.train_size, config.seed)
+    test = stratified_subset(index.splits["Test"], config.test_size, config.seed)
+    return train, validation, test, notes
+
+
+def load_subsets(config: TrainConfig, root: Path | None = None) -> Subsets:
+    """Index the dataset, choose the subsets and decode them at the model's size.
+
+    Args:
+        config: the run's configuration (dataset, sizes, seed, image size).
+        root: the dataset folder (default: :func:`dataset_root` of the config).
+
+    Raises:
+        DatasetError: the dataset cannot give the subsets; the message says why.
+    """
+    from core.data import load_images
+
+    is_demo = False
+    if root is None:
+        root, is_demo = dataset_root(config)
+    index = index_dataset(root)
+    train, validation, test, notes = choose_samples(index, config)
+    size = config.image_size
+    loaded = [load_images(index.root, samples, size) for samples in (train, validation, test)]
+    subsets = Subsets(index.root, *loaded, notes=notes, is_demo=is_demo)
+    skipped = sum(len(part.skipped) for part in loaded)
+    if skipped:
+        notes.append(f"{skipped} unreadable image(s) skipped; see subsets.json.")
+    for name, part in (("Train", subsets.train), ("Test", subsets.test)):
+        if len(part.labels) == 0:
+            raise DatasetError(f"No readable {name} image left after skipping damaged files.")
+    if len(np.unique(subsets.train.labels)) < 2:
+        raise DatasetError("The Train subset holds one class only; both Real and Fake are needed.")
+    return subsets
+
+
+def class_weights(labels: np.ndarray, mode: str) -> dict[int, float] | None:
+    """Balanced class weights ``n / (2 n_c)`` per mode ("auto": only when imbalanced).
+
+    Returns:
+        ``{0: w_fake, 1: w_real}`` or None when no weighting applies.
+    """
+    counts = np.bincount(labels.astype(np.int64), minlength=2)
+    if mode == "off" or counts.min() == 0:
+        return None
+    if mode == "auto" and counts.max() / counts.min() <= IMBALANCE_RATIO:
+        return None
+    total = counts.sum()
+    return {label: float(total / (2 * counts[label])) for label in (0, 1)}
