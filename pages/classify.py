@@ -15,7 +15,7 @@ import numpy as np
 import streamlit as st
 
 from core import data, faces, gradcam, images, predict, runs
-from core.models.registry import DISPLAY_NAMES
+from core.models.registry import display_name
 from ui import common
 
 UPLOAD_LIMIT_MB = int(st.get_option("server.maxUploadSize"))
@@ -57,7 +57,7 @@ def _auc(run: runs.Run) -> float | None:
 
 def _describe(run: runs.Run) -> str:
     auc = _auc(run)
-    model = DISPLAY_NAMES.get(run.model, run.model)
+    model = display_name(run.model)
     return f"{model} · {run.name} · AUC {auc:.3f}" if auc is not None else f"{model} · {run.name}"
 
 
@@ -232,7 +232,7 @@ for item in items:
                     width="stretch",
                 )
             with column:
-                st.caption(f"{DISPLAY_NAMES.get(run.model, run.model)} · `{run.name}`")
+                st.caption(f"{display_name(run.model)} · `{run.name}`")
                 colour = "green" if prediction.label == "Real" else "red"
                 st.markdown(f"### :{colour}[{prediction.label}]")
                 st.progress(

@@ -4,7 +4,7 @@ The table names the test set of every row and warns when rows were scored on
 different images; one button re-scores the selected runs on a common test set
 (stored in the run folders, so reruns read it back). A second control scores them
 on another dataset's Test split (cross-dataset check). TensorFlow is imported only
-when a re-score actually runs, inside core.compare.rescore.
+when a re-score actually runs, inside core.scoring.rescore.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import plotly.graph_objects as go
 import streamlit as st
 from plotly.subplots import make_subplots
 
-from core import compare, data, runs
+from core import compare, data, runs, scoring
 from ui import common
 
 DEFAULT_SHOWN = 8  # newest runs selected by default; charts stay readable
@@ -204,7 +204,7 @@ def run_rescore(test_set: compare.TestSet, purpose: str, pending_key: str) -> No
         bar.progress(done / total, text=f"Scored {name} ({done}/{total})")
 
     try:
-        results = compare.rescore(selected, test_set, purpose, progress=progress)
+        results = scoring.rescore(selected, test_set, purpose, progress=progress)
     except compare.CompareError as error:
         bar.empty()
         st.error(str(error))

@@ -17,7 +17,8 @@ import streamlit as st
 
 from core import jobs, runs
 from core.config import DEFAULT_IMAGE_SIZE, TrainConfig
-from core.models.registry import DISPLAY_NAMES, MIN_IMAGE_SIZE, list_models
+from core.models import registry
+from core.models.registry import list_models
 from ui import common
 
 ALL_MODELS = "all"
@@ -25,19 +26,13 @@ POLL_S = 1.5
 LEARNING_RATES = [1e-5, 3e-5, 1e-4, 3e-4, 1e-3, 3e-3, 1e-2]
 SPLIT_FIELDS = {"Train": "train_size", "Validation": "val_size", "Test": "test_size"}
 DEFAULT_SUBSET = {"Train": 400, "Validation": 100, "Test": 100}
-WEIGHTS_NOTE = (
-    "These machines cannot download the ImageNet weights, so Xception trains **from "
-    "scratch** unless the weights file is already in the Keras cache "
-    "(`~/.keras/models/xception_weights_tf_dim_ordering_tf_kernels_notop.h5`) or you give "
-    "its path here. The run records which one it used."
-)
 
 
 def model_label(name: str) -> str:
     """Show registry names as people call them."""
     if name == ALL_MODELS:
-        return "All three, same subset and seed"
-    return DISPLAY_NAMES.get(name, name)
+        return f"All {len(list_models())}, same subset and seed"
+    return registry.display_name(name)
 
 
 def when(stamp: float | None) -> str:
@@ -89,8 +84,7 @@ model = st.selectbox(
     [*list_models(), ALL_MODELS],
     format_func=model_label,
     key="train_model",
-    help="'All three' queues the CNN, the Capsule Network and Xception on the same "
-    "subset and seed, for a fair comparison.",
+    help="'All' queues every model on the same subset and seed, for a fair comparison.",
 )
 models = list_models() if model == ALL_MODELS else [model]
 
@@ -114,13 +108,15 @@ for column, split in zip(size_columns, SPLIT_FIELDS, strict=True):
     )
 
 left, middle, right = st.columns(3)
-minimum_size = max(MIN_IMAGE_SIZE[name] for name in models)
+specs = [registry.get_spec(name) for name in models]
+minimum_size = max(spec.min_image_size for spec in specs)
+default_size = max(spec.default_image_size for spec in specs) if len(specs) == 1 else None
 image_size = int(
     left.number_input(
         "Image size (px)",
         min_value=8,
         max_value=512,
-        value=max(DEFAULT_IMAGE_SIZE, minimum_size),
+        value=max(default_size or DEFAULT_IMAGE_SIZE, minimum_size),
         step=8,
         key="train_image_size",
         help=f"Square model input. Smallest accepted: {minimum_size} px for this choice.",
@@ -142,25 +138,49 @@ class_weight = right.radio(
 )
 augment = st.checkbox("Augmentation (random horizontal flips)", value=True, key="train_augment")
 
-fine_tune_epochs = 0
-weights_path = ""
-if "xception" in models:
-    with st.expander("Xception options", expanded=True):
-        fine_tune_epochs = int(
-            st.number_input(
-                "Fine-tuning epochs (top blocks, low learning rate; 0 = none)",
-                0,
-                100,
-                0,
-                key="train_fine_tune_epochs",
+
+def option_widget(spec: registry.ModelSpec, name: str, option: registry.Option) -> object:
+    """One input for a model option, of the option's type; returns its value."""
+    key = f"train_option_{spec.name}_{name}"
+    default = option.default
+    if isinstance(default, bool):
+        return st.checkbox(name, value=default, key=key, help=option.help)
+    if isinstance(default, tuple):
+        return st.text_input(name, ",".join(map(str, default)), key=key, help=option.help)
+    step = 1 if isinstance(default, int) else 0.05
+    limits = {"min_value": option.minimum, "max_value": option.maximum}
+    if isinstance(default, int):
+        limits = {k: None if v is None else int(v) for k, v in limits.items()}
+    return st.number_input(name, value=default, step=step, key=key, help=option.help, **limits)
+
+
+options: dict[str, dict[str, object]] = {}
+fine_tune_epochs: dict[str, int] = {}
+weights_paths: dict[str, str] = {}
+with st.expander("Model options", expanded=any(spec.pretrained for spec in specs)):
+    for spec in specs:
+        st.markdown(f"**{spec.display_name}** — {spec.summary}")
+        options[spec.name] = {
+            name: option_widget(spec, name, option) for name, option in spec.options.items()
+        }
+        if spec.fine_tune is not None:
+            fine_tune_epochs[spec.name] = int(
+                st.number_input(
+                    "Fine-tuning epochs (top blocks, low learning rate; 0 = none)",
+                    0,
+                    100,
+                    0,
+                    key=f"train_fine_tune_epochs_{spec.name}",
+                )
             )
-        )
-        weights_path = st.text_input(
-            "ImageNet weights file (optional)",
-            key="train_weights_path",
-            placeholder="/path/to/xception_weights_tf_dim_ordering_tf_kernels_notop.h5",
-        ).strip()
-        st.caption(WEIGHTS_NOTE)
+        if spec.pretrained:
+            weights_paths[spec.name] = st.text_input(
+                "Pre-trained weights file (optional)",
+                key=f"train_weights_path_{spec.name}",
+                placeholder=f"/path/to/{spec.weights_file_hint}",
+            ).strip()
+            if spec.weights_status is not None:
+                st.caption(spec.weights_status(weights_paths[spec.name] or None))
 
 
 def build_configs() -> tuple[list[TrainConfig], list[str]]:
@@ -171,10 +191,11 @@ def build_configs() -> tuple[list[TrainConfig], list[str]]:
         for split in SPLIT_FIELDS
         if sizes[split] > counts[split]
     ]
-    if weights_path and not Path(weights_path).expanduser().is_file():
-        problems.append(
-            f"Weights file not found: {weights_path}. Check the path or leave it empty."
-        )
+    for weights_path in weights_paths.values():
+        if weights_path and not Path(weights_path).expanduser().is_file():
+            problems.append(
+                f"Weights file not found: {weights_path}. Check the path or leave it empty."
+            )
     configs = []
     for name in models:
         try:
@@ -192,12 +213,13 @@ def build_configs() -> tuple[list[TrainConfig], list[str]]:
                     seed=seed,
                     augment=augment,
                     class_weight=class_weight,
-                    fine_tune_epochs=fine_tune_epochs if name == "xception" else 0,
-                    weights_path=(weights_path or None) if name == "xception" else None,
+                    fine_tune_epochs=fine_tune_epochs.get(name, 0),
+                    weights_path=weights_paths.get(name) or None,
+                    options=options.get(name, {}),
                 )
             )
         except ValueError as error:  # TrainConfig.problems(), joined
-            problems.append(f"{DISPLAY_NAMES[name]}: {error}")
+            problems.append(f"{registry.display_name(name)}: {error}")
     return configs, problems
 
 

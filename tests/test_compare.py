@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from core import compare, data, metrics, runs
+from core import compare, data, metrics, runs, scoring
 from core.config import TrainConfig
 from tests.conftest import make_tree
 
@@ -143,7 +143,7 @@ def test_rescore_puts_both_runs_on_identical_files(two_runs, dataset):
     comparison = compare.load_comparison()
     chosen = comparison.record(two_runs[0].name)
     common = compare.run_test_set(chosen)
-    results = compare.rescore(comparison.records, common)
+    results = scoring.rescore(comparison.records, common)
     assert [r.error for r in results] == [None, None]
     assert not any(r.reused for r in results)
 
@@ -167,7 +167,7 @@ def test_rescore_puts_both_runs_on_identical_files(two_runs, dataset):
     assert set(table["common · Test set"]) == {f"{common.id} (8)"}
     assert table["common · AUC"].notna().all()
     stored_files = [
-        json.loads(compare.rescore_path(r.run.path, common.id).read_text())["files"]
+        json.loads(runs.rescore_path(r.run.path, common.id).read_text())["files"]
         for r in records
     ]
     assert stored_files[0] == stored_files[1]
@@ -176,19 +176,17 @@ def test_rescore_puts_both_runs_on_identical_files(two_runs, dataset):
 def test_rescore_results_are_stored_and_reused(two_runs, monkeypatch):
     comparison = compare.load_comparison()
     common = compare.run_test_set(comparison.records[0])
-    first = compare.rescore(comparison.records, common)
+    first = scoring.rescore(comparison.records, common)
     for path in two_runs:
-        assert compare.rescore_path(path, common.id).is_file()
-
-    from core import predict
+        assert runs.rescore_path(path, common.id).is_file()
 
     def no_loading(run_dir):
         raise AssertionError("a stored re-score must be reused, not recomputed")
 
-    monkeypatch.setattr(predict, "load_model", no_loading)
+    monkeypatch.setattr(scoring, "load_model", no_loading)
     fresh = compare.load_comparison()  # as after a page rerun
     assert set(fresh.records[0].rescores) == {common.id}
-    again = compare.rescore(fresh.records, common)
+    again = scoring.rescore(fresh.records, common)
     assert all(r.reused for r in again)
     assert [r.record["metrics"] for r in again] == [r.record["metrics"] for r in first]
     info = compare.available_test_sets(fresh.records)[common.id]
@@ -196,7 +194,7 @@ def test_rescore_results_are_stored_and_reused(two_runs, monkeypatch):
     assert sorted(info["runs"]) == sorted(p.name for p in two_runs)
 
     monkeypatch.undo()
-    forced = compare.rescore(fresh.records[:1], common, force=True)
+    forced = scoring.rescore(fresh.records[:1], common, force=True)
     assert not forced[0].reused and forced[0].error is None
 
 
@@ -224,7 +222,7 @@ def test_dataset_without_test_split_is_a_clear_error(tmp_path):
 def test_cross_dataset_check_gets_its_own_column_group(two_runs, openforensics):
     records = compare.load_comparison().records
     cross = compare.dataset_test_set(openforensics, size=10, seed=0)
-    results = compare.rescore(records, cross, purpose="cross")
+    results = scoring.rescore(records, cross, purpose="cross")
     assert all(r.error is None for r in results)
     assert results[0].record["files"] == results[1].record["files"] == list(cross.files)
     records = compare.load_comparison().records
@@ -242,12 +240,12 @@ def test_a_broken_model_fails_its_row_only(two_runs):
     (two_runs[1] / "model.keras").write_bytes(b"not a zip")
     records = compare.load_comparison().records
     common = compare.run_test_set(records[-1])
-    results = compare.rescore(records, common)
+    results = scoring.rescore(records, common)
     by_run = {r.run: r for r in results}
     assert by_run[two_runs[0].name].error is None
     assert "damaged" in by_run[two_runs[1].name].error
-    assert compare.rescore_path(two_runs[0], common.id).exists()
-    assert not compare.rescore_path(two_runs[1], common.id).exists()
+    assert runs.rescore_path(two_runs[0], common.id).exists()
+    assert not runs.rescore_path(two_runs[1], common.id).exists()
 
 
 def test_unfinished_runs_are_not_listed_as_finished(dataset):
@@ -281,7 +279,7 @@ def test_corrupt_metrics_or_rescore_is_reported_not_fatal(dataset):
     good = make_run(dataset, test_size=4, seed=1)
     bad = make_run(dataset, test_size=4, seed=2)
     (bad / "metrics.json").write_text("[1, 2", encoding="utf-8")
-    rescores = good / compare.RESCORES_DIR
+    rescores = good / runs.RESCORES_DIR
     rescores.mkdir()
     (rescores / "0123456789.json").write_text("{", encoding="utf-8")
     (rescores / "abcdefabcd.json").write_text('{"test_set_id": "other"}', encoding="utf-8")
@@ -297,7 +295,7 @@ def test_corrupt_metrics_or_rescore_is_reported_not_fatal(dataset):
 def test_csv_and_json_exports(two_runs):
     records = compare.load_comparison().records
     common = compare.run_test_set(records[1])
-    compare.rescore(records, common)
+    scoring.rescore(records, common)
     table = compare.comparison_table(records, common=common.id)
     parsed = pd.read_csv(io.StringIO(compare.table_csv(table)))
     assert list(parsed.columns) == list(table.columns)
@@ -375,7 +373,7 @@ def test_a_real_training_run_rescored_on_its_own_files_matches(dataset):
     table = compare.comparison_table(comparison.records)
     assert table.loc[0, "Model"] == "CNN" and table.loc[0, "Train n"] == 8
     assert table.loc[0, "Epochs run"] == 1 and table.loc[0, "Params"] > 0
-    rescored = compare.rescore(comparison.records, compare.run_test_set(record))[0]
+    rescored = scoring.rescore(comparison.records, compare.run_test_set(record))[0]
     assert rescored.error is None
     assert rescored.record["files"] == sorted(result.metrics["test_files"])
     assert rescored.record["metrics"]["confusion_matrix"] == result.metrics["confusion_matrix"]

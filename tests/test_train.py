@@ -13,10 +13,11 @@ import keras
 import numpy as np
 import pytest
 
-from core import runs, settings
-from core import train as train_module
+from core import runs, scoring, settings
+from core import train_cli as train_module
 from core.config import TrainConfig
-from core.train import RunResult, class_weights, train
+from core.subsets import class_weights
+from core.train import STEPS, RunResult, train
 from tests.conftest import make_tree
 
 METRIC_KEYS = {
@@ -167,7 +168,7 @@ def test_a_crash_is_marked_failed_with_its_error(tiny_dataset, monkeypatch):
     def broken(*args, **kwargs):
         raise RuntimeError("disk on fire\nsecond line")
 
-    monkeypatch.setattr(train_module, "_predict", broken)
+    monkeypatch.setattr(scoring, "timed_p_real", broken)
     with pytest.raises(RuntimeError, match="disk on fire"):
         train(_config(tiny_dataset))
     (run,) = runs.list_runs()
@@ -323,3 +324,46 @@ def test_training_precision_is_float32_unless_asked(monkeypatch):
     monkeypatch.setenv(settings.PRECISION_ENV, "fp8")
     with pytest.raises(ValueError, match="DEEPFAKE_PRECISION='fp8'"):
         settings.training_precision(False, bf16_cpu)
+
+
+@pytest.mark.parametrize("step", ["calibrate", "evaluate", "save"])
+def test_cancel_in_a_late_step_ends_the_run_cancelled(tiny_dataset, step):
+    """Issue 15.8: a cancel pressed while evaluating ended the run as finished."""
+    seen = []
+
+    def cancel_at(name: str) -> None:
+        seen.append(name)
+        if name == step:
+            runs.request_cancel(run_dir)
+
+    run_dir = runs.new_run_dir("cnn")
+    result = train(_config(tiny_dataset, epochs=1), run_dir=run_dir, on_step=cancel_at)
+    assert seen == list(STEPS[: STEPS.index(step) + 1])
+    assert result.state == "cancelled" and result.metrics is None
+    assert _read(run_dir, "status.json")["state"] == "cancelled"
+    assert not (run_dir / "metrics.json").exists()
+    assert not runs.load_run(run_dir).finished
+
+
+def test_model_options_are_recorded_and_used(tiny_dataset):
+    config = _config(tiny_dataset, epochs=1).replace(options={"widths": [16, 24], "dropout": 0.1})
+    result = train(config)
+    saved = _read(result.run_dir, "config.json")
+    assert saved["options"] == {"high_pass": True, "widths": [16, 24], "dropout": 0.1}
+    assert TrainConfig.from_dict(saved) == config
+    model = keras.saving.load_model(result.run_dir / "model.keras")
+    assert model.get_layer("block3_sepconv2").filters == 24  # two blocks of the given widths
+    assert "block4_sepconv2" not in [layer.name for layer in model.layers]
+
+
+def test_cli_sets_model_options_and_refuses_unknown_ones(tiny_dataset, capsys):
+    args = ["--data-dir", str(tiny_dataset), "--model", "cnn", "--epochs", "1"]
+    assert train_module.main([*args, "--option", "nope=1"]) == 2
+    assert "cnn has no option 'nope'" in capsys.readouterr().err
+    assert train_module.main([*args, "--option", "dropout"]) == 2
+    assert train_module.main(["--list-options"]) == 0
+    assert "routing_iterations=2" in capsys.readouterr().out
+    parsed = train_module.config_from_args(
+        train_module._parser().parse_args([*args, "--option", "widths=8,16"])
+    )[0]
+    assert parsed.options["widths"] == (8, 16)
