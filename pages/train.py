@@ -26,12 +26,14 @@ POLL_S = 1.5
 LEARNING_RATES = [1e-5, 3e-5, 1e-4, 3e-4, 1e-3, 3e-3, 1e-2]
 SPLIT_FIELDS = {"Train": "train_size", "Validation": "val_size", "Test": "test_size"}
 DEFAULT_SUBSET = {"Train": 400, "Validation": 100, "Test": 100}
+NUMBER_WORDS = {2: "two", 3: "three", 4: "four", 5: "five", 6: "six"}
 
 
 def model_label(name: str) -> str:
     """Show registry names as people call them."""
     if name == ALL_MODELS:
-        return f"All {len(list_models())}, same subset and seed"
+        count = len(list_models())
+        return f"All {NUMBER_WORDS.get(count, count)}, same subset and seed"
     return registry.display_name(name)
 
 

@@ -112,9 +112,59 @@ def test_page_refuses_inputs_that_cannot_work(tmp_path, monkeypatch):
     at.run()
     errors = " ".join(error.value for error in at.error)
     assert "Image size 32 is below xception's minimum of 71" in errors
-    assert "cannot download the ImageNet weights" in " ".join(c.value for c in at.caption)
     assert runs.list_runs() == []
     assert jobs.worker_pid() is None
+
+
+def captions(at: AppTest) -> str:
+    return " ".join(caption.value for caption in at.caption)
+
+
+def test_xception_panel_says_what_this_machine_has(tmp_path, monkeypatch):
+    """Issue 15.11: the panel reports this machine's Keras cache, never "these machines"."""
+    root = make_tree(tmp_path / "Dataset", {"Train": (6, 6), "Validation": (3, 3), "Test": (3, 3)})
+    monkeypatch.setenv(settings.DATA_ENV, str(root))
+    keras_home = tmp_path / "keras-home"
+    monkeypatch.setenv("KERAS_HOME", str(keras_home))
+    at = open_page()
+    at.selectbox(key="train_model").set_value("xception")
+    at.run()
+    text = captions(at)
+    assert "No ImageNet weights in the Keras cache on this machine" in text
+    assert str(keras_home / "models") in text and "will try to download them" in text
+    assert "These machines" not in text
+
+    cached = keras_home / "models" / "xception_weights_tf_dim_ordering_tf_kernels_notop.h5"
+    cached.parent.mkdir(parents=True)
+    cached.write_bytes(b"weights")
+    at.run()
+    text = captions(at)
+    assert f"ImageNet weights found in the Keras cache on this machine ({cached})" in text
+    assert "download" not in text.split("found in the Keras cache")[1].split(".")[0]
+
+
+def test_model_options_reach_the_queued_config(tmp_path, monkeypatch):
+    root = make_tree(tmp_path / "Dataset", {"Train": (6, 6), "Validation": (3, 3), "Test": (3, 3)})
+    monkeypatch.setenv(settings.DATA_ENV, str(root))
+    monkeypatch.setattr(jobs, "ensure_worker", lambda: None)
+    at = open_page()
+    set_inputs(at, model="capsnet", image_size=32, size_train=8, size_validation=4, size_test=4)
+    at.number_input(key="train_option_capsnet_routing_iterations").set_value(3)
+    at.text_input(key="train_option_capsnet_widths").set_value("16,32")
+    at.button(key="train_start").click()
+    at.run()
+    assert not at.exception, at.exception
+    (queued,) = jobs.queued_runs()
+    assert queued.config["options"]["routing_iterations"] == 3
+    assert queued.config["options"]["widths"] == [16, 32]
+    assert queued.config["options"]["n_primary"] == 8  # defaults recorded too
+
+    at.text_input(key="train_option_capsnet_widths").set_value("16,lots")
+    at.button(key="train_start").click()
+    at.run()
+    errors = " ".join(error.value for error in at.error)
+    assert "capsnet option widths" in errors and "not a number" in errors
+    assert len(jobs.queued_runs()) == 1
 
 
 def test_page_queues_all_three_models_in_order(tmp_path, monkeypatch):

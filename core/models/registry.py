@@ -215,6 +215,11 @@ def register(spec: ModelSpec) -> ModelSpec:
     return spec
 
 
+def unregister(name: str) -> None:
+    """Remove the spec registered under ``name`` (tests register models of their own)."""
+    _SPECS.pop(name, None)
+
+
 def _modules() -> list[str]:
     extra = os.environ.get(EXTRA_MODELS_ENV, "")
     return [*MODEL_MODULES, *(name.strip() for name in extra.split(",") if name.strip())]
