@@ -1,0 +1,98 @@
+"""Run folders saved before model specs (no ``options``, old ``weights`` record) still work."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from core import compare, data, gradcam, images, metrics, predict, runs, scoring, settings
+from core.config import TrainConfig
+from core.models import registry
+
+#: config.json as written before model options existed (TrainConfig fields + run facts).
+OLD_CONFIG = {
+    "model": "cnn",
+    "image_size": 32,
+    "train_size": 8,
+    "val_size": 4,
+    "test_size": 6,
+    "epochs": 2,
+    "batch_size": 32,
+    "learning_rate": 0.001,
+    "seed": 42,
+    "augment": True,
+    "class_weight": "auto",
+    "early_stopping_patience": 6,
+    "fine_tune_epochs": 0,
+    "weights_path": None,
+    "is_demo": False,
+    "class_weights": None,
+    "notes": [],
+}
+
+
+def write_old_run(name: str, dataset, model: str = "cnn", with_model: bool = True):
+    """A finished run folder with the files and keys of the previous version, by hand."""
+    index = data.index_dataset(dataset)
+    test = data.stratified_subset(index.splits["Test"], 6, 42)
+    folder = settings.runs_dir() / name
+    config = {**OLD_CONFIG, "model": model, "data_dir": str(dataset), "dataset": str(index.root)}
+    if model == "xception":
+        config["weights"] = {"imagenet": False, "message": "ImageNet weights unavailable"}
+        config["image_size"] = 72
+    runs.write_json(folder / "config.json", config)
+    runs.write_json(
+        folder / "status.json",
+        {"state": "finished", "phase": "done", "created": time.time(), "error": None},
+    )
+    runs.write_json(
+        folder / "subsets.json",
+        {
+            "root": str(index.root),
+            "train": [],
+            "validation": [],
+            "test": [s.path for s in test],
+            "skipped": [],
+        },
+    )
+    runs.write_json(folder / "history.json", {"loss": [0.7, 0.6], "val_auc": [0.5, 0.6]})
+    labels = np.array([sample.label for sample in test])
+    report = metrics.detection_report(labels, np.linspace(0.1, 0.9, len(labels)))
+    extra = {
+        "test_files": [s.path for s in test],
+        "dataset": str(index.root),
+        "model": model,
+        "model_display": registry.display_name(model),
+        "epochs_run": 2,
+        "params": 1,
+    }
+    runs.write_json(folder / "metrics.json", {**report, **extra})
+    if with_model:
+        registry.build(model, image_size=config["image_size"], seed=0).save(folder / "model.keras")
+    return folder
+
+
+def test_an_old_run_folder_loads_compares_rescores_classifies_and_explains(tiny_dataset):
+    folder = write_old_run("cnn_20250101-000000", tiny_dataset)
+    write_old_run("xception_20250101-000001", tiny_dataset, "xception", with_model=False)
+
+    config = TrainConfig.from_dict(runs.read_json(folder / "config.json"))
+    assert config.options == registry.get_spec("cnn").defaults()  # what it was built with
+    assert runs.load_run(folder).finished
+
+    comparison = compare.load_comparison()
+    assert not comparison.problems
+    table = compare.comparison_table(comparison.records)
+    assert list(table["Model"]) == ["Xception", "CNN"]
+    assert list(table["ImageNet weights"]) == ["no", "n/a"]
+
+    record = comparison.record(folder.name)
+    (result,) = scoring.rescore([record], compare.run_test_set(record))
+    assert result.error is None and result.record["metrics"]["n"] == 6
+
+    image = tiny_dataset / "Test" / "Fake" / "fake_0.jpg"
+    (prediction,) = predict.classify_images(folder, [image])
+    assert prediction.ok and prediction.label in ("Real", "Fake")
+    cam = gradcam.compute_gradcam(scoring.load_model(folder), images.decode(image).pixels)
+    assert cam.layer == "block4_relu2" and cam.heatmap.shape == (32, 32)
