@@ -241,8 +241,7 @@ def comparison_table(
         )
         row: dict[str, Any] = {
             "Run": record.name,
-            "Model": m.get("model_display")
-            or display_name(record.run.model),
+            "Model": m.get("model_display") or display_name(record.run.model),
             "Dataset": str(dataset),
             "Train n": _subset_size(record, "train", "train_size"),
             "Val n": _subset_size(record, "validation", "val_size"),

@@ -335,9 +335,11 @@ def _camera(rng: np.random.Generator, image: np.ndarray, scene: dict) -> np.ndar
 
 
 def _generated_look(rng: np.random.Generator, region: np.ndarray, size: int) -> np.ndarray:
-    """What a face generator's output looks like when pasted back: a lower resolution,
-    upsampled (sometimes by a transposed convolution, leaving a checkerboard), and a
-    colour that does not quite match the target."""
+    """What a face generator's output looks like when pasted back.
+
+    A lower resolution, upsampled (sometimes by a transposed convolution, leaving a
+    checkerboard), and a colour that does not quite match the target.
+    """
     factor = rng.uniform(*TRACES["downscale"])
     low = max(8, round(size / factor))
     up_filter = Image.BILINEAR if rng.uniform() < 0.5 else Image.BICUBIC
@@ -495,7 +497,9 @@ def ensure_demo_dataset(
 
     Args:
         root: where the demo set lives; default :func:`core.settings.demo_data_dir`.
-        counts, size, seed: as for :func:`generate_demo_dataset`.
+        counts: as for :func:`generate_demo_dataset`.
+        size: as for :func:`generate_demo_dataset`.
+        seed: as for :func:`generate_demo_dataset`.
 
     Returns:
         The ``Dataset`` folder holding ``Train``, ``Validation`` and ``Test``.

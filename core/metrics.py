@@ -116,8 +116,10 @@ def precision_recall_curve(y_true: Any, scores: Any) -> tuple[np.ndarray, np.nda
 
 
 def average_precision(y_true: Any, scores: Any) -> float | None:
-    """AP = sum over thresholds of (R_n - R_{n-1}) * P_n (no interpolation); None
-    without positives, as in scikit-learn's definition."""
+    """Average precision: AP = sum over thresholds of (R_n - R_{n-1}) * P_n.
+
+    No interpolation, as in scikit-learn's definition; None without positives.
+    """
     try:
         precision, recall, _ = precision_recall_curve(y_true, scores)
     except ValueError:

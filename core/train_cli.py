@@ -32,9 +32,7 @@ def _parser() -> argparse.ArgumentParser:
         "--run-dir", type=Path, help="train the queued run whose config.json is here"
     )
     parser.add_argument("--config", type=Path, help="a JSON file with TrainConfig fields")
-    parser.add_argument(
-        "--model", default=defaults.model, help=", ".join(registry.list_models())
-    )
+    parser.add_argument("--model", default=defaults.model, help=", ".join(registry.list_models()))
     parser.add_argument("--data-dir", help="dataset folder (default: the generated demo dataset)")
     parser.add_argument("--image-size", type=int, default=defaults.image_size)
     parser.add_argument("--train-size", type=int, help="training images (default: whole split)")
@@ -45,9 +43,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--lr", type=float, default=defaults.learning_rate)
     parser.add_argument("--seed", type=int, default=defaults.seed)
     parser.add_argument("--no-augment", action="store_true", help="turn off random flips")
-    parser.add_argument(
-        "--class-weight", choices=CLASS_WEIGHT_MODES, default=defaults.class_weight
-    )
+    parser.add_argument("--class-weight", choices=CLASS_WEIGHT_MODES, default=defaults.class_weight)
     parser.add_argument("--patience", type=int, default=defaults.early_stopping_patience)
     parser.add_argument("--fine-tune-epochs", type=int, default=defaults.fine_tune_epochs)
     parser.add_argument(

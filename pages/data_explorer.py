@@ -1,5 +1,7 @@
-"""Data Explorer: class balance, sample images, batch shapes, pixel statistics,
-file properties, split leakage and shortcut statistics of the dataset in use.
+"""Data Explorer: balance, samples, batch shapes, pixels, files, leakage, shortcuts.
+
+Class balance, sample images, batch shapes, pixel statistics, file properties,
+split leakage and shortcut statistics of the dataset in use.
 
 The statistics come from :mod:`core.eda`; this page caches them per dataset path,
 sample size and seed, and draws them with plotly. It never imports TensorFlow.

@@ -38,10 +38,12 @@ def model_label(name: str) -> str:
 
 
 def when(stamp: float | None) -> str:
+    """A timestamp as local date and time (empty when unknown)."""
     return datetime.fromtimestamp(stamp).strftime("%Y-%m-%d %H:%M:%S") if stamp else ""
 
 
 def duration(seconds: float | None) -> str:
+    """Seconds as ``1h 02m 03s`` or ``2m 03s``; "estimating..." when unknown."""
     if seconds is None:
         return "estimating..."
     seconds = round(seconds)
@@ -274,6 +276,7 @@ def curves(history: dict[str, list[float]]) -> go.Figure | None:
 
 
 def show_running(run: runs.Run) -> None:
+    """Progress, curves and the Cancel button of the running run."""
     status = run.status
     st.markdown(f"**Training `{run.name}`** ({model_label(run.model)}) — {status.get('phase', '')}")
     epoch, epochs_total = status.get("epoch"), status.get("epochs")

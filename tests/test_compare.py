@@ -167,8 +167,7 @@ def test_rescore_puts_both_runs_on_identical_files(two_runs, dataset):
     assert set(table["common · Test set"]) == {f"{common.id} (8)"}
     assert table["common · AUC"].notna().all()
     stored_files = [
-        json.loads(runs.rescore_path(r.run.path, common.id).read_text())["files"]
-        for r in records
+        json.loads(runs.rescore_path(r.run.path, common.id).read_text())["files"] for r in records
     ]
     assert stored_files[0] == stored_files[1]
 

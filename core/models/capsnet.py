@@ -106,9 +106,7 @@ SPEC = register(
             "n_primary": Option(8, "Number of primary capsules.", minimum=1, maximum=64),
             "primary_dim": Option(8, "Dimension of each primary capsule.", minimum=1, maximum=64),
             "class_dim": Option(8, "Dimension of the two class capsules.", minimum=1, maximum=64),
-            "routing_iterations": Option(
-                2, "Dynamic-routing iterations.", minimum=1, maximum=10
-            ),
+            "routing_iterations": Option(2, "Dynamic-routing iterations.", minimum=1, maximum=10),
             "widths": Option(
                 (128, 256, 384),
                 "Filters of each residual block of the shared feature extractor.",

@@ -1,5 +1,6 @@
-"""Capsule layers (Sabour, Frosst and Hinton 2017, "Dynamic Routing Between Capsules"):
-the squash non-linearity, dynamic routing by agreement, capsule lengths.
+"""Capsule layers: the squash non-linearity, dynamic routing, capsule lengths.
+
+Sabour, Frosst and Hinton 2017, "Dynamic Routing Between Capsules".
 
 Used by :mod:`core.models.capsnet`; registered for ``keras.saving.load_model``.
 """

@@ -1,5 +1,7 @@
-"""A compact convolutional detector: forensic front end, a conv stem, three residual
-blocks of separable convolutions, statistics pooling.
+"""A compact convolutional detector (registry name ``cnn``).
+
+A forensic front end, a conv stem, three residual blocks of separable
+convolutions, statistics pooling.
 
 The body is the keras-io "image classification from scratch" network (itself a
 small Xception: Chollet 2017, "Xception: Deep Learning with Depthwise Separable

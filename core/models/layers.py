@@ -1,5 +1,6 @@
-"""Custom Keras layers and blocks shared by the detectors: a forensic high-pass front
-end, statistics pooling and a small residual backbone.
+"""Custom Keras layers and blocks shared by the detectors.
+
+A forensic high-pass front end, statistics pooling and a small residual backbone.
 
 Generators leave their fingerprints in the high frequencies (Zhang et al. 2019,
 "Detecting and Simulating Artifacts in GAN Fake Images"; Frank et al. 2020), which

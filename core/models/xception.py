@@ -1,6 +1,7 @@
-"""Xception (Chollet 2017, "Xception: Deep Learning with Depthwise Separable
-Convolutions") by transfer learning, the baseline of FaceForensics++ (Rossler et al.
-2019).
+"""Xception by transfer learning (registry name ``xception``).
+
+Chollet 2017, "Xception: Deep Learning with Depthwise Separable Convolutions"; the
+baseline of FaceForensics++ (Rossler et al. 2019).
 
 ``keras.applications.Xception(include_top=False)`` + statistics pooling +
 dropout + a one-unit logit. Inputs are raw 0-255 RGB, scaled inside the model to
