@@ -21,5 +21,5 @@ browser:  ## Debian's Chromium (+ emoji font) for the browser test; Playwright c
 		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 		$$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium fonts-noto-color-emoji; }
 
-lint:
+lint: deps-dev  ## ruff: lint (with Google-style docstring rules) and format check
 	$(PYTHON) -m ruff check . && $(PYTHON) -m ruff format --check .
