@@ -275,7 +275,7 @@ def test_without_a_data_dir_trains_on_the_demo_dataset():
 
 
 def test_validation_threshold_separates_a_shifted_model():
-    from core.train import validation_threshold
+    from core.calibration import validation_threshold
 
     labels = np.array([0, 0, 0, 1, 1, 1])
     leaning_real = np.array([0.55, 0.6, 0.65, 0.8, 0.85, 0.9])  # ranks right, all >= 0.5
@@ -285,8 +285,8 @@ def test_validation_threshold_separates_a_shifted_model():
 
 
 def test_calibration_moves_the_decision_point_and_keeps_the_ranking():
+    from core.calibration import calibrate_decision_bias, validation_threshold
     from core.metrics import balanced_accuracy
-    from core.train import calibrate_decision_bias, validation_threshold
 
     inputs = keras.Input((1,))
     model = keras.Model(inputs, keras.layers.Dense(1, name="logit")(inputs))
