@@ -85,8 +85,6 @@ def distribution_strategy() -> Any:
 
 def compile_model(model: keras.Model, learning_rate: float) -> None:
     """Compile with Adam, binary cross-entropy on the logit, accuracy and AUC."""
-    import keras
-
     model.compile(
         optimizer=keras.optimizers.Adam(learning_rate),
         loss=keras.losses.BinaryCrossentropy(from_logits=True),
