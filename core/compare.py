@@ -37,24 +37,26 @@ from core.testsets import (
     test_set_id,
 )
 
-#: metrics.json key -> (column title, "max" or "min": which value is best).
-METRICS: dict[str, tuple[str, str]] = {
-    "loss": ("Loss", "min"),
-    "accuracy": ("Accuracy", "max"),
-    "balanced_accuracy": ("Balanced acc.", "max"),
-    "auc": ("AUC", "max"),
-    "ap": ("AP", "max"),
-    "eer": ("EER", "min"),
-    "precision": ("Precision", "max"),
-    "recall": ("Recall", "max"),
-    "f1": ("F1", "max"),
-    "inference_ms_per_image": ("ms/image", "min"),
+#: metrics.json key -> which value is best ("max" or "min"); also the metric columns, in order.
+METRICS: dict[str, str] = {
+    "loss": "min",
+    "accuracy": "max",
+    "balanced_accuracy": "max",
+    "auc": "max",
+    "ap": "max",
+    "eer": "min",
+    "precision": "max",
+    "recall": "max",
+    "f1": "max",
+    "inference_ms_per_image": "min",
 }
 #: Run facts that have a best value too.
-RUN_BEST = {"Train time (s)": "min", "Images/s": "max"}
+RUN_BEST = {"train_seconds": "min", "images_per_second": "max"}
 #: Metrics drawn in the bar chart of headline metrics.
 HEADLINE = ("accuracy", "balanced_accuracy", "auc", "ap", "f1")
-TEST_SET_COLUMN = "Test set"
+TEST_SET_COLUMN = "test_set"
+#: Separates a column group (``common``, ``cross:<dataset>``) from the field in a column key.
+GROUP_SEPARATOR = "/"
 
 
 def _skipped_paths(subsets: dict[str, Any]) -> set[str]:
@@ -198,12 +200,19 @@ def _subset_size(record: RunRecord, split: str, config_key: str) -> float:
 
 def _metric_columns(values: dict[str, Any] | None, prefix: str = "") -> dict[str, float]:
     values = values or {}
-    return {prefix + title: _number(values.get(key)) for key, (title, _) in METRICS.items()}
+    return {prefix + key: _number(values.get(key)) for key in METRICS}
 
 
-def group_prefix(purpose: str, name: str) -> str:
-    """Column prefix of a group of re-scored metrics: ``common · `` or ``cross: <name> · ``."""
-    return "common · " if purpose == "common" else f"cross: {name} · "
+def group_key(purpose: str, name: str) -> str:
+    """Column-key prefix of a group of re-scored metrics: ``common/`` or ``cross:<name>/``."""
+    group = "common" if purpose == "common" else f"cross:{name}"
+    return group + GROUP_SEPARATOR
+
+
+def split_key(column: str) -> tuple[str | None, str]:
+    """``"cross:x/auc"`` -> ``("cross:x", "auc")``; ``"auc"`` -> ``(None, "auc")``."""
+    group, separator, field_name = column.rpartition(GROUP_SEPARATOR)
+    return (group if separator else None), field_name
 
 
 def comparison_table(
@@ -213,10 +222,13 @@ def comparison_table(
 ) -> pd.DataFrame:
     """One row per run: facts of the run, its own test metrics, then re-scored groups.
 
+    Columns have stable keys (``run``, ``model``, ``auc``...); the page gives them
+    titles (``ui/compare_columns.py``).
+
     Args:
         records: the runs to show.
-        common: id of a common test set; adds a ``common · <metric>`` column group.
-        cross: ids of cross-dataset test sets; each adds a ``cross: <dataset> · ...`` group.
+        common: id of a common test set; adds a ``common/<metric>`` column group.
+        cross: ids of cross-dataset test sets; each adds a ``cross:<dataset>/...`` group.
 
     Returns:
         The table; missing values are NaN (a run not re-scored on a set yet).
@@ -230,7 +242,7 @@ def comparison_table(
             name = info["name"]
             if purpose == "cross" and names.count(name) > 1:
                 name = f"{name} {test_id[:6]}"
-            groups.append((test_id, group_prefix(purpose, name), info))
+            groups.append((test_id, group_key(purpose, name), info))
     rows = []
     for record in records:
         m, config = record.metrics, record.run.config
@@ -240,18 +252,18 @@ def comparison_table(
             else (m.get("dataset") or config.get("dataset") or "")
         )
         row: dict[str, Any] = {
-            "Run": record.name,
-            "Model": m.get("model_display") or display_name(record.run.model),
-            "Dataset": str(dataset),
-            "Train n": _subset_size(record, "train", "train_size"),
-            "Val n": _subset_size(record, "validation", "val_size"),
-            "Test n": _number(m.get("n")),
-            "Image size": _number(config.get("image_size") or m.get("image_size")),
-            "Epochs run": _number(m.get("epochs_run")),
-            "ImageNet weights": _weights_column(record),
-            "Params": _number(m.get("params")),
-            "Train time (s)": _number(m.get("train_seconds")),
-            "Images/s": _number(m.get("images_per_second")),
+            "run": record.name,
+            "model": m.get("model_display") or display_name(record.run.model),
+            "dataset": str(dataset),
+            "train_n": _subset_size(record, "train", "train_size"),
+            "val_n": _subset_size(record, "validation", "val_size"),
+            "test_n": _number(m.get("n")),
+            "image_size": _number(config.get("image_size") or m.get("image_size")),
+            "epochs_run": _number(m.get("epochs_run")),
+            "pretrained_weights": _weights_column(record),
+            "params": _number(m.get("params")),
+            "train_seconds": _number(m.get("train_seconds")),
+            "images_per_second": _number(m.get("images_per_second")),
             TEST_SET_COLUMN: record.test_set.label if record.test_set else "unknown",
         }
         row.update(_metric_columns(m))
@@ -260,7 +272,7 @@ def comparison_table(
             row[prefix + TEST_SET_COLUMN] = f"{test_id} ({info['size']})"
             row.update(_metric_columns(stored["metrics"] if stored else None, prefix))
         rows.append(row)
-    columns = list(rows[0]) if rows else ["Run", "Model", TEST_SET_COLUMN]
+    columns = list(rows[0]) if rows else ["run", "model", TEST_SET_COLUMN]
     return pd.DataFrame(rows, columns=columns)
 
 
@@ -268,10 +280,9 @@ def best_directions(table: pd.DataFrame) -> dict[str, str]:
     """Column -> ``"max"`` or ``"min"``: which value is best, for every metric column."""
     directions = dict(RUN_BEST)
     for column in table.columns:
-        title = column.rsplit(" · ", 1)[-1]
-        for metric_title, direction in METRICS.values():
-            if title == metric_title:
-                directions[column] = direction
+        _, key = split_key(column)
+        if key in METRICS:
+            directions[column] = METRICS[key]
     return {column: way for column, way in directions.items() if column in table.columns}
 
 
@@ -375,7 +386,7 @@ def full_record_json(records: Sequence[RunRecord]) -> str:
 
 
 def headline_long(records: Sequence[RunRecord], test_set: str | None = None) -> pd.DataFrame:
-    """Headline metrics in long form (run, metric, value) for a grouped bar chart.
+    """Headline metrics in long form (run, metric key, value) for a grouped bar chart.
 
     Args:
         records: the runs.
@@ -389,8 +400,8 @@ def headline_long(records: Sequence[RunRecord], test_set: str | None = None) -> 
         for key in HEADLINE:
             value = _number(values.get(key))
             if not math.isnan(value):
-                rows.append({"Run": record.name, "Metric": METRICS[key][0], "Value": value})
-    return pd.DataFrame(rows, columns=["Run", "Metric", "Value"])
+                rows.append({"run": record.name, "metric": key, "value": value})
+    return pd.DataFrame(rows, columns=["run", "metric", "value"])
 
 
 __all__ = [
@@ -408,11 +419,13 @@ __all__ = [
     "distinct_test_sets",
     "full_record",
     "full_record_json",
+    "group_key",
     "headline_long",
     "label_of",
     "load_comparison",
     "load_record",
     "run_test_set",
+    "split_key",
     "table_csv",
     "test_set_id",
 ]

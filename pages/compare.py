@@ -17,6 +17,7 @@ from plotly.subplots import make_subplots
 
 from core import compare, data, runs, scoring
 from ui import common
+from ui import compare_columns as columns_ui
 
 DEFAULT_SHOWN = 8  # newest runs selected by default; charts stay readable
 OWN = "own"  # "scored on each run's own test set" in the curves selector
@@ -119,16 +120,13 @@ cross_shown = columns[1].multiselect(
 )
 
 # --- The table --------------------------------------------------------------------------
-table = compare.comparison_table(selected, common=common_id, cross=cross_shown)
-
-FORMATS = {"Params": "{:,.0f}", "Train time (s)": "{:.1f}", "Images/s": "{:.1f}"}
-for column in ("Train n", "Val n", "Test n", "Image size", "Epochs run"):
-    FORMATS[column] = "{:.0f}"
+keyed_table = compare.comparison_table(selected, common=common_id, cross=cross_shown)
+table = columns_ui.titled(keyed_table)
 
 
 def style(frame: pd.DataFrame):
     """Highlight the best value of each metric column, lower-is-better aware."""
-    best = compare.best_rows(frame)
+    best = columns_ui.best_cells(keyed_table)
 
     def colours(_: pd.DataFrame) -> pd.DataFrame:
         css = pd.DataFrame("", index=frame.index, columns=frame.columns)
@@ -139,9 +137,7 @@ def style(frame: pd.DataFrame):
                 )
         return css
 
-    formats = dict(FORMATS)
-    for column in compare.best_directions(frame):
-        formats.setdefault(column, "{:.2f}" if column.endswith("ms/image") else "{:.3f}")
+    formats = columns_ui.formats(keyed_table)
     return frame.style.apply(colours, axis=None).format(formats, na_rep="—")
 
 
@@ -152,7 +148,7 @@ st.caption(
     "Fake is the positive class for precision, recall, F1, AP and EER. Click a header to sort."
 )
 
-own_sets = compare.distinct_test_sets(table)
+own_sets = compare.distinct_test_sets(keyed_table)
 if len(own_sets) > 1:
     st.warning(
         f"These runs were scored on {len(own_sets)} different test sets "
@@ -400,7 +396,7 @@ with history_tab:
     st.plotly_chart(figure, key="compare_history")
     st.caption("Solid: training; dashed: validation.")
 with bar_tab:
-    long = compare.headline_long(selected, test_id)
+    long = columns_ui.headline_long(selected, test_id)
     if long.empty:
         st.info("No metrics on this test set yet.")
     else:

@@ -19,6 +19,7 @@ import pytest
 from core import compare, data, metrics, runs, scoring
 from core.config import TrainConfig
 from tests.conftest import make_tree
+from ui import compare_columns
 
 SIZE = 32
 
@@ -125,10 +126,11 @@ def test_runs_scored_on_different_test_subsets_are_flagged(two_runs):
     assert len(compare.distinct_test_sets(table)) == 2
     assert set(table[compare.TEST_SET_COLUMN]) == {a.label, b.label}
     assert a.label.endswith("(8)")
-    for column in ("Loss", "Accuracy", "Balanced acc.", "AUC", "AP", "EER", "F1", "ms/image"):
+    for column in ("loss", "accuracy", "balanced_accuracy", "auc", "ap", "eer", "f1"):
         assert table[column].notna().all()
-    assert set(table["Model"]) == {"CNN", "CAPSNET"}
-    assert table["Train n"].tolist() == [4.0, 4.0]
+    assert table["inference_ms_per_image"].notna().all()
+    assert set(table["model"]) == {"CNN", "CAPSNET"}
+    assert table["train_n"].tolist() == [4.0, 4.0]
 
 
 def test_same_files_give_the_same_test_set_id(dataset):
@@ -164,8 +166,8 @@ def test_rescore_puts_both_runs_on_identical_files(two_runs, dataset):
     # The table, read back from disk, carries the common group for both rows.
     records = compare.load_comparison().records
     table = compare.comparison_table(records, common=common.id)
-    assert set(table["common · Test set"]) == {f"{common.id} (8)"}
-    assert table["common · AUC"].notna().all()
+    assert set(table["common/test_set"]) == {f"{common.id} (8)"}
+    assert table["common/auc"].notna().all()
     stored_files = [
         json.loads(runs.rescore_path(r.run.path, common.id).read_text())["files"] for r in records
     ]
@@ -228,11 +230,16 @@ def test_cross_dataset_check_gets_its_own_column_group(two_runs, openforensics):
     info = compare.available_test_sets(records)[cross.id]
     assert info["purpose"] == "cross" and info["name"] == "openforensics-sample"
     table = compare.comparison_table(records, cross=[cross.id])
-    assert "cross: openforensics-sample · AUC" in table.columns
-    assert table["cross: openforensics-sample · Accuracy"].notna().all()
+    assert "cross:openforensics-sample/auc" in table.columns
+    assert table["cross:openforensics-sample/accuracy"].notna().all()
     directions = compare.best_directions(table)
-    assert directions["cross: openforensics-sample · EER"] == "min"
-    assert directions["cross: openforensics-sample · AUC"] == "max"
+    assert directions["cross:openforensics-sample/eer"] == "min"
+    assert directions["cross:openforensics-sample/auc"] == "max"
+    # The page's titles come from ui.compare_columns, not from core.
+    titled = compare_columns.titled(table)
+    assert "cross: openforensics-sample · AUC" in titled.columns
+    assert compare_columns.best_cells(table)["cross: openforensics-sample · EER"]
+    assert compare_columns.formats(table)["cross: openforensics-sample · ms/image"] == "{:.2f}"
 
 
 def test_a_broken_model_fails_its_row_only(two_runs):
@@ -270,7 +277,7 @@ def test_a_corrupt_side_file_is_reported_not_fatal(dataset, file):
     assert [r.name for r in comparison.records] == [run.name]
     assert any(file in p and "not valid JSON" in p for p in comparison.problems)
     table = compare.comparison_table(comparison.records)
-    assert len(table) == 1 and table["AUC"].notna().all()
+    assert len(table) == 1 and table["auc"].notna().all()
     compare.full_record_json(comparison.records)  # still exportable
 
 
@@ -298,9 +305,9 @@ def test_csv_and_json_exports(two_runs):
     table = compare.comparison_table(records, common=common.id)
     parsed = pd.read_csv(io.StringIO(compare.table_csv(table)))
     assert list(parsed.columns) == list(table.columns)
-    assert parsed["Run"].tolist() == [r.name for r in records]
-    assert parsed["AUC"].to_numpy() == pytest.approx(table["AUC"].to_numpy())
-    assert parsed["common · AUC"].notna().all()
+    assert parsed["run"].tolist() == [r.name for r in records]
+    assert parsed["auc"].to_numpy() == pytest.approx(table["auc"].to_numpy())
+    assert parsed["common/auc"].notna().all()
 
     exported = json.loads(compare.full_record_json(records))
     assert [run["name"] for run in exported["runs"]] == [r.name for r in records]
@@ -315,29 +322,32 @@ def test_csv_and_json_exports(two_runs):
 def test_best_values_are_direction_aware():
     table = pd.DataFrame(
         {
-            "Run": ["a", "b", "c"],
-            "Loss": [0.3, 0.2, np.nan],
-            "AUC": [0.9, 0.8, 0.9],
-            "EER": [0.1, 0.3, 0.2],
-            "Train time (s)": [10.0, 5.0, 7.0],
-            "Images/s": [1.0, 3.0, 2.0],
-            "common · Loss": [np.nan, np.nan, np.nan],
+            "run": ["a", "b", "c"],
+            "loss": [0.3, 0.2, np.nan],
+            "auc": [0.9, 0.8, 0.9],
+            "eer": [0.1, 0.3, 0.2],
+            "train_seconds": [10.0, 5.0, 7.0],
+            "images_per_second": [1.0, 3.0, 2.0],
+            "common/loss": [np.nan, np.nan, np.nan],
         }
     )
     best = compare.best_rows(table)
-    assert best["Loss"] == [1]
-    assert best["AUC"] == [0, 2]  # ties are all best
-    assert best["EER"] == [0]
-    assert best["Train time (s)"] == [1]
-    assert best["Images/s"] == [1]
-    assert "common · Loss" not in best  # nothing to highlight
-    assert "Run" not in compare.best_directions(table)
+    assert best["loss"] == [1]
+    assert best["auc"] == [0, 2]  # ties are all best
+    assert best["eer"] == [0]
+    assert best["train_seconds"] == [1]
+    assert best["images_per_second"] == [1]
+    assert "common/loss" not in best  # nothing to highlight
+    assert "run" not in compare.best_directions(table)
+    assert compare_columns.best_cells(table)["Train time (s)"] == [1]
 
 
 def test_headline_long_form(two_runs):
     records = compare.load_comparison().records
     long = compare.headline_long(records)
-    assert set(long["Metric"]) == {"Accuracy", "Balanced acc.", "AUC", "AP", "F1"}
+    assert set(long["metric"]) == {"accuracy", "balanced_accuracy", "auc", "ap", "f1"}
+    titled = compare_columns.headline_long(records, None)
+    assert set(titled["Metric"]) == {"Accuracy", "Balanced acc.", "AUC", "AP", "F1"}
     assert len(long) == 2 * 5
     assert compare.headline_long(records, test_set="nothere").empty
 
@@ -370,8 +380,8 @@ def test_a_real_training_run_rescored_on_its_own_files_matches(dataset):
     record = comparison.record(result.run_dir.name)
     assert list(record.test_set.files) == sorted(result.metrics["test_files"])
     table = compare.comparison_table(comparison.records)
-    assert table.loc[0, "Model"] == "CNN" and table.loc[0, "Train n"] == 8
-    assert table.loc[0, "Epochs run"] == 1 and table.loc[0, "Params"] > 0
+    assert table.loc[0, "model"] == "CNN" and table.loc[0, "train_n"] == 8
+    assert table.loc[0, "epochs_run"] == 1 and table.loc[0, "params"] > 0
     rescored = scoring.rescore(comparison.records, compare.run_test_set(record))[0]
     assert rescored.error is None
     assert rescored.record["files"] == sorted(result.metrics["test_files"])

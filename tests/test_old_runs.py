@@ -84,8 +84,8 @@ def test_an_old_run_folder_loads_compares_rescores_classifies_and_explains(tiny_
     comparison = compare.load_comparison()
     assert not comparison.problems
     table = compare.comparison_table(comparison.records)
-    assert list(table["Model"]) == ["Xception", "CNN"]
-    assert list(table["ImageNet weights"]) == ["no", "n/a"]
+    assert list(table["model"]) == ["Xception", "CNN"]
+    assert list(table["pretrained_weights"]) == ["no", "n/a"]
 
     record = comparison.record(folder.name)
     (result,) = scoring.rescore([record], compare.run_test_set(record))

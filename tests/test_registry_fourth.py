@@ -82,7 +82,7 @@ def test_a_fourth_detector_trains_lists_scores_classifies_and_explains(
     (rescored,) = scoring.rescore([record], test_set)
     assert rescored.error is None and rescored.record["metrics"]["n"] == 4
     table = compare.comparison_table([record], common=test_set.id)
-    assert list(table["Model"]) == ["Tiny conv (test)"]
+    assert list(table["model"]) == ["Tiny conv (test)"]
     at = open_page("pages/compare.py")
     assert "Tiny conv (test)" in list(at.dataframe[0].value["Model"])
 
