@@ -249,6 +249,11 @@ class LoadedImages:
     skipped: list[tuple[str, str]]
 
 
+def io_workers() -> int:
+    """Threads for reading and decoding files: I/O and Pillow release the GIL."""
+    return min(8, (os.cpu_count() or 1) * 2)
+
+
 def load_images(
     root: Path, samples: Sequence[Sample], size: int, workers: int | None = None
 ) -> LoadedImages:
@@ -263,7 +268,7 @@ def load_images(
         except (images.ImageError, OSError) as error:
             return str(error)
 
-    workers = workers or min(8, (os.cpu_count() or 1) * 2)
+    workers = workers or io_workers()
     with ThreadPoolExecutor(max_workers=workers) as pool:
         results = list(pool.map(decode_one, samples))
     kept = [(sample, result) for sample, result in zip(samples, results, strict=True)]

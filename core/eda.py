@@ -9,9 +9,6 @@ sampled (``sampled``), from how many files (``population``) and how many it used
 
 from __future__ import annotations
 
-import hashlib
-import os
-from collections import defaultdict
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -23,7 +20,23 @@ from PIL import Image, UnidentifiedImageError
 
 from core import data, images, metrics
 from core.data import DatasetIndex, Sample
+from core.leakage import file_hash, leakage_check
 from core.settings import CLASS_NAMES, LABEL_FAKE, LABEL_REAL
+
+__all__ = [  # file_hash and leakage_check live in core.leakage; the explorer reads them here
+    "CHANNELS",
+    "SHORTCUT_STATS",
+    "batch_summary",
+    "class_distribution",
+    "describe_sampling",
+    "file_hash",
+    "image_properties",
+    "image_statistics",
+    "leakage_check",
+    "pixel_histograms",
+    "sample_images",
+    "shortcut_statistics",
+]
 
 CHANNELS = ("Red", "Green", "Blue")
 #: Per-image statistics that may separate the classes without looking at faces.
@@ -33,10 +46,6 @@ SHORTCUT_STATS = {
     "file_size_kb": "File size (KB)",
     "high_freq": "High-frequency energy (Laplacian variance)",
 }
-
-
-def _workers() -> int:
-    return min(8, (os.cpu_count() or 1) * 2)
 
 
 def _splits(index: DatasetIndex, splits: Iterable[str] | None) -> list[str]:
@@ -256,7 +265,7 @@ def image_properties(
     if sampled:
         picks = np.sort(np.random.default_rng(seed).choice(population, sample_size, replace=False))
         pool = [pool[i] for i in picks]
-    with ThreadPoolExecutor(max_workers=_workers()) as executor:
+    with ThreadPoolExecutor(max_workers=data.io_workers()) as executor:
         records = list(executor.map(lambda item: _header(index.absolute(item[1]), decode), pool))
     rows = [
         {"split": split, "class": CLASS_NAMES[sample.label], "path": sample.path, **record}
@@ -296,93 +305,6 @@ def _counts(frame: pd.DataFrame, column: str) -> pd.DataFrame:
         return pd.DataFrame(columns=[column, "count"])
     counts = frame[column].fillna("unknown").value_counts()
     return counts.rename_axis(column).reset_index(name="count")
-
-
-def file_hash(path: Path) -> str:
-    """Content hash of a file's bytes (BLAKE2b, 128 bits): equal bytes, equal hash."""
-    digest = hashlib.blake2b(digest_size=16)
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def leakage_check(
-    index: DatasetIndex, sample_size: int | None, seed: int, max_examples: int = 20
-) -> dict[str, Any]:
-    """Find byte-identical images across splits (leakage) and within a split.
-
-    On a sample, a duplicated pair is only found when both copies were drawn, so
-    the counts are a lower bound; the result says when it sampled.
-
-    Args:
-        index: the dataset.
-        sample_size: files to hash over all splits (None: all of them).
-        seed: sampling seed.
-        max_examples: groups of duplicates to return as examples, per kind.
-
-    Returns:
-        ``cross_split``: number of duplicate groups spanning splits; ``cross_split_files``:
-        files in those groups; ``cross_examples``: list of {hash, files: [split/path...],
-        splits}; ``within_split``: DataFrame (split, groups, extra_copies);
-        ``within_examples``; ``unreadable``: files that could not be read;
-        ``hashed``, ``sampled``, ``population``.
-    """
-    pool = [(split, s.path) for split, samples in index.splits.items() for s in samples]
-    population = len(pool)
-    sampled = sample_size is not None and population > sample_size
-    if sampled:
-        picks = np.sort(np.random.default_rng(seed).choice(population, sample_size, replace=False))
-        pool = [pool[i] for i in picks]
-
-    def digest(item: tuple[str, str]) -> str | None:
-        try:
-            return file_hash(index.root / item[1])
-        except OSError:
-            return None
-
-    with ThreadPoolExecutor(max_workers=_workers()) as executor:
-        hashes = list(executor.map(digest, pool))
-    groups: dict[str, list[tuple[str, str]]] = defaultdict(list)
-    unreadable = []
-    for item, value in zip(pool, hashes, strict=True):
-        if value is None:
-            unreadable.append(item[1])
-        else:
-            groups[value].append(item)
-    cross, within_rows, within_examples = [], [], []
-    per_split: dict[str, list[int]] = {split: [0, 0] for split in index.splits}
-    for value, members in groups.items():
-        if len(members) < 2:
-            continue
-        splits = sorted({split for split, _ in members}, key=_split_order)
-        if len(splits) > 1:
-            cross.append({"hash": value, "files": [p for _, p in members], "splits": splits})
-        for split in splits:
-            copies = sum(s == split for s, _ in members)
-            if copies > 1:
-                per_split[split][0] += 1
-                per_split[split][1] += copies - 1
-                within_examples.append(
-                    {"hash": value, "split": split, "files": [p for s, p in members if s == split]}
-                )
-    for split, (count, extra) in per_split.items():
-        within_rows.append({"split": split, "groups": count, "extra_copies": extra})
-    return {
-        "cross_split": len(cross),
-        "cross_split_files": sum(len(group["files"]) for group in cross),
-        "cross_examples": cross[:max_examples],
-        "within_split": pd.DataFrame(within_rows, columns=["split", "groups", "extra_copies"]),
-        "within_examples": within_examples[:max_examples],
-        "unreadable": unreadable,
-        "hashed": len(pool) - len(unreadable),
-        "sampled": sampled,
-        "population": population,
-    }
-
-
-def _split_order(split: str) -> int:
-    return data.SPLITS.index(split) if split in data.SPLITS else len(data.SPLITS)
 
 
 def image_statistics(pixels: np.ndarray) -> dict[str, float]:
@@ -439,7 +361,7 @@ def shortcut_statistics(
             return {"path": sample.path, "error": str(error)}
         return {"split": split, "class": CLASS_NAMES[sample.label], "path": sample.path, **stats}
 
-    with ThreadPoolExecutor(max_workers=_workers()) as executor:
+    with ThreadPoolExecutor(max_workers=data.io_workers()) as executor:
         results = list(executor.map(measure, pool))
     skipped = [(r["path"], r["error"]) for r in results if "error" in r]
     columns = ["split", "class", "path", *SHORTCUT_STATS]
