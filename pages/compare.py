@@ -15,7 +15,7 @@ import plotly.graph_objects as go
 import streamlit as st
 from plotly.subplots import make_subplots
 
-from core import compare, data, runs, scoring
+from core import compare, data, jobs, runs, scoring
 from ui import common
 from ui import compare_columns as columns_ui
 
@@ -40,7 +40,7 @@ if comparison.problems:
         for problem in comparison.problems:
             st.warning(problem)
 
-busy = [run for run in comparison.unfinished if run.state in ("queued", "running")]
+busy = [run for run in comparison.unfinished if run.state in jobs.ACTIVE_STATES]
 if busy:
     st.caption(f"{len(busy)} run(s) queued or training; they appear here once finished.")
 
@@ -440,7 +440,7 @@ with st.expander("Delete runs"):
     folders |= {
         run.name: run.path
         for run in comparison.unfinished
-        if run.state not in ("queued", "running")  # the trainer still writes there
+        if run.state not in jobs.ACTIVE_STATES  # the trainer still writes there
     }
     deletable = list(folders)
     doomed = st.multiselect("Runs to delete", deletable, key="compare_delete_runs")

@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from core import runs
+from core import jobs, runs
 from ui import common
 
 st.title("🕵️ Deepfake Detection Workbench")
@@ -26,7 +26,7 @@ for warning in index.warnings:
 
 all_runs = runs.list_runs()
 finished = sum(run.finished for run in all_runs)
-active = sum(run.state in ("queued", "running") for run in all_runs)
+active = sum(run.state in jobs.ACTIVE_STATES for run in all_runs)
 st.subheader("Runs")
 st.write(
     f"{finished} finished run(s), {active} queued or training."
