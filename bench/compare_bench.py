@@ -5,7 +5,7 @@ artifacts folder; the table goes to docs/BENCHMARKS.md (section ``compare``).
 
 1. Re-scoring: the three registered models (CNN, Capsule Network, Xception), built
    *untrained* at 128 px and saved as run folders, re-scored with
-   :func:`core.compare.rescore` on the 60-image Test split of the shared
+   :func:`core.scoring.rescore` on the 60-image Test split of the shared
    FFHQ/StyleGAN2 set. Untrained weights cost the same to run as trained ones; the
    metrics are meaningless and not reported. Timed: first scoring (model loading,
    decoding, prediction) and the second call, which reads the stored results.
@@ -56,7 +56,7 @@ def bench_rescore(work: Path) -> list[str]:
     start = time.perf_counter()
     import keras
 
-    from core import compare, data, runs
+    from core import compare, data, runs, scoring
     from core.models import registry
 
     import_seconds = time.perf_counter() - start
@@ -83,17 +83,17 @@ def bench_rescore(work: Path) -> list[str]:
     decode_seconds = time.perf_counter() - decode_start
 
     start = time.perf_counter()
-    results = compare.rescore(records, test_set)
+    results = scoring.rescore(records, test_set)
     first = time.perf_counter() - start
     assert all(r.error is None for r in results), [r.error for r in results]
     start = time.perf_counter()
-    again = compare.rescore(compare.load_comparison(runs_root).records, test_set)
+    again = scoring.rescore(compare.load_comparison(runs_root).records, test_set)
     second = time.perf_counter() - start
     assert all(r.reused for r in again)
 
     lines = [
         f"Re-scoring {len(MODELS)} untrained models ({SIZE} px) on the {len(test)}-image "
-        f"Test split of `ffhq-stylegan2` with `core.compare.rescore`:",
+        f"Test split of `ffhq-stylegan2` with `core.scoring.rescore`:",
         "",
         "| step | seconds |",
         "|---|---:|",

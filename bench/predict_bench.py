@@ -122,7 +122,7 @@ def main() -> None:
             f"< {GRADCAM_TARGET_MS})"
         )
         lines.append(
-            f"| {registry.DISPLAY_NAMES[name]} | {load_s:.2f} | {cold_s:.2f} | "
+            f"| {registry.display_name(name)} | {load_s:.2f} | {cold_s:.2f} | "
             f"{cold_cam_s:.2f} | {verdict_cell(name, warm)} | {cam_cell} | `{layer}` |"
         )
     lines += [
