@@ -21,6 +21,7 @@ equivalent), so nothing is patched and concurrent calls are safe.
 
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -34,6 +35,9 @@ if TYPE_CHECKING:
 
 DEFAULT_COLORMAP = "jet"
 DEFAULT_ALPHA = 0.45
+#: model -> {layer name asked for: (layer path name, explaining model, why not)}; finding
+#: the layer and building the sub-model is done once per loaded model.
+_EXPLAINERS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 @dataclass
@@ -192,6 +196,18 @@ def _target_path(model: keras.Model, layer_name: str | None) -> tuple[list[Any] 
     )
 
 
+def _explainer(model: keras.Model, layer_name: str | None) -> tuple[str | None, Any, str]:
+    """(layer path name, explaining model, "") or (None, None, why not), cached per model."""
+    per_model = _EXPLAINERS.setdefault(model, {})
+    if layer_name not in per_model:
+        path, why_not = _target_path(model, layer_name)
+        if path is None:
+            per_model[layer_name] = (None, None, why_not)
+        else:
+            per_model[layer_name] = (_layer_path_name(path), _explaining_model(model, path), "")
+    return per_model[layer_name]
+
+
 def compute_gradcam(
     model: keras.Model,
     pixels: np.ndarray,
@@ -217,10 +233,9 @@ def compute_gradcam(
 
     from core.scoring import model_image_size, sigmoid
 
-    path, why_not = _target_path(model, layer_name)
-    if path is None:
+    name, explaining, why_not = _explainer(model, layer_name)
+    if explaining is None:
         return GradCam(None, None, None, None, why_not)
-    explaining = _explaining_model(model, path)
     size = model_image_size(model)
     batch = tf.convert_to_tensor(images.resize(pixels, size)[None].astype("float32"))
     with tf.GradientTape() as tape:
@@ -233,7 +248,6 @@ def compute_gradcam(
             raise ValueError(f"target must be 'predicted', 'Real' or 'Fake', not {target!r}.")
         score = logit if target == CLASS_NAMES[LABEL_REAL] else -logit
     gradients = tape.gradient(score, activation)
-    name = _layer_path_name(path)
     if gradients is None:
         return GradCam(None, name, target, p_real, "The verdict does not depend on this layer.")
     weights = tf.reduce_mean(gradients[0], axis=(0, 1))

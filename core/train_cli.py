@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -123,6 +124,7 @@ def config_from_args(args: argparse.Namespace) -> tuple[TrainConfig, Path | None
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``python -m core.train`` and ``deepfake-train``; returns the exit status."""
     args = _parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     if args.list_options:
         print(options_text())
         return 0
