@@ -158,3 +158,54 @@ def test_bfloat16_build_keeps_front_end_and_logit_in_float32():
     for name in ("scale", "srm", "rgb_srm", "logit"):
         assert model.get_layer(name).compute_dtype == "float32", name
     assert keras.config.dtype_policy().name == "float32"  # the global policy is restored
+
+
+def test_xception_records_a_failed_and_a_successful_download(tmp_path, monkeypatch):
+    """Issue 15.11: the run records what happened; the download has its own timeout."""
+    import socket
+
+    from core.models import xception
+
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras-home"))
+    monkeypatch.setattr(xception, "_reachable", lambda url, timeout: True)
+    before = socket.getdefaulttimeout()
+    seen = {}
+
+    def failing(url, target, timeout):
+        seen["timeout"] = timeout
+        raise OSError("connection reset")
+
+    monkeypatch.setattr(xception, "_download", failing)
+    failed = xception.resolve_weights()
+    assert failed.to_dict() == {
+        "imagenet": False,
+        "message": f"{xception.FROM_SCRATCH} (download failed: connection reset).",
+        "source": "download failed",
+        "download_tried": True,
+    }
+    assert seen["timeout"] == xception.DOWNLOAD_TIMEOUT_S
+    assert socket.getdefaulttimeout() == before  # no process-wide change
+
+    def fetching(url, target, timeout):
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(b"weights")
+        return target
+
+    monkeypatch.setattr(xception, "_download", fetching)
+    fetched = xception.resolve_weights()
+    assert fetched.pretrained and fetched.source == "downloaded" and fetched.download_tried
+    assert fetched.path == str(xception.keras_cache_file())
+    # Next time the file is found in the cache, and the page says so.
+    assert xception.resolve_weights().source == "cached"
+    assert "found in the Keras cache on this machine" in xception.weights_status()
+
+
+def test_no_private_keras_api_in_the_code():
+    """Issue 12.4: no keras.src import, no private Keras attribute, no global socket timeout."""
+    from core import settings
+
+    banned = ("keras.src", "_nodes_by_depth", "_inbound_nodes", "setdefaulttimeout")
+    for folder in ("core", "pages", "ui"):
+        for path in (settings.REPO_ROOT / folder).rglob("*.py"):
+            text = path.read_text(encoding="utf-8")
+            assert not [word for word in banned if word in text], path
