@@ -20,6 +20,7 @@ from core.config import DEFAULT_IMAGE_SIZE, TrainConfig
 from core.models import registry
 from core.models.registry import list_models
 from ui import common
+from ui.model_options import model_options
 
 ALL_MODELS = "all"
 POLL_S = 1.5
@@ -143,48 +144,7 @@ class_weight = right.radio(
 augment = st.checkbox("Augmentation (random horizontal flips)", value=True, key="train_augment")
 
 
-def option_widget(spec: registry.ModelSpec, name: str, option: registry.Option) -> object:
-    """One input for a model option, of the option's type; returns its value."""
-    key = f"train_option_{spec.name}_{name}"
-    default = option.default
-    if isinstance(default, bool):
-        return st.checkbox(name, value=default, key=key, help=option.help)
-    if isinstance(default, tuple):
-        return st.text_input(name, ",".join(map(str, default)), key=key, help=option.help)
-    step = 1 if isinstance(default, int) else 0.05
-    limits = {"min_value": option.minimum, "max_value": option.maximum}
-    if isinstance(default, int):
-        limits = {k: None if v is None else int(v) for k, v in limits.items()}
-    return st.number_input(name, value=default, step=step, key=key, help=option.help, **limits)
-
-
-options: dict[str, dict[str, object]] = {}
-fine_tune_epochs: dict[str, int] = {}
-weights_paths: dict[str, str] = {}
-with st.expander("Model options", expanded=any(spec.pretrained for spec in specs)):
-    for spec in specs:
-        st.markdown(f"**{spec.display_name}** — {spec.summary}")
-        options[spec.name] = {
-            name: option_widget(spec, name, option) for name, option in spec.options.items()
-        }
-        if spec.fine_tune is not None:
-            fine_tune_epochs[spec.name] = int(
-                st.number_input(
-                    "Fine-tuning epochs (top blocks, low learning rate; 0 = none)",
-                    0,
-                    100,
-                    0,
-                    key=f"train_fine_tune_epochs_{spec.name}",
-                )
-            )
-        if spec.pretrained:
-            weights_paths[spec.name] = st.text_input(
-                "Pre-trained weights file (optional)",
-                key=f"train_weights_path_{spec.name}",
-                placeholder=f"/path/to/{spec.weights_file_hint}",
-            ).strip()
-            if spec.weights_status is not None:
-                st.caption(spec.weights_status(weights_paths[spec.name] or None))
+choices = model_options(specs)
 
 
 def build_configs() -> tuple[list[TrainConfig], list[str]]:
@@ -195,7 +155,7 @@ def build_configs() -> tuple[list[TrainConfig], list[str]]:
         for split in SPLIT_FIELDS
         if sizes[split] > counts[split]
     ]
-    for weights_path in weights_paths.values():
+    for weights_path in choices.weights_paths.values():
         if weights_path and not Path(weights_path).expanduser().is_file():
             problems.append(
                 f"Weights file not found: {weights_path}. Check the path or leave it empty."
@@ -217,9 +177,9 @@ def build_configs() -> tuple[list[TrainConfig], list[str]]:
                     seed=seed,
                     augment=augment,
                     class_weight=class_weight,
-                    fine_tune_epochs=fine_tune_epochs.get(name, 0),
-                    weights_path=weights_paths.get(name) or None,
-                    options=options.get(name, {}),
+                    fine_tune_epochs=choices.fine_tune_epochs.get(name, 0),
+                    weights_path=choices.weights_paths.get(name) or None,
+                    options=choices.options.get(name, {}),
                 )
             )
         except ValueError as error:  # TrainConfig.problems(), joined
