@@ -120,5 +120,11 @@ class TrainConfig:
         return hash(repr(sorted(self.to_dict().items())))
 
     def replace(self, **changes: Any) -> TrainConfig:
-        """Return a copy with some fields changed (validated again)."""
+        """Return a copy with some fields changed (validated again).
+
+        Changing the model without giving options starts from the new model's defaults:
+        options belong to one model.
+        """
+        if changes.get("model", self.model) != self.model:
+            changes.setdefault("options", {})
         return dataclasses.replace(self, **changes)

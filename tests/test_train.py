@@ -367,3 +367,13 @@ def test_cli_sets_model_options_and_refuses_unknown_ones(tiny_dataset, capsys):
         train_module._parser().parse_args([*args, "--option", "widths=8,16"])
     )[0]
     assert parsed.options["widths"] == (8, 16)
+
+
+def test_config_options_follow_the_model():
+    config = TrainConfig(model="cnn", options={"dropout": 0.1})
+    assert config.options["dropout"] == 0.1
+    other = config.replace(model="xception", image_size=71)
+    assert other.options == {"dropout": 0.3}  # xception's defaults, not the CNN's options
+    assert config.replace(epochs=3).options == config.options
+    with pytest.raises(ValueError, match="no pre-trained weights"):
+        TrainConfig(model="cnn", weights_path="/some/file.h5")
