@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from core import data, metrics
+from core import data, metrics, settings
 from core.models.registry import DISPLAY_NAMES
 from core.runs import Run, RunError, list_runs, read_json, write_json
 
@@ -438,8 +438,13 @@ def dataset_test_set(path: str | Path, size: int | None = None, seed: int = 0) -
         seed: the same seed always gives the same files.
 
     Raises:
-        CompareError, data.DatasetError: no such folder, no Test split, or too few images.
+        CompareError, data.DatasetError: a folder this server may not open (see
+            :func:`core.settings.folder_refusal`), no such folder, no Test split, or
+            too few images.
     """
+    refusal = settings.folder_refusal(path)
+    if refusal:
+        raise CompareError(refusal)
     index = data.index_dataset(path)
     samples = index.splits.get("Test")
     if not samples:

@@ -42,6 +42,7 @@ from typing import Any
 import filelock
 import psutil
 
+from core import settings
 from core.settings import runs_dir
 
 logger = logging.getLogger(__name__)
@@ -324,7 +325,14 @@ def finished_runs(root: Path | None = None) -> list[Run]:
 
 
 def delete_run(run_dir: Path) -> None:
-    """Remove a run folder: rename it to a hidden name first so no reader sees it half-deleted."""
+    """Remove a run folder: rename it to a hidden name first so no reader sees it half-deleted.
+
+    Raises:
+        PermissionError: deleting is off on this server (see
+            :func:`core.settings.delete_allowed`).
+    """
+    if not settings.delete_allowed():
+        raise PermissionError(settings.DELETE_OFF_MESSAGE)
     hidden = run_dir.with_name(f".deleting-{run_dir.name}-{os.getpid()}")
     os.replace(run_dir, hidden)
     shutil.rmtree(hidden, ignore_errors=True)

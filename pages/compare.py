@@ -15,7 +15,7 @@ import plotly.graph_objects as go
 import streamlit as st
 from plotly.subplots import make_subplots
 
-from core import compare, data, runs
+from core import compare, data, runs, settings
 from ui import common
 
 DEFAULT_SHOWN = 8  # newest runs selected by default; charts stay readable
@@ -439,6 +439,9 @@ with columns[2]:
     )
 
 # --- Delete -----------------------------------------------------------------------------
+if not settings.delete_allowed():
+    st.caption(settings.DELETE_OFF_MESSAGE)
+    st.stop()
 with st.expander("Delete runs"):
     folders = {record.name: record.run.path for record in comparison.records}
     folders |= {
