@@ -2,8 +2,9 @@
 
 Each run was scored at the end of training on its own test subset, and two runs
 trained with different sizes or seeds see different test images. Every table row
-therefore names its test set by a short id (a hash of the dataset root and the
-sorted file list) and its size, so rows scored on different images are visible.
+therefore names its test set by a short id (a hash of the sorted relative files and
+their contents, see :mod:`core.testsets`: the same images give the same id wherever
+the dataset sits) and its size, so rows scored on different images are visible.
 
 To make rows comparable, :func:`rescore` scores the saved models of selected runs
 on one common :class:`TestSet` (the exact file list of a chosen run, or a seeded
@@ -18,12 +19,11 @@ runs stays fast.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from core import data, metrics, settings
+from core import data, metrics, settings, testsets
 from core.models.registry import DISPLAY_NAMES
 from core.runs import Run, RunError, list_runs, read_json, write_json
 
@@ -63,9 +63,10 @@ class CompareError(ValueError):
 
 
 def test_set_id(root: str | Path, files: Iterable[str]) -> str:
-    """Return a 10-character id of a test set: a hash of its root and sorted files."""
-    text = str(root) + "\n" + "\n".join(sorted(files))
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:10]
+    """Return a 10-character id of a test set from its relative files, their sizes and
+    contents (see :func:`core.testsets.test_set_id`); ``root`` only says where to read them.
+    """
+    return testsets.test_set_id(root, files)
 
 
 def dataset_name(root: str | Path) -> str:
@@ -95,6 +96,7 @@ class TestSet:
         root: the dataset root the paths are relative to.
         files: relative paths, sorted.
         description: how the list was chosen, for people.
+        stored_id: the id recorded when the run was scored (no need to read the files).
     """
 
     __test__ = False  # not a pytest test class despite its name
@@ -102,6 +104,7 @@ class TestSet:
     root: str
     files: tuple[str, ...]
     description: str = ""
+    stored_id: str | None = field(default=None, compare=False)
 
     @classmethod
     def of(cls, root: str | Path, files: Iterable[str], description: str = "") -> TestSet:
@@ -110,8 +113,8 @@ class TestSet:
 
     @property
     def id(self) -> str:
-        """Short hash of root and files (see :func:`test_set_id`)."""
-        return test_set_id(self.root, self.files)
+        """Short hash of the relative files and their contents (see :func:`test_set_id`)."""
+        return self.stored_id or test_set_id(self.root, self.files)
 
     @property
     def name(self) -> str:
@@ -180,18 +183,24 @@ class RunRecord:
 
 
 def _own_test_set(run: Run, subsets: dict[str, Any]) -> TestSet | None:
-    root = run.metrics.get("dataset") if run.metrics else None
-    root = subsets.get("root") or root or run.config.get("dataset")
-    files = run.metrics.get("test_files") if run.metrics else None
+    metrics_ = run.metrics or {}
+    recorded = subsets.get("root") or metrics_.get("dataset") or run.config.get("dataset")
+    files = metrics_.get("test_files")
     if not isinstance(files, list):
         files = subsets.get("test")
         if files is None:
             return None
         skipped = _skipped_paths(subsets)
         files = [path for path in files if path not in skipped]
+    given = subsets.get("data_dir", run.config.get("data_dir"))
+    is_demo = bool(subsets.get("is_demo", metrics_.get("is_demo", run.config.get("is_demo"))))
+    # The dataset may have moved since (or the artifacts folder, with the demo set in it).
+    root = testsets.resolve_root(recorded, sorted(files), given=given, is_demo=is_demo)
     if root is None:
         return None
-    return TestSet.of(root, files, f"test subset of {run.name}")
+    stored = metrics_.get("test_set_id")
+    test_set = TestSet.of(root, files, f"test subset of {run.name}")
+    return replace(test_set, stored_id=stored) if isinstance(stored, str) else test_set
 
 
 def _read_rescores(path: Path, problems: list[str]) -> dict[str, dict[str, Any]]:
@@ -488,8 +497,10 @@ def _stored(path: Path, test_set: TestSet) -> dict[str, Any] | None:
         record = read_json(path)
     except RunError:
         return None  # corrupt: score again and overwrite it
+    # Same id (relative files and contents) and same request: where the dataset sits
+    # now does not matter, so a moved dataset keeps its stored re-scores.
     requested = record.get("requested_files")
-    if record.get("root") != test_set.root or requested != list(test_set.files):
+    if record.get("test_set_id") != test_set.id or requested != list(test_set.files):
         return None
     return record if isinstance(record.get("metrics"), dict) else None
 

@@ -47,12 +47,13 @@ from core.settings import runs_dir
 
 logger = logging.getLogger(__name__)
 
-#: The allowed state changes, in one place. ``None`` is a folder without a status yet
-#: (the queue creates runs "queued"; ``python -m core.train`` alone creates them "running").
+#: The allowed state changes, in one place. ``None`` is a folder without a (readable)
+#: status: the queue creates runs "queued", ``python -m core.train`` alone "running", and
+#: a run written in one go (imported, or built by a test) may start in any state.
 #: A state may be re-written with itself while the run is active (progress updates);
 #: nothing leaves a final state.
 TRANSITIONS: dict[str | None, frozenset[str]] = {
-    None: frozenset({"queued", "running"}),
+    None: frozenset({"queued", "running", "finished", "failed", "cancelled", "interrupted"}),
     "queued": frozenset({"queued", "running", "cancelled"}),
     "running": frozenset({"running", "finished", "failed", "cancelled", "interrupted"}),
     "finished": frozenset(),

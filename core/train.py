@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from core import runs, settings
+from core import runs, settings, testsets
 from core.config import TrainConfig
 from core.data import DatasetError, DatasetIndex, LoadedImages, Sample, index_dataset
 from core.models.registry import DISPLAY_NAMES
@@ -348,7 +348,10 @@ def _run(
 
     root, is_demo = dataset_root(config)
     subsets = load_subsets(config, root)
-    runs.write_json(run_dir / "subsets.json", subsets.to_dict())
+    # The dataset as given (None: the demo set) next to where it was found: the
+    # relative file lists stay usable after the dataset or the artifacts move.
+    located = {"data_dir": config.data_dir, "is_demo": is_demo}
+    runs.write_json(run_dir / "subsets.json", {**subsets.to_dict(), **located})
     if runs.cancel_requested(run_dir):
         raise Cancelled
 
@@ -469,8 +472,10 @@ def _run(
         "epochs_run": epochs_run,
         "inference_ms_per_image": round(ms_per_image, 3),
         "test_files": subsets.test.paths,
+        # Content id of the test files, computed once here (core.testsets).
+        "test_set_id": testsets.test_set_id(subsets.root, subsets.test.paths),
         "dataset": str(subsets.root),
-        "is_demo": is_demo,
+        **located,
         "weights_message": weights_message,
         "image_size": config.image_size,
         "model": config.model,

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from core import data, demo, settings
+from core import data, demo, settings, testsets
 
 DATA_DIR_KEY = "app_data_dir"
 DEMO_LABEL = "Demo dataset (synthetic)"
@@ -117,6 +117,8 @@ def sidebar() -> None:
             except data.DatasetError as error:
                 st.error(f"{settings.DATA_ENV}: {error}")
         choice = current_dataset()
+        if not choice.is_demo:  # where runs recorded elsewhere may find their dataset now
+            testsets.note_root(choice.path)
         if choice.is_demo:
             st.caption(f"Using: **{DEMO_LABEL}**")
         else:
