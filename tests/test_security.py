@@ -40,7 +40,9 @@ def _listening(process: psutil.Process) -> set[str]:
     """Addresses the process (or a child) listens on."""
     found = set()
     for proc in [process, *process.children(recursive=True)]:
-        for conn in proc.net_connections(kind="inet"):
+        # net_connections since psutil 6; connections before (requirements allow 5.9).
+        connections = getattr(proc, "net_connections", None) or proc.connections
+        for conn in connections(kind="inet"):
             if conn.status == psutil.CONN_LISTEN:
                 found.add(conn.laddr.ip)
     return found
