@@ -14,7 +14,8 @@ finished), and behaves as ``DIR/fake_mode`` says:
   before the final status (the "complete means complete" window).
 
 ``FAKE_EVENTS`` (optional) names a file that gets ``start <run>`` / ``end <run>``
-lines appended, in the order they happen.
+lines appended, in the order they happen. ``FAKE_PHASE_S`` (default 0) makes the
+"loading data" and "evaluating" phases last that long (for bench/fault_injection.py).
 """
 
 from __future__ import annotations
@@ -60,7 +61,10 @@ def main() -> int:
             "argv": sys.argv,
         },
     )
-    runs.set_status(run_dir, "running", pid=os.getpid(), phase="training", epoch=1, epochs=1)
+    phase_s = float(os.environ.get("FAKE_PHASE_S", "0"))
+    runs.set_status(run_dir, "running", pid=os.getpid(), phase="loading data", epoch=0, epochs=1)
+    time.sleep(phase_s)
+    runs.set_status(run_dir, "running", phase="training", epoch=1)
     if mode == "crash":
         print("fake trainer crashing on purpose", flush=True)
         return 3
@@ -76,6 +80,7 @@ def main() -> int:
         time.sleep(0.05)
     runs.set_status(run_dir, "running", phase="evaluating")
     runs.write_json(run_dir / "history.json", {"loss": [0.5], "val_loss": [0.6]})
+    time.sleep(phase_s)
     write_fake_model(run_dir / "model.keras")
     runs.write_json(run_dir / "metrics.json", {"accuracy": 0.75, "auc": 0.8})
     if mode == "die_after_metrics":
