@@ -2,9 +2,10 @@
 and check that the run bookkeeping never lies.
 
 Trial ``i`` kills at moment ``i % 4`` the process ``i // 4 % 2`` (trainer, worker), at a
-random instant within that moment. Each trial uses a fresh artifacts folder holding one finished "bystander" run, queues
-two runs (the victim and the next one) on a tiny generated dataset, starts the worker
-and, when the victim reaches the chosen moment, SIGKILLs the chosen process:
+random instant within that moment. Each trial uses a fresh artifacts folder holding one
+finished "bystander" run, queues two runs (the victim and the next one) on a tiny
+generated dataset, starts the worker and, when the victim reaches the chosen moment,
+SIGKILLs the chosen process:
 
 - ``loading``: the trainer's phase is "loading data";
 - ``mid-epoch``: it is training (a batch or an epoch done);
@@ -280,6 +281,34 @@ def table(results: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def cpu_line() -> str:
+    """The CPU's model name and the flags that change TensorFlow's kernels."""
+    try:
+        info = Path("/proc/cpuinfo").read_text(errors="replace")
+    except OSError:
+        return "CPU: unknown"
+    model = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in info.splitlines()
+            if line.startswith("model name")
+        ),
+        "unknown",
+    )
+    flags = set(
+        next(
+            (
+                line.split(":", 1)[1].split()
+                for line in info.splitlines()
+                if line.startswith("flags")
+            ),
+            [],
+        )
+    )
+    shown = [flag for flag in ("avx2", "avx512f", "avx512_bf16", "amx_bf16") if flag in flags]
+    return f"CPU: {model} ({', '.join(shown) or 'no AVX2'})"
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the trials, print the table, record it in docs/BENCHMARKS.md."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -313,8 +342,8 @@ def main(argv: list[str] | None = None) -> int:
             "SIGKILL of the trainer or the worker at random moments; the invariants are listed\n"
             "in the script's docstring (never finished without a complete model and metrics,\n"
             "never running without a live trainer, the queue goes on, other run folders\n"
-            f"untouched). Seed {args.seed}; every {args.real_every}th trial trains for real.\n\n"
-            + text,
+            f"untouched). Seed {args.seed}; every {args.real_every}th trial trains for real.\n"
+            f"{cpu_line()}.\n\n" + text,
         )
     return 1 if any(result["problems"] for result in results) else 0
 

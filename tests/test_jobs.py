@@ -354,3 +354,31 @@ def test_real_training_run_end_to_end(tmp_path, monkeypatch):
     assert (folder / "model.keras").is_file()
     assert len(run.history()["loss"]) == 1
     wait_until(lambda: jobs.worker_pid() is None, 30, "the worker to exit")
+
+
+def test_fault_pause_hook_only_when_asked(tmp_path, monkeypatch):
+    monkeypatch.delenv(runs.PAUSE_ENV, raising=False)
+    runs.write_json(tmp_path / "metrics.json", {"a": 1})
+    assert not (tmp_path / "metrics.json.paused").exists()
+    monkeypatch.setenv(runs.PAUSE_ENV, "metrics.json:0.01")
+    runs.write_json(tmp_path / "history.json", {"a": 1})
+    assert not (tmp_path / "history.json.paused").exists()
+    runs.write_json(tmp_path / "metrics.json", {"a": 2})
+    assert (tmp_path / "metrics.json.paused").exists()
+
+
+BENCH = [sys.executable, "-m", "bench.fault_injection"]
+
+
+def test_fault_injection_finds_no_violation(tmp_path):
+    """Four fake-trainer trials of bench/fault_injection.py: one per moment, trainer killed."""
+    result = subprocess.run(
+        [*BENCH, "--trials", "4", "--real-every", "0", "--no-record"],
+        cwd=settings.REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Trials: 4; killed at the chosen moment: 4;" in result.stdout
+    assert "**violations: 0**" in result.stdout
