@@ -2,13 +2,27 @@
 PYTHON ?= python3
 PIP := $(PYTHON) -m pip install --quiet --disable-pip-version-check
 
-.PHONY: app test deps deps-dev browser lint bench
+.PHONY: app test test-min deps deps-dev browser lint bench
 
 app: deps  ## install and start the app
 	$(PYTHON) -m streamlit run streamlit_app.py
 
 test: deps-dev browser  ## install everything and run the whole test suite
 	$(PYTHON) -m pytest
+
+# The lowest version of every requirement (its ">=" bound), in a venv outside the
+# repository, then the fast tests: the floors in requirements*.txt are ones the code runs on.
+MIN_VENV ?= $(or $(TMPDIR),/tmp)/deepfake-venv-min
+MIN_TESTS ?= -m "not slow and not e2e"
+
+test-min:  ## install the lowest allowed versions into $(MIN_VENV) and run the fast tests
+	$(PYTHON) -m venv $(MIN_VENV)
+	sed -nE 's/^([A-Za-z0-9_.-]+)>=([0-9][0-9.]*).*/\1==\2/p' requirements.txt requirements-dev.txt \
+		> $(MIN_VENV)/lowest.txt
+	$(MIN_VENV)/bin/python -m pip install --quiet --disable-pip-version-check \
+		-r requirements-dev.txt -c $(MIN_VENV)/lowest.txt
+	$(MIN_VENV)/bin/python -m pip list --format=freeze > $(MIN_VENV)/installed.txt
+	$(MIN_VENV)/bin/python -m pytest $(MIN_TESTS)
 
 deps:
 	$(PIP) -r requirements.txt

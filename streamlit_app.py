@@ -1,13 +1,33 @@
-"""The workbench's entry point: the page router and the shared sidebar.
+"""The workbench's entry point: the page router, the optional login and the shared sidebar.
 
-Run with ``streamlit run streamlit_app.py``.
+Run with ``streamlit run streamlit_app.py``. It listens on localhost only
+(``.streamlit/config.toml``); README "Serving it to others" says how to share it.
 """
 
 import streamlit as st
+from streamlit.errors import StreamlitSecretNotFoundError
 
+from core import settings
 from ui import common
 
 st.set_page_config(page_title="Deepfake Detection Workbench", page_icon="🕵️", layout="wide")
+# What the app may open and delete depends on who can reach it (core.settings.restricted).
+settings.note_server_address(st.get_option("server.address"))
+
+
+def login_configured() -> bool:
+    """True when ``.streamlit/secrets.toml`` has an ``[auth]`` section (OIDC for st.login)."""
+    try:
+        return "auth" in st.secrets
+    except StreamlitSecretNotFoundError:
+        return False
+
+
+if login_configured() and not st.user.get("is_logged_in", False):
+    st.title("Deepfake Detection Workbench")
+    st.info("This workbench is shared: log in to use it.")
+    st.button("Log in", key="app_login", on_click=st.login, type="primary")
+    st.stop()
 
 PAGES = [
     st.Page("pages/home.py", title="Home", icon="🏠", default=True),
@@ -19,4 +39,8 @@ PAGES = [
 
 page = st.navigation(PAGES)
 common.sidebar()
+if login_configured():
+    with st.sidebar:
+        st.caption(f"Logged in as {st.user.get('email') or st.user.get('name') or 'you'}")
+        st.button("Log out", key="app_logout", on_click=st.logout)
 page.run()

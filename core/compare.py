@@ -2,8 +2,9 @@
 
 Each run was scored at the end of training on its own test subset, and two runs
 trained with different sizes or seeds see different test images. Every table row
-therefore names its test set by a short id (a hash of the dataset root and the
-sorted file list) and its size, so rows scored on different images are visible.
+therefore names its test set by a short id (a hash of the sorted relative files and
+their contents, see :mod:`core.testsets`: the same images give the same id wherever
+the dataset sits) and its size, so rows scored on different images are visible.
 
 To make rows comparable, :func:`core.scoring.rescore` scores the saved models of
 selected runs on one common :class:`~core.testsets.TestSet` without retraining, and
@@ -18,7 +19,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from core import testsets
 from core.models.registry import display_name
 from core.runs import Run, RunError, list_runs, read_json, read_rescores
 from core.testsets import (
@@ -111,18 +113,24 @@ class RunRecord:
 
 
 def _own_test_set(run: Run, subsets: dict[str, Any]) -> TestSet | None:
-    root = run.metrics.get("dataset") if run.metrics else None
-    root = subsets.get("root") or root or run.config.get("dataset")
-    files = run.metrics.get("test_files") if run.metrics else None
+    metrics_ = run.metrics or {}
+    recorded = subsets.get("root") or metrics_.get("dataset") or run.config.get("dataset")
+    files = metrics_.get("test_files")
     if not isinstance(files, list):
         files = subsets.get("test")
         if files is None:
             return None
         skipped = _skipped_paths(subsets)
         files = [path for path in files if path not in skipped]
+    given = subsets.get("data_dir", run.config.get("data_dir"))
+    is_demo = bool(subsets.get("is_demo", metrics_.get("is_demo", run.config.get("is_demo"))))
+    # The dataset may have moved since (or the artifacts folder, with the demo set in it).
+    root = testsets.resolve_root(recorded, sorted(files), given=given, is_demo=is_demo)
     if root is None:
         return None
-    return TestSet.of(root, files, f"test subset of {run.name}")
+    stored = metrics_.get("test_set_id")
+    test_set = TestSet.of(root, files, f"test subset of {run.name}")
+    return replace(test_set, stored_id=stored) if isinstance(stored, str) else test_set
 
 
 def load_record(run: Run) -> RunRecord:

@@ -7,7 +7,8 @@ started with its own session trains them one at a time::
 
     submit(config)              run folder + config.json + status "queued", worker started
     python -m core.jobs --worker
-        holds artifacts/worker.lock (flock; the file holds its pid), so only ONE
+        holds artifacts/worker.lock (flock; the file holds its pid and start
+        time), so only ONE
         worker -- and therefore only one training run -- exists at a time on this
         2-core machine; takes queued runs oldest first; trains each one as its own
         subprocess ``python -m core.train --run-dir DIR`` (a crash in a run never
@@ -15,7 +16,13 @@ started with its own session trains them one at a time::
     cancel(run_dir)             queued: cancelled at once; running: the trainer is
                                 asked to stop (it checks every batch) and is
                                 terminated if it has not stopped after a grace period.
-    refresh_states()            the run list, with dead "running" runs marked failed.
+    refresh_states()            the run list, with "running" runs whose trainer is gone
+                                marked interrupted (or finished, when complete).
+
+Processes are identified by (pid, start time), read with psutil, never by a bare
+pid: after a reboot or once a pid is reused, an unrelated process is never
+signalled or waited for. The worker logs through :mod:`logging`, with timestamps,
+to ``artifacts/worker.log``.
 
 The trainer command can be replaced through ``DEEPFAKE_TRAINER_CMD`` (a shell-style
 command; ``--run-dir DIR`` is appended); tests use it to run a fast fake trainer.
@@ -26,9 +33,9 @@ from __future__ import annotations
 import argparse
 import contextlib
 import fcntl
+import logging
 import os
 import shlex
-import signal
 import subprocess
 import sys
 import threading
@@ -37,8 +44,12 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import IO
 
+import psutil
+
 from core import runs, settings
 from core.config import TrainConfig
+
+logger = logging.getLogger(__name__)
 
 TRAINER_ENV = "DEEPFAKE_TRAINER_CMD"
 GRACE_ENV = "DEEPFAKE_CANCEL_GRACE_S"
@@ -50,6 +61,8 @@ TRAINER_LOG_NAME = "trainer.log"
 POLL_S = 0.25
 ACTIVE_STATES = ("queued", "running")
 UNEXPECTED_STOP = "The training process stopped unexpectedly"
+#: Two reads of one process's start time agree to well within this (seconds).
+START_TOLERANCE_S = 0.05
 
 _last_created = 0.0
 _created_lock = threading.Lock()
@@ -95,22 +108,39 @@ def child_env() -> dict[str, str]:
     return env
 
 
-def pid_alive(pid: int | None) -> bool:
-    """True when a process with this pid exists and is not a zombie."""
-    if not pid or pid <= 0:
-        return False
+def process(pid: int | None, started: float | None) -> psutil.Process | None:
+    """The live process with this pid *and* start time, or None.
+
+    Args:
+        pid: the recorded process id.
+        started: its recorded start time (:func:`core.runs.process_started`). None
+            (run folders written before start times were recorded) accepts no process.
+
+    Returns:
+        The process, or None when it is gone, a zombie, or another process that
+        reused the pid.
+    """
+    if not pid or pid <= 0 or started is None:
+        return None
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # exists, owned by someone else
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return True  # no procfs: trust kill(0)
-    # The state letter follows the parenthesised command name.
-    return stat.rsplit(")", 1)[-1].split()[:1] != ["Z"]
+        found = psutil.Process(int(pid))
+        if abs(found.create_time() - float(started)) > START_TOLERANCE_S:
+            return None
+        if found.status() == psutil.STATUS_ZOMBIE:
+            return None
+    except (psutil.NoSuchProcess, psutil.ZombieProcess, psutil.AccessDenied, ValueError):
+        return None
+    return found
+
+
+def alive(pid: int | None, started: float | None) -> bool:
+    """True when the process recorded as (pid, start time) is still running."""
+    return process(pid, started) is not None
+
+
+def trainer_alive(status: dict) -> bool:
+    """True when the trainer recorded in a run's status is still running."""
+    return alive(status.get("pid"), status.get("pid_started"))
 
 
 def _next_created() -> float:
@@ -139,8 +169,8 @@ def _try_lock(timeout: float = 0.0) -> IO[str] | None:
             time.sleep(0.05)
 
 
-def worker_pid() -> int | None:
-    """Return the pid of the live worker, or None when no worker holds the lock."""
+def worker_identity() -> tuple[int, float] | None:
+    """Return (pid, start time) of the live worker, or None when no worker holds the lock."""
     path = lock_path()
     if not path.exists():
         return None
@@ -149,9 +179,16 @@ def worker_pid() -> int | None:
         handle.close()
         return None
     try:
-        return int(path.read_text().strip() or 0) or None
+        pid, started = path.read_text().split()
+        return int(pid), float(started)
     except ValueError:
-        return None
+        return None  # the new holder has not written its name yet
+
+
+def worker_pid() -> int | None:
+    """Return the pid of the live worker, or None when no worker holds the lock."""
+    identity = worker_identity()
+    return identity[0] if identity else None
 
 
 def ensure_worker() -> int | None:
@@ -252,11 +289,10 @@ def cancel(run_dir: Path) -> str:
         the run already had).
     """
     runs.request_cancel(run_dir)
-    run = runs.load_run(run_dir)
-    if run.state == "queued":
-        runs.set_status(run_dir, "cancelled", phase="cancelled", ended=time.time())
-        return "cancelled"
-    return run.state
+    cancelled = runs.set_status(
+        run_dir, "cancelled", only_from=("queued",), phase="cancelled", ended=time.time()
+    )
+    return "cancelled" if cancelled else runs.load_run(run_dir).state
 
 
 def _cancel_overdue(run_dir: Path) -> bool:
@@ -268,44 +304,49 @@ def _cancel_overdue(run_dir: Path) -> bool:
     return time.time() - asked > cancel_grace_s()
 
 
-def _terminate(pid: int, wait_s: float = 3.0) -> None:
-    """SIGTERM, then SIGKILL if the process is still alive after ``wait_s``."""
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(pid, signal.SIGTERM)
-    deadline = time.monotonic() + wait_s
-    while pid_alive(pid) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    if pid_alive(pid):
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGKILL)
+def _terminate(target: psutil.Process, wait_s: float = 3.0) -> None:
+    """SIGTERM, then SIGKILL if the process is still alive after ``wait_s``.
+
+    ``target`` is a :class:`psutil.Process`, which checks before signalling that
+    its pid still belongs to the process it was made for.
+    """
+    try:
+        target.terminate()
+        target.wait(wait_s)
+    except psutil.TimeoutExpired:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            target.kill()
+    except psutil.NoSuchProcess:
+        pass
 
 
 def refresh_states() -> list[runs.Run]:
     """Return every run, newest first, after correcting states that are no longer true.
 
-    A run marked running whose processes are gone (the trainer was killed, the
-    machine rebooted) is marked failed, so it never looks running or finished. An
-    overdue cancel of a run no worker looks after is enforced here. Queued runs
-    with no worker alive get a worker again.
+    A run marked running whose trainer is gone (killed, the machine rebooted) is
+    marked finished when its files are complete, else interrupted, so it never
+    looks running. An overdue cancel of a run no worker looks after is enforced
+    here. Queued runs with no worker alive get a worker again.
     """
-    worker = worker_pid()
+    worker = worker_identity()
     all_runs = runs.list_runs()
     changed = False
     for run in all_runs:
-        if run.state != "running":
+        status = run.status
+        if status.get("state") != "running":  # as recorded: a complete run may still say so
             continue
-        if worker is not None and run.status.get("worker_pid") == worker:
+        if worker is not None and _same_worker(status, worker):
             continue  # its worker watches the trainer and records how it ended
-        pid = run.status.get("pid")
-        if pid_alive(pid):
+        trainer = process(status.get("pid"), status.get("pid_started"))
+        if trainer is not None:
             if _cancel_overdue(run.path):
-                _terminate(int(pid))
+                _terminate(trainer)
                 runs.set_status(run.path, "cancelled", phase="cancelled", ended=time.time())
                 changed = True
             continue
-        # Dead: read again, the trainer may have written its final state just before exiting.
-        current = runs.load_run(run.path)
-        if current.state == "running" and current.status.get("pid") == pid:
+        # Gone: read again, the trainer may have written its final state just before exiting.
+        current = runs.load_run(run.path).status
+        if current.get("state") == "running" and current.get("pid") == status.get("pid"):
             _mark_stopped(run.path, None)
             changed = True
     if changed:
@@ -313,6 +354,16 @@ def refresh_states() -> list[runs.Run]:
     if worker is None and any(run.state == "queued" for run in all_runs):
         ensure_worker()
     return all_runs
+
+
+def _same_worker(status: dict, worker: tuple[int, float]) -> bool:
+    """True when a run's status names this live worker (pid and start time)."""
+    started = status.get("worker_started")
+    return (
+        status.get("worker_pid") == worker[0]
+        and started is not None
+        and abs(float(started) - worker[1]) <= START_TOLERANCE_S
+    )
 
 
 def _log_tail(path: Path, lines: int = 15) -> str:
@@ -324,12 +375,23 @@ def _log_tail(path: Path, lines: int = 15) -> str:
 
 
 def _mark_stopped(run_dir: Path, returncode: int | None) -> None:
-    """Record how a run whose trainer is gone ended, when the trainer could not say."""
-    if runs.cancel_requested(run_dir):
-        runs.set_status(run_dir, "cancelled", phase="cancelled", ended=time.time())
+    """Record how a run whose trainer is gone ended, when the trainer could not say.
+
+    Complete runs (metrics and model written) are finished whatever happened after.
+    Otherwise: cancelled when Cancel was pressed; failed when the trainer exited
+    with an error code; interrupted when it was killed by a signal or vanished
+    (``returncode`` None: found dead by :func:`refresh_states`).
+    """
+    now = time.time()
+    if runs.is_complete(run_dir):
+        runs.set_status(run_dir, "finished", phase="done", eta_s=0.0, ended=now)
         return
+    if runs.cancel_requested(run_dir):
+        runs.set_status(run_dir, "cancelled", phase="cancelled", ended=now)
+        return
+    state = "interrupted" if returncode is None or returncode < 0 else "failed"
     if returncode is None:
-        how = ""
+        how = " (its process is gone: killed, or the machine restarted)"
     elif returncode < 0:
         how = f" (killed by signal {-returncode})"
     elif returncode == 0:
@@ -338,14 +400,7 @@ def _mark_stopped(run_dir: Path, returncode: int | None) -> None:
         how = f" (exit code {returncode})"
     error = f"{UNEXPECTED_STOP}{how}."
     tail = _log_tail(run_dir / TRAINER_LOG_NAME)
-    runs.set_status(
-        run_dir,
-        "failed",
-        phase="failed",
-        error=error,
-        log_tail=tail or None,
-        ended=time.time(),
-    )
+    runs.set_status(run_dir, state, phase=state, error=error, log_tail=tail or None, ended=now)
 
 
 # --- the worker --------------------------------------------------------------
@@ -362,10 +417,11 @@ def _wait_for_other_trainers() -> None:
         others = [
             run
             for run in running_runs()
-            if run.status.get("worker_pid") != os.getpid() and pid_alive(run.status.get("pid"))
+            if run.status.get("worker_pid") != os.getpid() and trainer_alive(run.status)
         ]
         if not others:
             return
+        logger.info("waiting for %s, left by an earlier worker", others[0].name)
         refresh_states()  # enforces an overdue cancel of such orphans
         time.sleep(1.0)
 
@@ -379,15 +435,24 @@ def train_one(run_dir: Path) -> int | None:
     state = runs.load_run(run_dir).state
     if state != "queued" or runs.cancel_requested(run_dir):
         if state == "queued":
-            runs.set_status(run_dir, "cancelled", phase="cancelled", ended=time.time())
+            runs.set_status(
+                run_dir, "cancelled", only_from=("queued",), phase="cancelled", ended=time.time()
+            )
         return None
-    runs.set_status(
-        run_dir, "running", phase="starting", worker_pid=os.getpid(), started=time.time()
+    claimed = runs.set_status(
+        run_dir,
+        "running",
+        only_from=("queued",),
+        phase="starting",
+        worker_pid=os.getpid(),
+        started=time.time(),
     )
+    if claimed is None:  # cancelled between our look and our claim
+        return None
     command = trainer_command(run_dir)
-    print(f"[worker {os.getpid()}] training {run_dir.name}: {shlex.join(command)}", flush=True)
+    logger.info("training %s: %s", run_dir.name, shlex.join(command))
     with open(run_dir / TRAINER_LOG_NAME, "ab") as log:
-        process = subprocess.Popen(
+        child = subprocess.Popen(
             command,
             cwd=settings.REPO_ROOT,
             env=child_env(),
@@ -395,22 +460,34 @@ def train_one(run_dir: Path) -> int | None:
             stdout=log,
             stderr=subprocess.STDOUT,
         )
+    # Record the trainer's identity at once, so a worker killed right now leaves a
+    # run that refresh_states can judge (the trainer writes the same pid itself).
+    runs.set_status(run_dir, "running", pid=child.pid)
     killed_for_cancel = False
-    while process.poll() is None:
+    while child.poll() is None:
         time.sleep(POLL_S)
         if not killed_for_cancel and _cancel_overdue(run_dir):
-            print(f"[worker] {run_dir.name} ignored Cancel; terminating it", flush=True)
-            _terminate(process.pid)
+            logger.warning("%s ignored Cancel; terminating it", run_dir.name)
+            _terminate(psutil.Process(child.pid))  # still our child: not reaped yet
             killed_for_cancel = True
-    returncode = process.wait()
-    if runs.load_run(run_dir).state in ACTIVE_STATES:
+    returncode = child.wait()
+    if runs.load_run(run_dir).status.get("state") in ACTIVE_STATES:
         _mark_stopped(run_dir, returncode)
-    print(
-        f"[worker] {run_dir.name} ended: exit code {returncode}, "
-        f"state {runs.load_run(run_dir).state}",
-        flush=True,
+    logger.info(
+        "%s ended: exit code %s, state %s",
+        run_dir.name,
+        returncode,
+        runs.load_run(run_dir).state,
     )
     return returncode
+
+
+def _configure_logging() -> None:
+    """Worker log lines: time, level, pid, message (stderr goes to worker.log)."""
+    logging.basicConfig(
+        level=logging.INFO,
+        format="%(asctime)s %(levelname)s [worker %(process)d] %(name)s: %(message)s",
+    )
 
 
 def run_worker() -> int:
@@ -421,13 +498,14 @@ def run_worker() -> int:
     """
     handle = _try_lock(timeout=2.0)
     if handle is None:
-        print(f"[worker {os.getpid()}] another worker is running; exiting", flush=True)
+        logger.info("another worker is running; exiting")
         return 0
+    me = f"{os.getpid()} {runs.process_started(os.getpid())}"
     try:
         while True:
             handle.seek(0)
             handle.truncate()
-            handle.write(str(os.getpid()))
+            handle.write(me)
             handle.flush()
             run_dir = _next_queued()
             if run_dir is not None:
@@ -465,6 +543,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--worker", action="store_true", help="work through the queue")
     args = parser.parse_args(argv)
     if args.worker:
+        _configure_logging()
         return run_worker()
     _print_queue()
     return 0

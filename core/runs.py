@@ -3,7 +3,7 @@
 A run is a folder ``<runs_dir>/<model>_<YYYYmmdd-HHMMSS>/`` holding::
 
     config.json    the TrainConfig plus facts found at start (dataset, weights used)
-    status.json    state (queued, running, finished, cancelled, failed), progress, error
+    status.json    state (see :data:`TRANSITIONS`), progress, error, process ids
     history.json   per-epoch metrics, train and validation
     subsets.json   the exact relative file lists of train/validation/test and the root
     model.keras    the trained model
@@ -11,32 +11,76 @@ A run is a folder ``<runs_dir>/<model>_<YYYYmmdd-HHMMSS>/`` holding::
     rescores/      metrics of the model re-scored on other test sets
 
 Every file is written to a temporary name and moved into place with
-``os.replace``, so a reader never sees half a file. A run counts as finished only
-when ``status.json`` says so *and* ``metrics.json`` exists: a crash mid-run can
-never be mistaken for a result. JSON only, never pickle.
+``os.replace``, so a reader never sees half a file. JSON only, never pickle.
+
+Three processes write ``status.json`` (the trainer, the queue worker, the page);
+:func:`set_status` serialises their read-modify-writes with a file lock and
+refuses any state change not listed in :data:`TRANSITIONS`, so a state never
+flips back (a late progress write cannot turn a cancelled run into a running one).
+
+**Complete means complete**: a run whose ``metrics.json`` is readable and whose
+``model.keras`` is a whole Keras archive is finished, whatever ``status.json``
+says (the trainer may have been killed between writing its metrics and its final
+status). A run that says finished without both is shown as broken. Every page
+reads runs through :func:`load_run`, so they all agree.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shutil
 import tempfile
 import time
+import zipfile
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import filelock
+import psutil
+
+from core import settings
 from core.settings import runs_dir
 
-STATES = ("queued", "running", "finished", "cancelled", "failed")
+logger = logging.getLogger(__name__)
+
+#: The allowed state changes, in one place. ``None`` is a folder without a (readable)
+#: status: the queue creates runs "queued", ``python -m core.train`` alone "running", and
+#: a run written in one go (imported, or built by a test) may start in any state.
+#: A state may be re-written with itself while the run is active (progress updates);
+#: nothing leaves a final state.
+TRANSITIONS: dict[str | None, frozenset[str]] = {
+    None: frozenset({"queued", "running", "finished", "failed", "cancelled", "interrupted"}),
+    "queued": frozenset({"queued", "running", "cancelled"}),
+    "running": frozenset({"running", "finished", "failed", "cancelled", "interrupted"}),
+    "finished": frozenset(),
+    "failed": frozenset(),
+    "cancelled": frozenset(),
+    "interrupted": frozenset(),
+}
+STATES = tuple(state for state in TRANSITIONS if state is not None)
+FINAL_STATES = tuple(state for state in STATES if not TRANSITIONS[state])
 CANCEL_FLAG = "cancel.request"
 RESCORES_DIR = "rescores"
+STATUS_LOCK = ".status.lock"
+#: Seconds to wait for another process's status update before giving up.
+LOCK_TIMEOUT_S = 30.0
+#: Fault injection only (bench/fault_injection.py): ``<file name>:<seconds>`` makes
+#: :func:`write_json` pause that long after writing that file, having touched
+#: ``<file name>.paused`` next to it, so a test can kill a process in that window.
+PAUSE_ENV = "DEEPFAKE_FAULT_PAUSE_AFTER"
 
 
 class RunError(ValueError):
     """A run folder that cannot be read, with a message meant for the user."""
+
+
+def allowed(old: str | None, new: str) -> bool:
+    """True when :data:`TRANSITIONS` lets a run go from state ``old`` to ``new``."""
+    return new in TRANSITIONS.get(old, frozenset())
 
 
 def write_json(path: Path, data: Any) -> None:
@@ -50,6 +94,15 @@ def write_json(path: Path, data: Any) -> None:
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
+    _fault_pause(path)
+
+
+def _fault_pause(path: Path) -> None:
+    """The fault-injection pause of :data:`PAUSE_ENV`; does nothing unless it is set."""
+    name, _, seconds = os.environ.get(PAUSE_ENV, "").partition(":")
+    if name and name == path.name:
+        (path.parent / f"{path.name}.paused").touch()
+        time.sleep(float(seconds or 1.0))
 
 
 def _json_default(value: Any) -> Any:
@@ -88,16 +141,62 @@ def new_run_dir(model: str, root: Path | None = None) -> Path:
     raise RuntimeError("Could not create a unique run folder.")
 
 
-def set_status(run_dir: Path, state: str, **fields: Any) -> dict[str, Any]:
-    """Merge ``fields`` into ``status.json`` with the new state; return the status."""
+def process_started(pid: int | None) -> float | None:
+    """Start time of a live process (seconds since the epoch), or None when there is none.
+
+    A pid alone names a process only until it exits; (pid, start time) names it for good.
+    """
+    if not pid or pid <= 0:
+        return None
+    try:
+        return psutil.Process(pid).create_time()
+    except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+        return None
+
+
+def set_status(
+    run_dir: Path, state: str, only_from: tuple[str, ...] | None = None, **fields: Any
+) -> dict[str, Any] | None:
+    """Merge ``fields`` into ``status.json`` with the new state, if the change is allowed.
+
+    The read-modify-write happens under a lock file in the run folder, so the
+    trainer, the worker and the page never overwrite each other's changes. A
+    ``pid`` or ``worker_pid`` field is stored with the process's start time
+    (``pid_started``, ``worker_started``) unless given, so that the process can
+    later be told apart from an unrelated one that reused its pid.
+
+    Args:
+        run_dir: the run folder.
+        state: the new state.
+        only_from: change the state only when the current one is among these
+            (compare-and-set, e.g. cancel a run only while it is still queued).
+        **fields: other status fields to merge.
+
+    Returns:
+        The new status, or None when :data:`TRANSITIONS` refuses the change (it is
+        logged and nothing is written: e.g. a late progress write of a trainer
+        whose run was already marked cancelled; a trainer is never stopped by it).
+
+    Raises:
+        ValueError: an unknown state.
+        filelock.Timeout: another process held the lock for :data:`LOCK_TIMEOUT_S`.
+    """
     if state not in STATES:
         raise ValueError(f"Unknown state {state!r}.")
-    try:
-        status = read_json(run_dir / "status.json")
-    except RunError:
-        status = {}
-    status.update(fields, state=state, updated=time.time())
-    write_json(run_dir / "status.json", status)
+    for pid_key, started_key in (("pid", "pid_started"), ("worker_pid", "worker_started")):
+        if fields.get(pid_key) and started_key not in fields:
+            fields[started_key] = process_started(fields[pid_key])
+    with filelock.FileLock(run_dir / STATUS_LOCK, timeout=LOCK_TIMEOUT_S):
+        try:
+            status = read_json(run_dir / "status.json")
+        except RunError:
+            status = {}
+        old = status.get("state") if status.get("state") in STATES else None
+        if not allowed(old, state) or (only_from is not None and old not in only_from):
+            logger.warning("%s: refused state change %s -> %s", run_dir.name, old, state)
+            return None
+        status.update(fields, state=state, updated=time.time())
+        write_json(run_dir / "status.json", status)
     return status
 
 
@@ -118,7 +217,9 @@ class Run:
     Attributes:
         path: the run folder.
         name: folder name (``<model>_<timestamp>``).
-        state: one of :data:`STATES`, or ``"broken"`` when a file is unreadable.
+        state: one of :data:`STATES` (``finished`` whenever the run is complete, see
+            :func:`is_complete`), or ``"broken"`` when a file is unreadable or the run
+            says finished without being complete.
         config: contents of ``config.json`` (empty if unreadable).
         status: contents of ``status.json``.
         metrics: contents of ``metrics.json`` when finished, else None.
@@ -158,6 +259,30 @@ class Run:
             return {}
 
 
+def model_complete(run_dir: Path) -> bool:
+    """True when ``model.keras`` is a whole Keras archive (not missing, not cut short)."""
+    try:
+        with zipfile.ZipFile(run_dir / "model.keras") as archive:
+            return "config.json" in archive.namelist()
+    except (OSError, zipfile.BadZipFile):
+        return False
+
+
+def is_complete(run_dir: Path, metrics: Any = None) -> bool:
+    """True when the run's ``metrics.json`` is a readable record and its model is whole.
+
+    Args:
+        run_dir: the run folder.
+        metrics: the already-read contents of metrics.json (read here when None).
+    """
+    if metrics is None:
+        try:
+            metrics = read_json(run_dir / "metrics.json")
+        except RunError:
+            return False
+    return isinstance(metrics, dict) and bool(metrics) and model_complete(run_dir)
+
+
 def load_run(path: Path) -> Run:
     """Read a run folder; problems are recorded on the result, never raised."""
     run = Run(path=path, name=path.name, state="broken")
@@ -169,14 +294,19 @@ def load_run(path: Path) -> Run:
     state = run.status.get("state")
     if state in STATES:
         run.state = state
+    metrics = None
     if (path / "metrics.json").exists():
         try:
-            run.metrics = read_json(path / "metrics.json")
+            metrics = read_json(path / "metrics.json")
         except RunError as error:
             run.errors.append(str(error))
-    if run.state == "finished" and run.metrics is None:
+    if is_complete(path, metrics):
+        run.state, run.metrics = "finished", metrics
+    elif run.state == "finished":
         run.state = "broken"
-        run.errors.append("Marked finished but metrics.json is missing or unreadable.")
+        run.errors.append(
+            "Marked finished but metrics.json or model.keras is missing, damaged or incomplete."
+        )
     return run
 
 
@@ -197,7 +327,14 @@ def finished_runs(root: Path | None = None) -> list[Run]:
 
 
 def delete_run(run_dir: Path) -> None:
-    """Remove a run folder: rename it to a hidden name first so no reader sees it half-deleted."""
+    """Remove a run folder: rename it to a hidden name first so no reader sees it half-deleted.
+
+    Raises:
+        PermissionError: deleting is off on this server (see
+            :func:`core.settings.delete_allowed`).
+    """
+    if not settings.delete_allowed():
+        raise PermissionError(settings.DELETE_OFF_MESSAGE)
     hidden = run_dir.with_name(f".deleting-{run_dir.name}-{os.getpid()}")
     os.replace(run_dir, hidden)
     shutil.rmtree(hidden, ignore_errors=True)
@@ -218,11 +355,12 @@ def write_rescore(run_dir: Path, record: dict[str, Any]) -> Path:
     return path
 
 
-def stored_rescore(run_dir: Path, test_id: str, root: str, files: list[str]) -> dict | None:
-    """The stored re-score of exactly these files under this root, or None.
+def stored_rescore(run_dir: Path, test_id: str, files: list[str]) -> dict | None:
+    """The stored re-score of exactly these files (same content id), or None.
 
-    A corrupt record, or one made for another file list, counts as absent: the run
-    is scored again and the record overwritten.
+    Where the dataset sits now does not matter, so a moved dataset keeps its stored
+    re-scores. A corrupt record, or one made for another file list, counts as
+    absent: the run is scored again and the record overwritten.
     """
     try:
         record = read_json(rescore_path(run_dir, test_id))
@@ -230,7 +368,7 @@ def stored_rescore(run_dir: Path, test_id: str, root: str, files: list[str]) -> 
         return None
     if not isinstance(record, dict):
         return None
-    if record.get("root") != root or record.get("requested_files") != files:
+    if record.get("test_set_id") != test_id or record.get("requested_files") != files:
         return None
     return record if isinstance(record.get("metrics"), dict) else None
 

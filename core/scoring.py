@@ -221,7 +221,7 @@ def rescore(
         files = list(test_set.files)
         stored = None
         if not force:
-            stored = runs.stored_rescore(record.run.path, test_set.id, test_set.root, files)
+            stored = runs.stored_rescore(record.run.path, test_set.id, files)
         if stored is not None:
             results.append(RescoreResult(record.name, stored, reused=True))
         else:

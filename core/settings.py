@@ -7,6 +7,12 @@ app at a temporary folder with two environment variables:
   (default ``artifacts/`` in the repository).
 - ``DEEPFAKE_DATA_DIR``: the dataset root used when the sidebar names none
   (default: the generated demo dataset).
+
+It also holds what a server shared with others may do (see :func:`restricted`):
+
+- ``DEEPFAKE_DATA_ROOTS``: the folders (separated by ``:``) under which datasets may
+  be opened; setting it restricts the app even on localhost.
+- ``DEEPFAKE_ALLOW_DELETE=1``: allow deleting runs while restricted.
 """
 
 from __future__ import annotations
@@ -18,6 +24,18 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 
 ARTIFACTS_ENV = "DEEPFAKE_ARTIFACTS_DIR"
 DATA_ENV = "DEEPFAKE_DATA_DIR"
+DATA_ROOTS_ENV = "DEEPFAKE_DATA_ROOTS"
+ALLOW_DELETE_ENV = "DEEPFAKE_ALLOW_DELETE"
+#: Server addresses only this machine can reach.
+LOCAL_ADDRESSES = frozenset({"localhost", "127.0.0.1", "::1"})
+DELETE_OFF_MESSAGE = (
+    "Deleting runs is off: this app is shared (served beyond localhost or with "
+    f"{DATA_ROOTS_ENV} set). Whoever runs the server can allow it with {ALLOW_DELETE_ENV}=1."
+)
+
+#: The address the Streamlit server listens on, as noted by the UI (None: not served).
+_server_address: str | None = None
+_server_noted = False
 
 #: Fixed label convention, used everywhere: models output the logit of P(Real).
 LABEL_FAKE = 0
@@ -48,6 +66,75 @@ def env_data_dir() -> Path | None:
     """Return the dataset root named by ``DEEPFAKE_DATA_DIR``, if any."""
     value = os.environ.get(DATA_ENV, "").strip()
     return Path(value).expanduser() if value else None
+
+
+def note_server_address(address: str | None) -> None:
+    """Record the address the Streamlit server listens on (the UI calls this every run).
+
+    Args:
+        address: Streamlit's ``server.address`` option; empty or None means every
+            network interface.
+    """
+    global _server_address, _server_noted
+    _server_address, _server_noted = (address or "").strip(), True
+
+
+def served_beyond_localhost() -> bool:
+    """True when the app is served on an address other machines can reach."""
+    return _server_noted and _server_address not in LOCAL_ADDRESSES
+
+
+def data_roots() -> list[Path]:
+    """The folders listed in ``DEEPFAKE_DATA_ROOTS`` (``:``-separated), resolved."""
+    value = os.environ.get(DATA_ROOTS_ENV, "")
+    return [Path(part).expanduser().resolve() for part in value.split(os.pathsep) if part.strip()]
+
+
+def restricted() -> bool:
+    """True when the app must protect the machine from its users.
+
+    That is when it is served beyond localhost or ``DEEPFAKE_DATA_ROOTS`` is set:
+    then datasets outside the allowed roots are refused (:func:`folder_refusal`)
+    and deleting is off unless ``DEEPFAKE_ALLOW_DELETE=1`` (:func:`delete_allowed`).
+    """
+    return served_beyond_localhost() or bool(os.environ.get(DATA_ROOTS_ENV, "").strip())
+
+
+def allowed_roots() -> list[Path]:
+    """Where datasets may be opened while restricted.
+
+    The ``DEEPFAKE_DATA_ROOTS`` folders, the artifacts folder (the demo dataset)
+    and ``DEEPFAKE_DATA_DIR``: all chosen by whoever runs the server.
+    """
+    roots = [*data_roots(), artifacts_dir().resolve()]
+    env = env_data_dir()
+    if env is not None:
+        roots.append(env.resolve())
+    return roots
+
+
+def folder_refusal(path: str | Path) -> str | None:
+    """Why a dataset folder typed by a user may not be opened, or None when it may.
+
+    Only while :func:`restricted`: the folder, with links and ``..`` resolved, must
+    lie inside one of :func:`allowed_roots`.
+    """
+    if not restricted():
+        return None
+    folder = Path(path).expanduser().resolve()
+    roots = allowed_roots()
+    if any(folder.is_relative_to(root) for root in roots):
+        return None
+    listed = ", ".join(str(root) for root in data_roots()) or "none are listed"
+    return (
+        f"{path} is outside the dataset folders this server may open ({listed}); "
+        f"whoever runs it can add a folder to {DATA_ROOTS_ENV}."
+    )
+
+
+def delete_allowed() -> bool:
+    """True unless :func:`restricted` and ``DEEPFAKE_ALLOW_DELETE`` is not ``1``."""
+    return not restricted() or os.environ.get(ALLOW_DELETE_ENV, "").strip() == "1"
 
 
 def enable_onednn() -> None:

@@ -41,11 +41,18 @@ class Subsets:
     notes: list[str]
     is_demo: bool = False
 
-    def to_dict(self) -> dict[str, Any]:
-        """The contents of subsets.json."""
+    def to_dict(self, data_dir: str | None = None) -> dict[str, Any]:
+        """The contents of subsets.json.
+
+        Args:
+            data_dir: the dataset as given (None: the demo set), recorded next to where
+                it was found so the relative file lists stay usable after a move.
+        """
         skipped = self.train.skipped + self.validation.skipped + self.test.skipped
         return {
             "root": str(self.root),
+            "data_dir": data_dir,
+            "is_demo": self.is_demo,
             "train": self.train.paths,
             "validation": self.validation.paths,
             "test": self.test.paths,

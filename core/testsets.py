@@ -1,29 +1,153 @@
-"""Test sets: a fixed list of test images, named by a short id, chosen from a run or a dataset.
+"""Test sets: fixed lists of test images, named by what they hold, and found again after a move.
 
 A comparison is only fair on identical images, so every test set is named by a
-short hash of its dataset root and its sorted files (:func:`test_set_id`). Test sets
-come from a run's own test files (:func:`core.compare.run_test_set`) or a seeded
-stratified sample of a dataset's Test split (:func:`dataset_test_set`).
+short id (:func:`test_set_id`) that hashes the sorted relative paths together with
+each file's size and a hash of its bytes: the same images give the same id on
+another machine, after the dataset folder was moved, or with the artifacts folder
+copied elsewhere; changed images give another. Test sets come from a run's own test
+files (:func:`core.compare.run_test_set`) or a seeded stratified sample of a
+dataset's Test split (:func:`dataset_test_set`).
+
+Hashing reads every file once; :func:`file_digest` keeps the result per (path, size,
+modification time) for the life of the process, and run folders store the id they
+were scored with (``metrics.json`` ``test_set_id``, ``rescores/<id>.json``), so a page
+render never re-reads the images.
+
+Run folders record the dataset as given (``data_dir``; None: the demo set) and as
+found (``root``), with file lists relative to it. :func:`resolve_root` finds the
+folder again after a move: where it was, the demo folder of the current artifacts,
+the folder as given, the folder the app is pointed at (``DEEPFAKE_DATA_DIR``, the
+sidebar), or under ``DEEPFAKE_DATA_ROOTS``.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable
-from dataclasses import dataclass
+import threading
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from core import data
+from core import data, settings
 
 
 class CompareError(ValueError):
     """A comparison request that cannot be carried out, with a message for the user."""
 
 
+#: Files checked to accept a candidate root (all of them when fewer).
+PROBE_FILES = 5
+
+_digests: dict[tuple[str, int, int], str] = {}
+_digests_lock = threading.Lock()
+_noted_roots: list[Path] = []
+
+
+def file_digest(path: Path) -> str:
+    """SHA-256 of a file's bytes (hex), cached per (path, size, mtime).
+
+    Raises:
+        OSError: the file cannot be read.
+    """
+    stat = path.stat()
+    key = (str(path), stat.st_size, stat.st_mtime_ns)
+    with _digests_lock:
+        cached = _digests.get(key)
+    if cached is not None:
+        return cached
+    digest = hashlib.sha256()
+    with open(path, "rb") as file:
+        for block in iter(lambda: file.read(1 << 20), b""):
+            digest.update(block)
+    value = digest.hexdigest()
+    with _digests_lock:
+        _digests[key] = value
+    return value
+
+
 def test_set_id(root: str | Path, files: Iterable[str]) -> str:
-    """Return a 10-character id of a test set: a hash of its root and sorted files."""
+    """A 10-character id of the sorted relative files with each one's size and content hash.
+
+    A file that cannot be read counts as ``missing`` (its id differs from the
+    readable set's, so it is never mistaken for it).
+    """
+    lines = []
+    for relative in sorted(files):
+        path = Path(root) / relative
+        try:
+            lines.append(f"{relative}\t{path.stat().st_size}\t{file_digest(path)}")
+        except OSError:
+            lines.append(f"{relative}\tmissing")
+    return hashlib.sha256("\n".join(lines).encode("utf-8")).hexdigest()[:10]
+
+
+test_set_id.__test__ = False  # type: ignore[attr-defined]  # not a pytest test
+
+
+def legacy_test_set_id(root: str | Path, files: Iterable[str]) -> str:
+    """The id of run folders written before content ids: a hash of root and sorted files."""
     text = str(root) + "\n" + "\n".join(sorted(files))
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:10]
+
+
+def note_root(path: str | Path) -> None:
+    """Remember a dataset folder the app is using, as a place moved datasets may be found."""
+    folder = Path(path)
+    if folder not in _noted_roots:
+        _noted_roots.insert(0, folder)
+        del _noted_roots[8:]
+
+
+def _holds(root: Path, files: Sequence[str]) -> bool:
+    probe = list(files[:PROBE_FILES]) + list(files[-1:])
+    return bool(probe) and all((root / relative).is_file() for relative in probe)
+
+
+def _candidates(recorded: str | None, given: str | None, is_demo: bool) -> list[Path]:
+    found: list[Path] = []
+    if recorded:
+        found.append(Path(recorded))
+    if is_demo:
+        found.append(settings.demo_data_dir())
+    if given:
+        path = Path(given).expanduser()
+        found.append(path if path.is_absolute() else settings.REPO_ROOT / path)
+    env = settings.env_data_dir()
+    found.extend([*_noted_roots, *([env] if env else [])])
+    name = Path(recorded or given or "").name
+    for root in settings.data_roots():
+        found.append(root)
+        if name:
+            found.extend(path for path in (root / name, root / name / "Dataset"))
+    return found
+
+
+def resolve_root(
+    recorded: str | None,
+    files: Sequence[str],
+    *,
+    given: str | None = None,
+    is_demo: bool = False,
+) -> str | None:
+    """Return the dataset folder that holds ``files`` now, or ``recorded`` when none does.
+
+    Args:
+        recorded: the root the run recorded (absolute, where it was found then).
+        files: relative paths the root must hold (a few are checked).
+        given: the dataset as the user gave it (``data_dir``).
+        is_demo: the run used the generated demo dataset.
+    """
+    from core.data import DatasetError
+    from core.data import resolve_root as dataset_folder
+
+    for candidate in _candidates(recorded, given, is_demo):
+        try:
+            root = dataset_folder(candidate)
+        except (DatasetError, OSError):
+            continue
+        if _holds(root, files):
+            return str(root)
+    return recorded
 
 
 def dataset_name(root: str | Path) -> str:
@@ -53,6 +177,7 @@ class TestSet:
         root: the dataset root the paths are relative to.
         files: relative paths, sorted.
         description: how the list was chosen, for people.
+        stored_id: the id recorded when the run was scored (no need to read the files).
     """
 
     __test__ = False  # not a pytest test class despite its name
@@ -60,6 +185,7 @@ class TestSet:
     root: str
     files: tuple[str, ...]
     description: str = ""
+    stored_id: str | None = field(default=None, compare=False)
 
     @classmethod
     def of(cls, root: str | Path, files: Iterable[str], description: str = "") -> TestSet:
@@ -68,8 +194,8 @@ class TestSet:
 
     @property
     def id(self) -> str:
-        """Short hash of root and files (see :func:`test_set_id`)."""
-        return test_set_id(self.root, self.files)
+        """Short hash of the relative files and their contents (see :func:`test_set_id`)."""
+        return self.stored_id or test_set_id(self.root, self.files)
 
     @property
     def name(self) -> str:
@@ -95,8 +221,13 @@ def dataset_test_set(path: str | Path, size: int | None = None, seed: int = 0) -
         seed: the same seed always gives the same files.
 
     Raises:
-        CompareError, data.DatasetError: no such folder, no Test split, or too few images.
+        CompareError, data.DatasetError: a folder this server may not open (see
+            :func:`core.settings.folder_refusal`), no such folder, no Test split, or
+            too few images.
     """
+    refusal = settings.folder_refusal(path)
+    if refusal:
+        raise CompareError(refusal)
     index = data.index_dataset(path)
     samples = index.splits.get("Test")
     if not samples:

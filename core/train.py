@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from core import runs, settings
+from core import runs, settings, testsets
 
 settings.enable_onednn()  # must precede the TensorFlow import below
 
@@ -101,7 +101,7 @@ def compile_model(model: keras.Model, learning_rate: float) -> None:
 def load_data(config: TrainConfig, run_dir: Path) -> Subsets:
     """Choose and decode the run's subsets; record them in subsets.json."""
     subsets = load_subsets(config)
-    runs.write_json(run_dir / "subsets.json", subsets.to_dict())
+    runs.write_json(run_dir / "subsets.json", subsets.to_dict(config.data_dir))
     return subsets
 
 
@@ -336,7 +336,10 @@ def run_metrics(
         "epochs_run": epochs_run,
         "inference_ms_per_image": report["inference_ms_per_image"],
         "test_files": subsets.test.paths,
+        # Content id of the test files, computed once here (core.testsets).
+        "test_set_id": testsets.test_set_id(subsets.root, subsets.test.paths),
         "dataset": str(subsets.root),
+        "data_dir": config.data_dir,
         "is_demo": subsets.is_demo,
         "weights_message": setup.weights.message if setup.weights else "",
         "image_size": config.image_size,

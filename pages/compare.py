@@ -15,7 +15,7 @@ import plotly.graph_objects as go
 import streamlit as st
 from plotly.subplots import make_subplots
 
-from core import compare, data, jobs, runs, scoring
+from core import compare, data, jobs, runs, scoring, settings
 from ui import common
 from ui import compare_columns as columns_ui
 
@@ -435,6 +435,9 @@ with columns[2]:
     )
 
 # --- Delete -----------------------------------------------------------------------------
+if not settings.delete_allowed():
+    st.caption(settings.DELETE_OFF_MESSAGE)
+    st.stop()
 with st.expander("Delete runs"):
     folders = {record.name: record.run.path for record in comparison.records}
     folders |= {

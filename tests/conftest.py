@@ -82,12 +82,60 @@ def pytest_configure(config):
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
+#: The brightness model's logit per unit of mean grey level in [-1, 1] (see known_cnn).
+KNOWN_GAIN = 4.0
+
+
+def known_p_real(grey: float) -> float:
+    """P(Real) that :func:`known_cnn` gives an image of uniform grey level 0-255."""
+    return float(1.0 / (1.0 + np.exp(-KNOWN_GAIN * (grey / 127.5 - 1.0))))
+
+
+def known_cnn(image_size: int = 48):
+    """The registry's CNN with weights set so that its behaviour is known on any CPU.
+
+    Every trainable weight is zero except a path that carries the grey level
+    ``g = mean(RGB) / 127.5 - 1`` (in [-1, 1]) of each location to the last block:
+    the stem puts ``relu(g)`` in channel 0 and ``relu(-g)`` in channel 1, each
+    residual block passes both on through its 1x1 shortcut (its separable
+    convolutions are zero) and batch norms are the identity. The logit is
+    ``KNOWN_GAIN * (mean channel 0 - mean channel 1) = KNOWN_GAIN * mean(g)`` over
+    the locations the strides sample. So bright images are "Real", dark ones
+    "Fake"; Grad-CAM for Real lights up the bright regions, for Fake the dark ones.
+    """
+    from core.models import registry
+
+    model = registry.build("cnn", image_size=image_size, augment=False)
+    for layer in model.layers:
+        kind = type(layer).__name__
+        if kind == "BatchNormalization":
+            gamma, beta, mean, variance = layer.get_weights()
+            exact = np.full_like(variance, 1.0 - layer.epsilon)  # sqrt(var + eps) == 1
+            layer.set_weights([np.ones_like(gamma), beta * 0, mean * 0, exact])
+        elif kind in ("Conv2D", "SeparableConv2D", "Dense"):
+            weights = [np.zeros_like(w) for w in layer.get_weights()]
+            if layer.name == "block1_conv1":  # input: scaled RGB, then 9 SRM channels
+                weights[0][1, 1, :3, 0] = 1 / 3
+                weights[0][1, 1, :3, 1] = -1 / 3
+            elif layer.name == "block1_conv2":
+                weights[0][1, 1, 0, 0] = weights[0][1, 1, 1, 1] = 1.0
+            elif layer.name.endswith("_shortcut"):
+                weights[0][0, 0, 0, 0] = weights[0][0, 0, 1, 1] = 1.0
+            elif layer.name == "logit":  # input: channel means, then channel variances
+                weights[0][0, 0], weights[0][1, 0] = KNOWN_GAIN, -KNOWN_GAIN
+            layer.set_weights(weights)
+    return model
+
+
 @pytest.fixture(scope="session")
 def trained_run(tmp_path_factory, ffhq) -> Path:
-    """A tiny CNN run trained once per session on the shared FFHQ split (about 20 s).
+    """A CNN run folder whose model behaves as :func:`known_cnn` says, on any CPU.
 
-    Small on purpose (48 px, 40 training images, 2 epochs): tests that need a real
-    trained model (prediction, Grad-CAM, the Classify page) check behaviour, not accuracy.
+    A tiny run (48 px, 40 training images, 2 epochs) is trained once per session on
+    the shared FFHQ split for a real run folder (config, subsets, metrics); its
+    ``model.keras`` is then replaced by :func:`known_cnn`, so tests of prediction,
+    Grad-CAM and the Classify page never depend on what a tiny training run
+    learned (that differs between CPUs: AVX2, AVX-512, AMX-BF16, oneDNN on or off).
     """
     from core.config import TrainConfig
     from core.train import train
@@ -107,4 +155,5 @@ def trained_run(tmp_path_factory, ffhq) -> Path:
     folder = tmp_path_factory.mktemp("trained_run") / "cnn_20250101-000000"
     result = train(config, run_dir=folder)
     assert result.state == "finished"
+    known_cnn(48).save(result.run_dir / "model.keras")
     return result.run_dir

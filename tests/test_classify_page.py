@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -76,16 +77,24 @@ def test_threshold_toggle_and_face_crop(with_run):
 
 
 def test_broken_run_is_skipped(with_run, trained_run):
+    # Not a Keras archive at all: the run is not complete, so it is not offered.
+    cut = with_run.with_name("cnn_20250101-000002")
+    shutil.copytree(trained_run, cut)
+    (cut / "model.keras").write_bytes(b"not a model")
+    # A whole archive whose contents Keras cannot load: offered, then reported.
     broken = with_run.with_name("cnn_20250101-000001")
     shutil.copytree(trained_run, broken)
-    (broken / "model.keras").write_bytes(b"not a model")
+    with zipfile.ZipFile(broken / "model.keras", "w") as archive:
+        archive.writestr("config.json", "{not json")
     at = open_page()
+    assert cut.name not in at.multiselect(key="classify_runs").options
     at.multiselect(key="classify_runs").set_value([with_run.name, broken.name]).run()
     at.checkbox(key="classify_gradcam").set_value(False).run()
     at.button(key="classify_pick_samples").click().run()
     assert not at.exception, at.exception
     assert any(
-        broken.name in warning.value and "damaged" in warning.value for warning in at.warning
+        broken.name in warning.value and "could not be loaded" in warning.value
+        for warning in at.warning
     )
     verdicts = [md.value for md in at.markdown if md.value.startswith("### :")]
     assert len(verdicts) == 4

@@ -1,4 +1,9 @@
-"""Grad-CAM: heatmap size and range, a trained model's map is not flat, every model has a layer."""
+"""Grad-CAM: heatmap size and range, the map points at the region that drove the verdict,
+every model has a layer.
+
+The run's model is :func:`tests.conftest.known_cnn` (bright means Real), so where the
+map must light up is known by construction, on any CPU.
+"""
 
 from __future__ import annotations
 
@@ -38,6 +43,22 @@ def test_heatmap_of_trained_model(model, photo):
     assert evidence.heatmap.std() > 0.01, "a trained model's map should not be constant"
     p_real = predict.predict_p_real(model, images.resize(photo, 48))[0]
     assert result.p_real == pytest.approx(p_real, abs=1e-5)
+
+
+@pytest.mark.parametrize("target", ["Real", "Fake"])
+def test_heatmap_lights_up_the_region_that_drove_the_verdict(model, target):
+    # Bright top-left quarter on black; not square, not the model's size.
+    pixels = np.zeros((90, 120, 3), dtype=np.uint8)
+    pixels[:45, :60] = 255
+    result = gradcam.compute_gradcam(model, pixels, target=target)
+    assert result.reason is None
+    assert result.heatmap.shape == (90, 120) and result.heatmap.max() == pytest.approx(1.0)
+    bright, dark = result.heatmap[:30, :40].mean(), result.heatmap[60:, 80:].mean()
+    if target == "Real":  # brightness pushes the known model towards Real
+        assert bright > 0.9 and dark < 0.1
+    else:
+        assert dark > 0.9 and bright < 0.1
+    assert result.p_real < 0.5  # three quarters dark: the verdict is Fake
 
 
 def test_explains_either_verdict_and_named_layer(model, photo):

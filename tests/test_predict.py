@@ -1,4 +1,7 @@
-"""Prediction with a run trained on the shared FFHQ data: function, CLI, bad files, bad runs."""
+"""Prediction with a run folder trained on the shared FFHQ data: function, CLI, bad files,
+bad runs. The run's model is :func:`tests.conftest.known_cnn`, whose P(Real) is a known
+function of brightness, so the numbers checked here hold on any CPU.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +15,7 @@ import pytest
 from PIL import Image
 
 from core import predict, runs, settings
+from tests.conftest import known_p_real
 
 CLI = [sys.executable, "-m", "core.predict"]
 
@@ -49,8 +53,17 @@ def test_probabilities_on_real_images(model, trained_run, test_images):
         assert result.label in ("Real", "Fake")
         expected = result.p_real if result.label == "Real" else 1 - result.p_real
         assert result.probability == pytest.approx(expected)
-        assert result.probability >= 0.5
         assert result.pixels.shape == (48, 48, 3)
+
+
+@pytest.mark.parametrize("grey", [0, 40, 100, 127, 160, 220, 255])
+def test_known_model_gives_its_known_probability(trained_run, grey, tmp_path):
+    path = tmp_path / f"grey_{grey}.png"
+    Image.new("RGB", (64, 80), (grey, grey, grey)).save(path)
+    (result,) = predict.classify_images(trained_run, [path])
+    assert result.ok, result.error
+    assert result.p_real == pytest.approx(known_p_real(grey), abs=1e-4)
+    assert result.label == ("Real" if known_p_real(grey) >= 0.5 else "Fake")
 
 
 def test_predict_p_real_matches_batch_and_single(model, test_images):

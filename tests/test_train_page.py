@@ -89,9 +89,10 @@ def test_page_trains_a_tiny_run_and_shows_it_finished(artifacts, demo_set):
     assert row["state"] == "finished"
     assert 0 <= row["test accuracy"] <= 1
     assert "No run is training" in " ".join(caption.value for caption in at.caption)
-    deadline = time.monotonic() + 30  # TensorFlow takes a few seconds to exit
+    deadline = time.monotonic() + 60  # TensorFlow takes a few seconds to exit
     while jobs.worker_pid() is not None and time.monotonic() < deadline:
         time.sleep(0.1)
+    assert jobs.worker_pid() is None, "the worker should exit once the queue is empty"
 
 
 def test_page_refuses_inputs_that_cannot_work(tmp_path, monkeypatch):

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from core import data, demo, settings
+from core import data, demo, settings, testsets
 
 DATA_DIR_KEY = "app_data_dir"
 DEMO_LABEL = "Demo dataset (synthetic)"
@@ -76,7 +76,7 @@ def dataset_or_stop() -> tuple[DatasetChoice, data.DatasetIndex]:
 def current_dataset() -> DatasetChoice:
     """Return the dataset in use (see module docstring); never raises."""
     typed = st.session_state.get(DATA_DIR_KEY, "").strip()
-    if typed:
+    if typed and settings.folder_refusal(typed) is None:
         try:
             return DatasetChoice(data.resolve_root(typed), "sidebar", is_demo=False)
         except data.DatasetError:
@@ -102,7 +102,10 @@ def sidebar() -> None:
             "Validation/ and Test/ (or the folder above it). Leave empty for the demo data.",
         )
         typed = st.session_state.get(DATA_DIR_KEY, "").strip()
-        if typed:
+        refusal = settings.folder_refusal(typed) if typed else None
+        if refusal:
+            st.error(refusal)
+        elif typed:
             try:
                 data.resolve_root(typed)
             except data.DatasetError as error:
@@ -114,6 +117,8 @@ def sidebar() -> None:
             except data.DatasetError as error:
                 st.error(f"{settings.DATA_ENV}: {error}")
         choice = current_dataset()
+        if not choice.is_demo:  # where runs recorded elsewhere may find their dataset now
+            testsets.note_root(choice.path)
         if choice.is_demo:
             st.caption(f"Using: **{DEMO_LABEL}**")
         else:
