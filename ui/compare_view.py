@@ -1,0 +1,96 @@
+"""What the Compare page shows of the comparison table: a compact default, chosen extras.
+
+``core.compare.comparison_table`` returns every fact and metric of every run (30-45
+columns). A person first needs to tell the runs apart and read the headline metrics
+on one test set, so the page starts from :func:`compact_columns` and lets the user add
+any other column. Pure pandas, no streamlit: tested directly.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import pandas as pd
+
+from core import compare
+
+#: Metrics of the compact table, in order (metrics.json keys).
+COMPACT_METRICS = ("accuracy", "auc", "eer", "loss")
+#: Columns holding counts: written as integers in the CSV export (not 20.0).
+COUNT_COLUMNS = ("Train n", "Val n", "Test n", "Image size", "Epochs run", "Params")
+SEPARATOR = " · "
+
+
+def group_prefix(table: pd.DataFrame, test_id: str | None) -> str:
+    """The column prefix of a re-scored group in ``table`` ("" for each run's own test set).
+
+    Found by the group's test-set column, whose cells read ``<id> (<size>)``, so it
+    does not depend on how core names the group.
+    """
+    if test_id is None:
+        return ""
+    suffix = SEPARATOR + compare.TEST_SET_COLUMN
+    for column in table.columns:
+        if column.endswith(suffix) and table[column].astype(str).str.startswith(test_id).any():
+            return column[: -len(compare.TEST_SET_COLUMN)]
+    return ""
+
+
+def compact_columns(table: pd.DataFrame, test_id: str | None = None) -> list[str]:
+    """Run, model, test set, accuracy, AUC, EER, loss and training time, on one test set.
+
+    Args:
+        table: the full comparison table.
+        test_id: a re-scored test set whose group to show, or None for each run's own.
+
+    Returns:
+        Column names present in ``table``, in display order.
+    """
+    prefix = group_prefix(table, test_id)
+    wanted = [
+        "Run",
+        "Model",
+        prefix + compare.TEST_SET_COLUMN,
+        *(prefix + compare.METRICS[key][0] for key in COMPACT_METRICS),
+        "Train time (s)",
+    ]
+    return [column for column in wanted if column in table.columns]
+
+
+def _is_count(column: str) -> bool:
+    return column.rsplit(SEPARATOR, 1)[-1] in COUNT_COLUMNS
+
+
+def with_integer_counts(table: pd.DataFrame) -> pd.DataFrame:
+    """A copy whose count columns are nullable integers (20, not 20.0; missing stays empty)."""
+    table = table.copy()
+    for column in table.columns:
+        if not _is_count(column):
+            continue
+        values = pd.to_numeric(table[column], errors="coerce")
+        if all(math.isnan(v) or float(v).is_integer() for v in values):
+            table[column] = values.round().astype("Int64")
+    return table
+
+
+def table_csv(table: pd.DataFrame) -> str:
+    """The table as CSV text, counts written as integers."""
+    return with_integer_counts(table).to_csv(index=False)
+
+
+def reference_run(records: Sequence[compare.RunRecord]) -> str | None:
+    """The run whose test files make the best common test set: the largest, then the newest.
+
+    Args:
+        records: the candidate runs, newest first (as ``load_comparison`` lists them).
+
+    Returns:
+        The chosen run's name, or None when there is none.
+    """
+    best, best_size = None, -1
+    for record in records:  # newest first, so a strictly larger set is needed to win
+        size = len(record.test_set.files) if record.test_set else 0
+        if size > best_size:
+            best, best_size = record.name, size
+    return best
