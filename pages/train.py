@@ -7,6 +7,7 @@ tab neither stops nor duplicates it. This page never imports TensorFlow.
 
 from __future__ import annotations
 
+import math
 import time
 from datetime import datetime
 from pathlib import Path
@@ -56,11 +57,21 @@ def duration(seconds: float | None) -> str:
     return f"{hours}h {minutes:02d}m {seconds:02d}s" if hours else f"{minutes}m {seconds:02d}s"
 
 
-def test_metric(run: runs.Run, name: str) -> str:
-    """A test-set metric of a finished run (flat or under "test" in metrics.json), as text."""
+def test_metric(run: runs.Run, name: str) -> float:
+    """A test-set metric of a finished run (flat or under "test" in metrics.json); NaN if none.
+
+    NaN, not None: the column stays numeric (it sorts as numbers) and the table shows
+    :data:`MISSING` for it, where None would read "None".
+    """
     metrics = run.metrics or {}
     value = metrics.get(name, (metrics.get("test") or {}).get(name))
-    return f"{value:.3f}" if isinstance(value, int | float) else MISSING
+    return float(value) if isinstance(value, int | float) else math.nan
+
+
+def metric_text(run: runs.Run, name: str) -> str:
+    """A test-set metric for a sentence: ``0.912``, or :data:`MISSING`."""
+    value = test_metric(run, name)
+    return MISSING if math.isnan(value) else f"{value:.3f}"
 
 
 def epoch_text(status: dict) -> str:
@@ -351,7 +362,7 @@ def show_last_ended(all_runs: list[runs.Run]) -> None:
     if last.finished:
         st.success(
             f"The last run, `{last.name}` ({model_label(last.model)}), finished: test accuracy "
-            f"{test_metric(last, 'accuracy')}, AUC {test_metric(last, 'auc')}."
+            f"{metric_text(last, 'accuracy')}, AUC {metric_text(last, 'auc')}."
         )
         st.page_link(
             "pages/compare.py",
@@ -431,8 +442,9 @@ def runs_table(all_runs: list[runs.Run]) -> None:
                 "details": detail,
             }
         )
+    metrics = ["test accuracy", "test AUC"]
     st.dataframe(
-        pd.DataFrame(rows),
+        pd.DataFrame(rows).style.format(dict.fromkeys(metrics, "{:.3f}"), na_rep=MISSING),
         hide_index=True,
         column_config={"run": st.column_config.TextColumn("run", pinned=True)},
     )
