@@ -65,6 +65,10 @@ def _describe(run: runs.Run) -> str:
 def _pick_samples() -> None:
     """Button callback: draw a class-balanced handful of Test images of the current dataset."""
     st.session_state[SAMPLE_ROUND_KEY] = st.session_state.get(SAMPLE_ROUND_KEY, 0) + 1
+    problem = common.typed_folder_error()
+    if problem:  # never sample a dataset other than the one the user typed
+        st.session_state[SAMPLES_KEY] = f"No samples: the dataset folder is unusable. {problem}"
+        return
     try:
         index = common.dataset_index(common.current_dataset())
     except data.DatasetError as error:
@@ -109,6 +113,7 @@ st.caption(
     "regions that drove the decision."
 )
 
+common.folder_problem_banner()  # the sidebar's folder, if unusable
 finished = runs.finished_runs()
 if not finished:
     st.info(

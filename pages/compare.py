@@ -31,6 +31,7 @@ st.write(
     "verdict, and on another dataset to see how they generalize."
 )
 
+common.folder_problem_banner()  # the sidebar's folder, if unusable
 comparison = compare.load_comparison()
 
 if comparison.problems:
