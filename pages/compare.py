@@ -122,7 +122,7 @@ extra = columns[1].multiselect(
     "More columns",
     more,
     key="compare_columns",
-    placeholder="Add columns: dataset, subset sizes, AP, F1, other test sets...",
+    placeholder="Add: dataset, sizes, AP, F1...",
     help="The table starts with the headline metrics on the chosen test set; add any other "
     "fact or metric here. The CSV export always holds every column.",
 )
@@ -149,7 +149,9 @@ def style(frame: pd.DataFrame):
     formats = {column: fmt for column, fmt in FORMATS.items() if column in frame.columns}
     for column in compare.best_directions(frame):
         formats.setdefault(column, "{:.2f}" if column.endswith("ms/image") else "{:.3f}")
-    return frame.style.apply(colours, axis=None).format(formats, na_rep="—")
+    shown = compare_view.with_gaps_as_text(frame, formats)
+    numeric = {c: f for c, f in formats.items() if pd.api.types.is_numeric_dtype(shown[c])}
+    return shown.style.apply(colours, axis=None).format(numeric)
 
 
 st.subheader("Results")

@@ -58,18 +58,18 @@ def duration(seconds: float | None) -> str:
 
 
 def test_metric(run: runs.Run, name: str) -> float:
-    """A test-set metric of a finished run (flat or under "test" in metrics.json); NaN if none.
-
-    NaN, not None: the column stays numeric (it sorts as numbers) and the table shows
-    :data:`MISSING` for it, where None would read "None".
-    """
+    """A test-set metric of a finished run (flat or under "test" in metrics.json); NaN if none."""
     metrics = run.metrics or {}
     value = metrics.get(name, (metrics.get("test") or {}).get(name))
     return float(value) if isinstance(value, int | float) else math.nan
 
 
 def metric_text(run: runs.Run, name: str) -> str:
-    """A test-set metric for a sentence: ``0.912``, or :data:`MISSING`."""
+    """A test-set metric as text: ``0.912``, or :data:`MISSING`.
+
+    Text, not a number: st.dataframe draws a missing number as "None" whatever the
+    formatting, and 0.xxx strings sort like the numbers.
+    """
     value = test_metric(run, name)
     return MISSING if math.isnan(value) else f"{value:.3f}"
 
@@ -437,14 +437,13 @@ def runs_table(all_runs: list[runs.Run]) -> None:
                 "created": when(status.get("created")),
                 "train images": run.config.get("train_size"),
                 "image size": run.config.get("image_size"),
-                "test accuracy": test_metric(run, "accuracy"),
-                "test AUC": test_metric(run, "auc"),
+                "test accuracy": metric_text(run, "accuracy"),
+                "test AUC": metric_text(run, "auc"),
                 "details": detail,
             }
         )
-    metrics = ["test accuracy", "test AUC"]
     st.dataframe(
-        pd.DataFrame(rows).style.format(dict.fromkeys(metrics, "{:.3f}"), na_rep=MISSING),
+        pd.DataFrame(rows),
         hide_index=True,
         column_config={"run": st.column_config.TextColumn("run", pinned=True)},
     )

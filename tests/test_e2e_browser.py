@@ -75,6 +75,7 @@ TRUNCATED = """() => {
     for (const root of roots) {
         for (const el of [root, ...root.querySelectorAll('*')]) {
             const style = getComputedStyle(el);
+            if (style.fontFamily.includes('Material')) continue;  // icon ligatures
             const clips = style.textOverflow === 'ellipsis' || style.overflow === 'hidden'
                 || style.overflowX === 'hidden';
             if (clips && el.clientWidth > 0 && el.scrollWidth > el.clientWidth + 1

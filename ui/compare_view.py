@@ -20,6 +20,7 @@ COMPACT_METRICS = ("accuracy", "auc", "eer", "loss")
 #: Columns holding counts: written as integers in the CSV export (not 20.0).
 COUNT_COLUMNS = ("Train n", "Val n", "Test n", "Image size", "Epochs run", "Params")
 SEPARATOR = " · "
+MISSING = "—"
 
 
 def group_prefix(table: pd.DataFrame, test_id: str | None) -> str:
@@ -94,3 +95,22 @@ def reference_run(records: Sequence[compare.RunRecord]) -> str | None:
         if size > best_size:
             best, best_size = record.name, size
     return best
+
+
+def with_gaps_as_text(table: pd.DataFrame, formats: dict[str, str]) -> pd.DataFrame:
+    """A copy where numeric columns with missing values hold formatted text, "—" for a gap.
+
+    st.dataframe draws a missing number as "None" whatever the Styler says; columns
+    without gaps stay numeric, so they keep sorting as numbers.
+
+    Args:
+        table: the table to show.
+        formats: column -> format string (``"{:.3f}"``) for the columns converted.
+    """
+    table = table.copy()
+    for column in table.columns:
+        values = table[column]
+        if pd.api.types.is_numeric_dtype(values) and values.isna().any():
+            fmt = formats.get(column, "{}")
+            table[column] = [MISSING if pd.isna(v) else fmt.format(v) for v in values]
+    return table
