@@ -47,11 +47,21 @@ class Verdict:
         return self.label == UNCERTAIN
 
     @property
+    def within_band(self) -> bool:
+        """True when P(Real) lies inside the uncertain band around the threshold."""
+        return _within(self.p_real, self.threshold, self.band)
+
+    @property
     def text(self) -> str:
         """One line: ``Real: 93.0%``, or ``Uncertain: P(Real) 50.1%``."""
         if self.uncertain:
             return f"{UNCERTAIN}: P(Real) {self.p_real:.1%}"
         return f"{self.label}: {self.probability:.1%}"
+
+
+def _within(p_real: float, threshold: float, band: float) -> bool:
+    # Rounded so that 0.6 against 0.5 with a 0.1 band is outside it despite float error.
+    return round(abs(p_real - threshold), 9) < band
 
 
 def verdict(p_real: float, threshold: float = 0.5, band: float = DEFAULT_BAND) -> Verdict:
@@ -75,8 +85,6 @@ def verdict(p_real: float, threshold: float = 0.5, band: float = DEFAULT_BAND) -
     p_real = float(p_real)
     leaning = REAL if p_real >= threshold else FAKE
     probability = p_real if leaning == REAL else 1.0 - p_real
-    # Rounded so that 0.6 against 0.5 with a 0.1 band is outside it despite float error.
-    near = round(abs(p_real - threshold), 9) < band
-    if near or probability < 0.5:
+    if _within(p_real, threshold, band) or probability < 0.5:
         return Verdict(UNCERTAIN, p_real, leaning, p_real, threshold, band)
     return Verdict(leaning, p_real, leaning, probability, threshold, band)

@@ -62,6 +62,13 @@ def _describe(run: runs.Run) -> str:
     return f"{model} · {run.name} · AUC {auc:.3f}" if auc is not None else f"{model} · {run.name}"
 
 
+def uncertain_reason(shown: verdict.Verdict) -> str:
+    """Why an image got no verdict, in a few words."""
+    if shown.within_band:
+        return f"within ±{shown.band:.2f} of the threshold: too close to call"
+    return f"P({shown.leaning}) would be below 50%: too close to call"
+
+
 def _pick_samples() -> None:
     """Button callback: draw a class-balanced handful of Test images of the current dataset."""
     st.session_state[SAMPLE_ROUND_KEY] = st.session_state.get(SAMPLE_ROUND_KEY, 0) + 1
@@ -258,12 +265,7 @@ for item in items:
                 st.progress(shown.p_real if shown.uncertain else shown.probability, text=shown.text)
                 st.caption(
                     f"P(Real) = {prediction.p_real:.3f} · threshold {threshold:.3f} ({source})"
-                    + (
-                        f" · within ±{band:.2f} of the threshold, or below 50% for "
-                        f"{shown.leaning}: no verdict"
-                        if shown.uncertain
-                        else ""
-                    )
+                    + (f" · {uncertain_reason(shown)}" if shown.uncertain else "")
                 )
                 for note in prediction.notes:
                     if note.startswith("No face found"):

@@ -75,12 +75,18 @@ TRUNCATED = """() => {
     for (const root of roots) {
         for (const el of [root, ...root.querySelectorAll('*')]) {
             const style = getComputedStyle(el);
-            if (style.fontFamily.includes('Material')) continue;  // icon ligatures
             const clips = style.textOverflow === 'ellipsis' || style.overflow === 'hidden'
                 || style.overflowX === 'hidden';
-            if (clips && el.clientWidth > 0 && el.scrollWidth > el.clientWidth + 1
-                    && el.innerText.trim()) {
-                cut.push(el.innerText.trim());
+            // Icons are font ligatures ("add", "close"): their names are not text to read.
+            const icons = [...el.querySelectorAll('[data-testid="stIconMaterial"]')]
+                .map(icon => icon.textContent).join('');
+            const text = (el.innerText || el.textContent || '').replace(icons, '').trim();
+            const isIcon = el.matches('[data-testid="stIconMaterial"]')
+                || style.fontFamily.includes('Material');
+            // Screen-reader-only text is clipped to 1 px on purpose.
+            const visible = el.getBoundingClientRect().width > 2;
+            if (clips && visible && !isIcon && text && el.scrollWidth > el.clientWidth + 1) {
+                cut.push(text);
                 break;
             }
         }

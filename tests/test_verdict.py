@@ -32,6 +32,7 @@ def test_verdicts(p_real, threshold, band, label, text):
 def test_leaning_follows_the_threshold():
     assert verdict(0.52, 0.5).leaning == "Real"
     assert verdict(0.52, 0.55).leaning == "Fake"
+    assert verdict(0.52, 0.5).within_band and not verdict(0.52, 0.55, 0.0).within_band
 
 
 @pytest.mark.parametrize(("threshold", "band"), [(0.5, -0.1), (0.5, 0.5), (1.2, 0.1)])
