@@ -445,7 +445,11 @@ def runs_table(all_runs: list[runs.Run]) -> None:
     st.dataframe(
         pd.DataFrame(rows),
         hide_index=True,
-        column_config={"run": st.column_config.TextColumn("run", pinned=True)},
+        column_config={
+            "run": st.column_config.TextColumn("run", pinned=True),
+            # Room for "ImageNet weights unavailable — trained from scratch" and errors.
+            "details": st.column_config.TextColumn("details", width="large"),
+        },
     )
     for run in all_runs:
         if run.state == "failed" and run.status.get("log_tail"):

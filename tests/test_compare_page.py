@@ -145,6 +145,22 @@ def test_rescore_switches_table_and_charts_to_the_common_set(app_home):
     assert again.dataframe[0].value["common · AUC"].notna().all()
 
 
+def test_cross_dataset_score_switches_the_table(app_home):
+    at = open_page()
+    at.text_input(key="compare_cross_folder").set_value(str(app_home / "data" / "Dataset"))
+    at.button(key="compare_cross_button").click()
+    at.run()
+    assert not at.exception, at.exception
+    assert not at.error, [e.value for e in at.error]
+    table = at.dataframe[0].value
+    metrics = [c for c in table.columns if c.startswith("cross: ")]
+    assert metrics and metrics[0].endswith("Test set") and len(metrics) == 5
+    assert table[metrics[2]].notna().all()  # AUC on the other dataset, every run
+    # Back on the runs' own test sets, the cross columns can still be added.
+    at.selectbox(key="compare_scored_on").set_value("own").run()
+    assert metrics[2] in at.multiselect(key="compare_columns").options
+
+
 def test_delete_needs_confirmation_and_updates_the_selector(app_home):
     at = open_page()
     victim = at.dataframe[0].value["Run"].iloc[0]

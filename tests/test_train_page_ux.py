@@ -7,6 +7,7 @@ Runs are written as folders with a chosen status; nothing trains here.
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from pathlib import Path
@@ -177,6 +178,8 @@ def test_live_panel_clock_queue_eta_and_table(dataset, monkeypatch):
     shown = displayed(at.dataframe[0])
     assert "None" not in shown["test accuracy"].tolist()
     assert set(shown["test AUC"]) == {"0.950", "—"}
+    # Issue 15.13: the details column is wide enough for the weights sentence and errors.
+    assert json.loads(at.dataframe[0].proto.columns)["details"]["width"] == "large"
 
 
 def test_a_finished_run_links_to_its_results(dataset):
