@@ -24,7 +24,11 @@ SAMPLE_COUNT = 4
 DISPLAY_SIDE = 256
 SAMPLES_KEY = "classify_samples"
 SAMPLE_ROUND_KEY = "classify_sample_round"
-VERDICT_COLOURS = {"Real": "green", "Fake": "red", verdict.UNCERTAIN: "orange"}
+VERDICT_COLOURS = {
+    "Real": "green",
+    "Fake": "red",
+    verdict.UNCERTAIN: "gray",
+}  # no verdict: neither colour
 
 
 @dataclass

@@ -141,7 +141,7 @@ def test_a_coin_flip_is_shown_as_uncertain(with_run):
     at.checkbox(key="classify_gradcam").set_value(False)
     at.button(key="classify_pick_samples").click().run()
     assert not at.exception, at.exception
-    assert verdicts(at) == ["### :orange[Uncertain]"] * 4
+    assert verdicts(at) == ["### :gray[Uncertain]"] * 4
     assert progress_texts(at) == ["Uncertain: P(Real) 52.0%"] * 4
     # Without the band it is a (weak) verdict, with the probability of that verdict.
     at.slider(key="classify_band").set_value(0.0).run()
@@ -149,7 +149,7 @@ def test_a_coin_flip_is_shown_as_uncertain(with_run):
     assert progress_texts(at) == ["Real: 52.0%"] * 4
     # The run's EER threshold (0.55) puts 0.52 on the Fake side at P(Fake) = 48%: no verdict.
     at.toggle(key="classify_use_eer").set_value(True).run()
-    assert verdicts(at) == ["### :orange[Uncertain]"] * 4
+    assert verdicts(at) == ["### :gray[Uncertain]"] * 4
     assert progress_texts(at) == ["Uncertain: P(Real) 52.0%"] * 4
     assert not any("Fake: 48" in text for text in progress_texts(at))
 
