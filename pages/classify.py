@@ -14,9 +14,9 @@ from pathlib import Path
 import numpy as np
 import streamlit as st
 
-from core import data, faces, gradcam, images, predict, runs
+from core import data, faces, gradcam, images, predict, runs, verdict
 from core.models.registry import display_name
-from ui import common
+from ui import common, gradcam_view
 
 UPLOAD_LIMIT_MB = int(st.get_option("server.maxUploadSize"))
 UPLOAD_LIMIT_BYTES = UPLOAD_LIMIT_MB * 1024 * 1024
@@ -24,6 +24,11 @@ SAMPLE_COUNT = 4
 DISPLAY_SIDE = 256
 SAMPLES_KEY = "classify_samples"
 SAMPLE_ROUND_KEY = "classify_sample_round"
+VERDICT_COLOURS = {
+    "Real": "green",
+    "Fake": "red",
+    verdict.UNCERTAIN: "gray",
+}  # no verdict: neither colour
 
 
 @dataclass
@@ -61,9 +66,20 @@ def _describe(run: runs.Run) -> str:
     return f"{model} · {run.name} · AUC {auc:.3f}" if auc is not None else f"{model} · {run.name}"
 
 
+def uncertain_reason(shown: verdict.Verdict) -> str:
+    """Why an image got no verdict, in a few words."""
+    if shown.within_band:
+        return f"within ±{shown.band:.2f} of the threshold: too close to call"
+    return f"P({shown.leaning}) would be below 50%: too close to call"
+
+
 def _pick_samples() -> None:
     """Button callback: draw a class-balanced handful of Test images of the current dataset."""
     st.session_state[SAMPLE_ROUND_KEY] = st.session_state.get(SAMPLE_ROUND_KEY, 0) + 1
+    problem = common.typed_folder_error()
+    if problem:  # never sample a dataset other than the one the user typed
+        st.session_state[SAMPLES_KEY] = f"No samples: the dataset folder is unusable. {problem}"
+        return
     try:
         index = common.dataset_index(common.current_dataset())
     except data.DatasetError as error:
@@ -103,10 +119,12 @@ def _items(uploads: list) -> list[Item]:
 
 st.title("🔍 Classify images")
 st.caption(
-    "A verdict on your own images from the models you trained: Real or Fake, how sure the "
-    "model is, and a Grad-CAM map of the regions that drove the decision."
+    "A verdict on your own images from the models you trained: Real, Fake, or Uncertain "
+    "when the model is close to its threshold; how sure it is; and a Grad-CAM map of the "
+    "regions that drove the decision."
 )
 
+common.folder_problem_banner()  # the sidebar's folder, if unusable
 finished = runs.finished_runs()
 if not finished:
     st.info(
@@ -130,30 +148,43 @@ if not chosen_names:
     st.info("Choose at least one run above.")
     st.stop()
 
-settings_row = st.columns([2, 3, 2, 2])
-use_eer = settings_row[0].toggle(
-    "Use each run's EER threshold",
-    key="classify_use_eer",
-    help="The P(Real) threshold at which the run's false-accept and false-reject rates "
-    "were equal on its test set (from metrics.json).",
-)
-slider_threshold = settings_row[1].slider(
+threshold_row = st.columns(2)
+slider_threshold = threshold_row[0].slider(
     "Decision threshold on P(Real)",
     min_value=0.0,
     max_value=1.0,
     value=0.5,
     step=0.01,
     key="classify_threshold",
-    disabled=use_eer,
+    disabled=bool(st.session_state.get("classify_use_eer")),
     help="An image is called Real when P(Real) is at or above this value.",
 )
-face_crop = settings_row[2].checkbox(
+band = threshold_row[1].slider(
+    "Uncertain band around the threshold (±)",
+    min_value=0.0,
+    max_value=0.3,
+    value=verdict.DEFAULT_BAND,
+    step=0.01,
+    key="classify_band",
+    help="Within this distance of the threshold the model is close to a coin flip: the "
+    "image is shown as Uncertain, with its P(Real), instead of as Real or Fake. 0 turns "
+    "it off. A verdict is also Uncertain when its own probability would be below 50% "
+    "(possible with a threshold other than 0.5).",
+)
+settings_row = st.columns(3)
+use_eer = settings_row[0].toggle(
+    "Use each run's EER threshold",
+    key="classify_use_eer",
+    help="The P(Real) threshold at which the run's false-accept and false-reject rates "
+    "were equal on its test set (from metrics.json).",
+)
+face_crop = settings_row[1].checkbox(
     "Crop to the face",
     key="classify_face_crop",
     help="The models were trained on face crops. Finds the largest face (OpenCV Haar "
     "cascade) and classifies a square crop around it; without a face, the whole image.",
 )
-show_gradcam = settings_row[3].checkbox(
+show_gradcam = settings_row[2].checkbox(
     "Grad-CAM evidence", value=True, key="classify_gradcam", help="About 0.1-1 s per image."
 )
 
@@ -170,7 +201,7 @@ st.caption(
     "Images are oriented by EXIF, converted to RGB and resized to each run's input size, "
     "exactly as in training."
 )
-buttons = st.columns([3, 1, 4])
+buttons = st.columns([3, 2, 3])
 buttons[0].button(
     "Pick sample images from the Test split",
     key="classify_pick_samples",
@@ -231,16 +262,14 @@ for item in items:
                     caption=f"Face crop used ({face_box[2]} px square, resized to the input)",
                     width="stretch",
                 )
+            shown = verdict.verdict(prediction.p_real, threshold, band)
             with column:
                 st.caption(f"{display_name(run.model)} · `{run.name}`")
-                colour = "green" if prediction.label == "Real" else "red"
-                st.markdown(f"### :{colour}[{prediction.label}]")
-                st.progress(
-                    prediction.probability,
-                    text=f"{prediction.label}: {prediction.probability:.1%}",
-                )
+                st.markdown(f"### :{VERDICT_COLOURS[shown.label]}[{shown.label}]")
+                st.progress(shown.p_real if shown.uncertain else shown.probability, text=shown.text)
                 st.caption(
                     f"P(Real) = {prediction.p_real:.3f} · threshold {threshold:.3f} ({source})"
+                    + (f" · {uncertain_reason(shown)}" if shown.uncertain else "")
                 )
                 for note in prediction.notes:
                     if note.startswith("No face found"):
@@ -248,20 +277,11 @@ for item in items:
                     elif not note.startswith("Face crop used"):
                         st.caption(note)
                 if show_gradcam:
+                    # An uncertain image is explained towards the side it leans to.
                     cam = _gradcam(
-                        str(run.path), _model_stamp(run), prediction.pixels, prediction.label
+                        str(run.path), _model_stamp(run), prediction.pixels, shown.leaning
                     )
-                    if cam.heatmap is None:
-                        st.caption(f"No Grad-CAM map: {cam.reason}")
-                    else:
-                        st.image(
-                            gradcam.overlay(
-                                images.resize(prediction.pixels, DISPLAY_SIDE), cam.heatmap
-                            ),
-                            caption=f"Grad-CAM at {cam.layer}: regions pushing towards "
-                            f"{cam.target}" + (f" ({cam.reason})" if cam.reason else ""),
-                            width="stretch",
-                        )
+                    gradcam_view.show(cam, prediction.pixels, shown.leaning, DISPLAY_SIDE)
         original = decoded.pixels if face_box is None else faces.draw_box(decoded.pixels, face_box)
         original_slot.image(
             images.thumbnail(original, 2 * DISPLAY_SIDE),

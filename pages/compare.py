@@ -9,20 +9,20 @@ when a re-score actually runs, inside core.scoring.rescore.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pandas as pd
-import plotly.express as px
-import plotly.graph_objects as go
 import streamlit as st
-from plotly.subplots import make_subplots
 
 from core import compare, data, jobs, runs, scoring, settings
-from ui import common
+from ui import charts, common, compare_view
 from ui import compare_columns as columns_ui
 
 DEFAULT_SHOWN = 8  # newest runs selected by default; charts stay readable
-OWN = "own"  # "scored on each run's own test set" in the curves selector
-PENDING_COMMON = "compare_pending_common"
-PENDING_CROSS = "compare_pending_cross"
+OWN = "own"  # "each run's own test set" in the test-set selector
+SCORED_ON = "compare_scored_on"
+PENDING_SET = "compare_pending_set"
+DELETE_KEYS = ("compare_delete_runs", "compare_delete_confirm")
 LAST_RESULTS = "compare_last_results"
 
 st.title("⚖️ Compare models")
@@ -32,6 +32,7 @@ st.write(
     "verdict, and on another dataset to see how they generalize."
 )
 
+common.folder_problem_banner()  # the sidebar's folder, if unusable
 comparison = compare.load_comparison()
 
 if comparison.problems:
@@ -51,10 +52,12 @@ if not comparison.records:
 
 # --- Which runs -------------------------------------------------------------------------
 names = [record.name for record in comparison.records]
+# A default alongside a value set through session state makes Streamlit warn: pass one.
+runs_default = {} if "compare_runs" in st.session_state else {"default": names[:DEFAULT_SHOWN]}
 selected_names = st.multiselect(
     "Runs to compare",
     names,
-    default=names[:DEFAULT_SHOWN],
+    **runs_default,
     key="compare_runs",
     help="Newest first. The table, the charts, re-scoring and exports use these runs.",
 )
@@ -65,96 +68,97 @@ if not selected_names:
     st.stop()
 selected = [comparison.record(name) for name in selected_names]
 
-# --- Which stored test sets to show -----------------------------------------------------
+# --- Which test set the table and the charts show --------------------------------------
 available = compare.available_test_sets(selected)
-common_ids = [tid for tid, info in available.items() if info["purpose"] == "common"]
-cross_ids = [tid for tid, info in available.items() if info["purpose"] == "cross"]
-
-if PENDING_COMMON in st.session_state:  # set by the re-score button before its rerun
-    pending = st.session_state.pop(PENDING_COMMON)
-    if pending in common_ids:
-        st.session_state["compare_common_set"] = pending
-if PENDING_CROSS in st.session_state:
-    pending = st.session_state.pop(PENDING_CROSS)
-    shown = [tid for tid in st.session_state.get("compare_cross_sets", []) if tid in cross_ids]
-    if pending in cross_ids and pending not in shown:
-        st.session_state["compare_cross_sets"] = [*shown, pending]
-if st.session_state.get("compare_common_set") not in [None, *common_ids]:
-    del st.session_state["compare_common_set"]
-if "compare_cross_sets" in st.session_state:
-    st.session_state["compare_cross_sets"] = [
-        tid for tid in st.session_state["compare_cross_sets"] if tid in cross_ids
+if PENDING_SET in st.session_state:  # set by a re-score button before its rerun
+    pending = st.session_state.pop(PENDING_SET)
+    if pending in available:
+        st.session_state[SCORED_ON] = pending
+if st.session_state.get(SCORED_ON) not in [OWN, *available]:
+    st.session_state.pop(SCORED_ON, None)
+if SCORED_ON not in st.session_state:
+    # A new visitor sees the newest common set that scores every selected run, if any.
+    complete = [
+        tid
+        for tid, info in available.items()
+        if info["purpose"] == "common" and set(selected_names) <= set(info["runs"])
     ]
+    st.session_state[SCORED_ON] = complete[0] if complete else OWN
 
 
-def describe(test_id: str | None) -> str:
-    """Label of a stored test set for selectors."""
-    if test_id is None:
-        return "none"
+def describe(test_id: str) -> str:
+    """Label of a test set for selectors."""
+    if test_id == OWN:
+        return "each run's own test set"
     info = available[test_id]
-    return f"{test_id} · {info['description'] or info['name']} ({info['size']} images)"
+    what = "common" if info["purpose"] == "common" else f"other dataset: {info['name']}"
+    return f"{what} · {test_id} · {info['description'] or info['name']} ({info['size']} images)"
 
 
-columns = st.columns(2)
-# Newest stored common set shown by default (index and session state must not both be set).
-common_default = (
-    {} if "compare_common_set" in st.session_state else {"index": min(1, len(common_ids))}
-)
-common_id = columns[0].selectbox(
-    "Common test set column group",
-    [None, *common_ids],
+columns = st.columns([3, 2])
+scored_on = columns[0].selectbox(
+    "Scored on",
+    [OWN, *available],
     format_func=describe,
-    **common_default,
-    key="compare_common_set",
-    help="Metrics of the selected runs re-scored on one common test set (create one below).",
+    key=SCORED_ON,
+    help="The test set of the table's metrics and of the charts. Re-scoring below adds "
+    "common and cross-dataset test sets here.",
 )
-# A default alongside a value set through session state makes Streamlit warn: pass one.
-cross_default = {} if "compare_cross_sets" in st.session_state else {"default": cross_ids[:2]}
-cross_shown = columns[1].multiselect(
-    "Cross-dataset column groups",
-    cross_ids,
-    **cross_default,
-    format_func=describe,
-    key="compare_cross_sets",
-    help="Metrics on another dataset's Test split (create one below).",
-)
+test_id = None if scored_on == OWN else scored_on
+info = available.get(test_id) if test_id else None
 
 # --- The table --------------------------------------------------------------------------
-keyed_table = compare.comparison_table(selected, common=common_id, cross=cross_shown)
-table = columns_ui.titled(keyed_table)
-
-
-def style(frame: pd.DataFrame):
-    """Highlight the best value of each metric column, lower-is-better aware."""
-    best = columns_ui.best_cells(keyed_table)
-
-    def colours(_: pd.DataFrame) -> pd.DataFrame:
-        css = pd.DataFrame("", index=frame.index, columns=frame.columns)
-        for column, rows in best.items():
-            for row in rows:
-                css.iloc[row, frame.columns.get_loc(column)] = (
-                    "background-color: rgba(46, 160, 67, 0.30); font-weight: 600"
-                )
-        return css
-
-    formats = columns_ui.formats(keyed_table)
-    return frame.style.apply(colours, axis=None).format(formats, na_rep="—")
-
+table = compare.comparison_table(
+    selected,
+    common=test_id if info and info["purpose"] == "common" else None,
+    cross=[tid for tid, other in available.items() if other["purpose"] == "cross"],
+)
+compact = compare_view.compact_columns(table, test_id)
+more = [column for column in table.columns if column not in compact]
+if "compare_columns" in st.session_state:  # columns of another test set may have gone
+    st.session_state["compare_columns"] = [
+        column for column in st.session_state["compare_columns"] if column in more
+    ]
+extra = columns[1].multiselect(
+    "More columns",
+    more,
+    format_func=columns_ui.title,
+    key="compare_columns",
+    placeholder="Add: dataset, sizes, AP, F1...",
+    help="The table starts with the headline metrics on the chosen test set; add any other "
+    "fact or metric here. The CSV export always holds every column.",
+)
+shown = table[[*compact, *(column for column in table.columns if column in extra)]]
 
 st.subheader("Results")
-st.dataframe(style(table), hide_index=True, key="compare_table")
+st.dataframe(
+    compare_view.styled(shown),
+    hide_index=True,
+    key="compare_table",
+    column_config={"Run": st.column_config.TextColumn("Run", pinned=True)},
+)
 st.caption(
     "Best value of each metric column in green (lowest for loss, EER, time and ms/image). "
     "Fake is the positive class for precision, recall, F1, AP and EER. Click a header to sort."
 )
 
-own_sets = compare.distinct_test_sets(keyed_table)
-if len(own_sets) > 1:
-    st.warning(
-        f"These runs were scored on {len(own_sets)} different test sets "
-        f"({', '.join(own_sets)}), so their own test metrics are not directly comparable. "
-        "Re-score them on a common test set below."
-    )
+if test_id is None:
+    own_sets = compare.distinct_test_sets(table)
+    if len(own_sets) > 1:
+        st.warning(
+            f"These runs were scored on {len(own_sets)} different test sets "
+            f"({', '.join(own_sets)}), so their own test metrics are not directly comparable. "
+            "Re-score them on a common test set below."
+        )
+else:
+    missing = [r.name for r in selected if test_id not in r.rescores]
+    if missing:
+        st.info(
+            f"{len(missing)} selected run(s) are not scored on {test_id} yet "
+            f"({', '.join(missing)}): re-score them below."
+        )
+    else:
+        st.caption(f"Every row is scored on the same {info['size']} images (test set {test_id}).")
 with st.expander("Test sets named in the table"):
     rows = [
         {
@@ -167,21 +171,14 @@ with st.expander("Test sets named in the table"):
     ]
     rows += [
         {
-            "Test set": f"{tid} ({info['size']})",
-            "Used by": ", ".join(info["runs"]),
-            "Root": info["root"],
-            "What": f"{info['purpose']}: {info['description']}",
+            "Test set": f"{tid} ({other['size']})",
+            "Used by": ", ".join(other["runs"]),
+            "Root": other["root"],
+            "What": f"{other['purpose']}: {other['description']}",
         }
-        for tid, info in available.items()
+        for tid, other in available.items()
     ]
     st.dataframe(pd.DataFrame(rows), hide_index=True)
-if common_id:
-    missing = [r.name for r in selected if common_id not in r.rescores]
-    if missing:
-        st.info(
-            f"{len(missing)} selected run(s) are not scored on {common_id} yet: "
-            "press the re-score button below."
-        )
 
 # --- Re-scoring and the cross-dataset check --------------------------------------------
 last = st.session_state.pop(LAST_RESULTS, None)
@@ -192,8 +189,8 @@ if last:
         st.success(last["summary"])
 
 
-def run_rescore(test_set: compare.TestSet, purpose: str, pending_key: str) -> None:
-    """Score the selected runs, remember what to show, and rerun the page."""
+def run_rescore(test_set: compare.TestSet, purpose: str) -> None:
+    """Score the selected runs, show that test set in the table and charts, rerun the page."""
     bar = st.progress(0.0, text=f"Scoring {len(selected)} run(s) on {test_set.label}...")
 
     def progress(done: int, total: int, name: str) -> None:
@@ -207,12 +204,16 @@ def run_rescore(test_set: compare.TestSet, purpose: str, pending_key: str) -> No
         return
     reused = sum(result.reused for result in results)
     scored = sum(result.record is not None and not result.reused for result in results)
+    summary = (
+        f"{test_set.description}: {scored} run(s) scored, {reused} read from earlier "
+        f"results (test set {test_set.label}). The table and the charts now show this test set."
+    )
     st.session_state[LAST_RESULTS] = {
         "errors": [f"{r.run}: {r.error}" for r in results if r.error],
-        "summary": f"{test_set.description}: {scored} run(s) scored, {reused} read from earlier "
-        f"results (test set {test_set.label}).",
+        "summary": summary,
     }
-    st.session_state[pending_key] = test_set.id
+    st.session_state[PENDING_SET] = test_set.id
+    st.toast(summary, icon="✅")
     st.rerun()
 
 
@@ -228,14 +229,26 @@ source = st.radio(
     horizontal=True,
 )
 if source.startswith("The exact"):
-    reference = st.selectbox("Run whose test files to use", names, key="compare_common_run")
+    reference_default = compare_view.reference_run(selected) or names[0]
+    reference = st.selectbox(
+        "Run whose test files to use",
+        names,
+        index=names.index(reference_default),
+        format_func=lambda name: (
+            f"{name} ({len(comparison.record(name).test_set.files)} test images)"
+            if comparison.record(name).test_set
+            else name
+        ),
+        key="compare_common_run",
+        help="The selected run with the largest test set is proposed first.",
+    )
     if st.button("Re-score the selected runs", key="compare_rescore", type="primary"):
         try:
             chosen = compare.run_test_set(comparison.record(reference))
         except compare.CompareError as error:
             st.error(str(error))
         else:
-            run_rescore(chosen, "common", PENDING_COMMON)
+            run_rescore(chosen, "common")
 else:
     columns = st.columns([3, 1, 1])
     folder = columns[0].text_input(
@@ -254,7 +267,7 @@ else:
         except (compare.CompareError, data.DatasetError) as error:
             st.error(str(error))
         else:
-            run_rescore(chosen, "common", PENDING_COMMON)
+            run_rescore(chosen, "common")
 
 st.subheader("Cross-dataset check")
 st.caption(
@@ -282,134 +295,54 @@ if st.button("Score on this dataset", key="compare_cross_button"):
         except (compare.CompareError, data.DatasetError) as error:
             st.error(str(error))
         else:
-            run_rescore(chosen, "cross", PENDING_CROSS)
+            run_rescore(chosen, "cross")
 
 # --- Charts -----------------------------------------------------------------------------
 st.subheader("Charts")
-curve_sets = [OWN, *available]
-curves_on = st.selectbox(
-    "Scored on",
-    curve_sets,
-    format_func=lambda tid: "each run's own test set" if tid == OWN else describe(tid),
-    key="compare_curves_on",
-)
-test_id = None if curves_on == OWN else curves_on
-scored = [(r, r.metrics_on(test_id)) for r in selected]
-scored = [(r, m) for r, m in scored if m]
+st.caption(f"Scored on {describe(scored_on)} (choose the test set above the table).")
+scored = [(r.name, r.metrics_on(test_id)) for r in selected]
+scored = [(name, m) for name, m in scored if m]
 if test_id and len(scored) < len(selected):
     st.caption(f"{len(selected) - len(scored)} selected run(s) are not scored on this set.")
+colours = charts.run_colours(selected_names)
 
 roc_tab, pr_tab, cm_tab, history_tab, bar_tab = st.tabs(
     ["ROC", "Precision-recall", "Confusion matrices", "Training curves", "Headline metrics"]
 )
 with roc_tab:
-    figure = go.Figure()
-    figure.add_scatter(
-        x=[0, 1], y=[0, 1], mode="lines", line={"dash": "dot", "color": "grey"}, name="chance"
-    )
-    for record, values in scored:
-        if values.get("roc"):
-            auc = values.get("auc")
-            figure.add_scatter(
-                x=values["roc"]["fpr"],
-                y=values["roc"]["tpr"],
-                mode="lines",
-                name=f"{record.name} (AUC {auc:.3f})",
-            )
-    figure.update_layout(
-        xaxis_title="False-positive rate (real images called fake)",
-        yaxis_title="True-positive rate (fakes caught)",
-        height=450,
-        legend={"orientation": "h", "y": -0.25},
-    )
-    st.plotly_chart(figure, key="compare_roc")
+    st.plotly_chart(charts.roc_curves(scored, colours), key="compare_roc")
 with pr_tab:
-    figure = go.Figure()
-    for record, values in scored:
-        if values.get("pr"):
-            figure.add_scatter(
-                x=values["pr"]["recall"],
-                y=values["pr"]["precision"],
-                mode="lines",
-                line_shape="hv",
-                name=f"{record.name} (AP {values.get('ap'):.3f})",
-            )
-    figure.update_layout(
-        xaxis_title="Recall (share of fakes caught)",
-        yaxis_title="Precision (share of 'fake' calls that are fake)",
-        height=450,
-        legend={"orientation": "h", "y": -0.25},
-    )
-    st.plotly_chart(figure, key="compare_pr")
+    st.plotly_chart(charts.pr_curves(scored, colours), key="compare_pr")
 with cm_tab:
     per_row = 4
     for start in range(0, len(scored), per_row):
-        for column, (record, values) in zip(
+        for column, (name, values) in zip(
             st.columns(per_row), scored[start : start + per_row], strict=False
         ):
-            matrix = values["confusion_matrix"]
-            # go.Heatmap, not px.imshow: 8x cheaper, which matters with dozens of runs.
-            figure = go.Figure(
-                go.Heatmap(
-                    z=matrix,
-                    x=["Fake", "Real"],
-                    y=["Fake", "Real"],
-                    text=matrix,
-                    texttemplate="%{text}",
-                    colorscale="Blues",
-                    showscale=False,
-                    hovertemplate="true %{y}, predicted %{x}: %{z}<extra></extra>",
-                )
+            column.plotly_chart(
+                charts.confusion_matrix(name, values["confusion_matrix"], colours[name]),
+                key=f"compare_cm_{start}_{name}",
             )
-            figure.update_layout(
-                title={"text": record.name, "font": {"size": 12}},
-                xaxis_title="Predicted",
-                yaxis={"title": "True", "autorange": "reversed"},
-                height=300,
-                margin={"l": 10, "r": 10, "t": 40, "b": 10},
-            )
-            column.plotly_chart(figure, key=f"compare_cm_{start}_{record.name}")
 with history_tab:
-    panels = (("loss", "Loss"), ("accuracy", "Accuracy"), ("auc", "AUC"))
-    figure = make_subplots(rows=1, cols=3, subplot_titles=[title for _, title in panels])
-    palette = px.colors.qualitative.Plotly
-    for number, record in enumerate(selected):
-        colour = palette[number % len(palette)]
-        for col, (key, _) in enumerate(panels, start=1):
-            for prefix, dash in (("", "solid"), ("val_", "dash")):
-                values = record.history.get(prefix + key)
-                if not values:
-                    continue
-                figure.add_scatter(
-                    x=list(range(1, len(values) + 1)),
-                    y=values,
-                    mode="lines+markers",
-                    line={"color": colour, "dash": dash},
-                    name=f"{record.name} {'validation' if prefix else 'train'}",
-                    legendgroup=record.name,
-                    showlegend=col == 1,
-                    row=1,
-                    col=col,
-                )
-    figure.update_xaxes(title_text="Epoch")
-    figure.update_layout(height=420, legend={"orientation": "h", "y": -0.3})
-    st.plotly_chart(figure, key="compare_history")
-    st.caption("Solid: training; dashed: validation.")
+    figure = charts.training_curves({r.name: r.history for r in selected}, colours, height=420)
+    if figure is None:
+        st.info("No training history recorded for these runs.")
+    else:
+        st.plotly_chart(figure, key="compare_history")
+        st.caption("Solid: training; dashed: validation. Always the runs' own training data.")
 with bar_tab:
     long = columns_ui.headline_long(selected, test_id)
     if long.empty:
         st.info("No metrics on this test set yet.")
     else:
-        figure = px.bar(long, x="Metric", y="Value", color="Run", barmode="group", height=420)
-        figure.update_layout(yaxis_range=[0, 1], legend={"orientation": "h", "y": -0.25})
-        st.plotly_chart(figure, key="compare_bars")
+        st.plotly_chart(charts.headline_bars(long, colours), key="compare_bars")
 
 # --- Exports ----------------------------------------------------------------------------
 st.subheader("Export")
 columns = st.columns(3)
 columns[0].download_button(
     "Table (CSV)",
-    compare.table_csv(table),
+    compare_view.table_csv(table),
     file_name="comparison.csv",
     mime="text/csv",
     key="compare_csv",
@@ -434,28 +367,45 @@ with columns[2]:
         disabled=not model_path.is_file(),
     )
 
+
 # --- Delete -----------------------------------------------------------------------------
+def delete_runs(folders: dict[str, Path], doomed: list[str]) -> None:
+    """Button callback: delete the runs before the page draws again, selectors included.
+
+    Running before the script (not after the selector was drawn) is what makes the
+    deleted runs vanish from "Runs to compare" while the rest of the selection stays.
+    """
+    for name in doomed:
+        runs.delete_run(folders[name])
+    kept = [name for name in st.session_state.get("compare_runs", []) if name not in doomed]
+    st.session_state["compare_runs"] = kept
+    if st.session_state.get("compare_model_run") in doomed:
+        st.session_state.pop("compare_model_run")
+    for key in DELETE_KEYS:
+        st.session_state.pop(key, None)
+    st.session_state[LAST_RESULTS] = {"errors": [], "summary": f"Deleted {len(doomed)} run(s)."}
+
+
 if not settings.delete_allowed():
     st.caption(settings.DELETE_OFF_MESSAGE)
-    st.stop()
-with st.expander("Delete runs"):
-    folders = {record.name: record.run.path for record in comparison.records}
-    folders |= {
-        run.name: run.path
-        for run in comparison.unfinished
-        if run.state not in jobs.ACTIVE_STATES  # the trainer still writes there
-    }
-    deletable = list(folders)
-    doomed = st.multiselect("Runs to delete", deletable, key="compare_delete_runs")
-    sure = st.checkbox(
-        f"Yes, delete {len(doomed)} run folder(s) and their models for good",
-        key="compare_delete_confirm",
-        disabled=not doomed,
-    )
-    if st.button("Delete", key="compare_delete", disabled=not (doomed and sure)):
-        for name in doomed:
-            runs.delete_run(folders[name])
-        for key in ("compare_delete_runs", "compare_delete_confirm", "compare_runs"):
-            st.session_state.pop(key, None)
-        st.session_state[LAST_RESULTS] = {"errors": [], "summary": f"Deleted {len(doomed)} run(s)."}
-        st.rerun()
+else:
+    with st.expander("Delete runs"):
+        folders = {record.name: record.run.path for record in comparison.records}
+        folders |= {
+            run.name: run.path
+            for run in comparison.unfinished
+            if run.state not in jobs.ACTIVE_STATES  # the trainer still writes there
+        }
+        doomed = st.multiselect("Runs to delete", list(folders), key=DELETE_KEYS[0])
+        sure = st.checkbox(
+            f"Yes, delete {len(doomed)} run folder(s) and their models for good",
+            key=DELETE_KEYS[1],
+            disabled=not doomed,
+        )
+        st.button(
+            "Delete",
+            key="compare_delete",
+            disabled=not (doomed and sure),
+            on_click=delete_runs,
+            args=(folders, doomed),
+        )

@@ -17,7 +17,7 @@ import streamlit as st
 
 from core import eda, images
 from core.data import DatasetIndex
-from ui import common
+from ui import charts, common
 
 SCAN_CHOICES = [500, 2_000, 10_000, 50_000, "all"]
 GRID_SIZE = 128
@@ -48,6 +48,30 @@ def _leakage(_index: DatasetIndex, root: str, total: int, scan, seed: int):
 @st.cache_data(show_spinner="Measuring brightness, saturation, sharpness...", max_entries=16)
 def _shortcuts(_index: DatasetIndex, root: str, total: int, per_class: int, seed: int):
     return eda.shortcut_statistics(_index, per_class, seed)
+
+
+def shortcut_table(summary: pd.DataFrame) -> pd.DataFrame:
+    """The shortcut summary with people's headers, and the direction instead of a raw AUC.
+
+    ``auc`` and ``separation`` are the same number whenever the AUC is above 0.5, so
+    the table shows the separation once and says which class has the higher values.
+    """
+
+    def direction(auc: float | None) -> str:
+        if auc is None or pd.isna(auc) or auc == 0.5:
+            return "neither"
+        return "Real" if auc > 0.5 else "Fake"
+
+    higher = summary["auc"].map(direction)
+    return pd.DataFrame(
+        {
+            "Statistic": summary["statistic"],
+            "Median, Real": summary["median_real"],
+            "Median, Fake": summary["median_fake"],
+            "Higher in": higher,
+            "Separation (AUC)": summary["separation"],
+        }
+    )
 
 
 def _sampling_note(result: dict[str, Any], unit: str = "images") -> None:
@@ -100,7 +124,7 @@ figure = px.bar(
     color="class",
     barmode="group",
     text_auto=True,
-    color_discrete_map={"Real": "#2a9d8f", "Fake": "#e76f51"},
+    color_discrete_map=charts.CLASS_COLOURS,
 )
 figure.update_layout(height=340, margin={"t": 30, "b": 10})
 st.plotly_chart(figure, key="explore_distribution_chart")
@@ -147,11 +171,18 @@ image_size = controls[2].selectbox(
     "Image size", [64, 96, 128, 192, 256], index=2, key="explore_image_size"
 )
 batch = _batch(index, *key, batch_split, batch_size, image_size)
-cells = st.columns(4)
-cells[0].metric("Images shape", str(batch["images_shape"]))
-cells[1].metric("Images dtype", batch["images_dtype"])
-cells[2].metric("Labels shape", str(batch["labels_shape"]))
-cells[3].metric("Labels dtype", batch["labels_dtype"])
+# Two per row: a shape like (32, 128, 128, 3) needs the width (four per row cut it off).
+for (label, value), cell in zip(
+    [
+        ("Images shape", str(batch["images_shape"])),
+        ("Images dtype", batch["images_dtype"]),
+        ("Labels shape", str(batch["labels_shape"])),
+        ("Labels dtype", batch["labels_dtype"]),
+    ],
+    [*st.columns(2), *st.columns(2)],
+    strict=True,
+):
+    cell.metric(label, value)
 st.caption(
     f"Pixel range {batch['pixel_min']}–{batch['pixel_max']} (raw 0-255: models scale inside); "
     f"labels in this batch: Real {batch['labels']['Real']}, Fake {batch['labels']['Fake']} "
@@ -173,7 +204,7 @@ figure = px.line(
     y="density",
     color="class",
     facet_col="channel",
-    color_discrete_map={"Real": "#2a9d8f", "Fake": "#e76f51"},
+    color_discrete_map=charts.CLASS_COLOURS,
     labels={"value": "pixel value", "density": "share of pixels"},
 )
 figure.update_layout(height=320, margin={"t": 40, "b": 10})
@@ -191,7 +222,14 @@ _sampling_note(properties, "files")
 left, right = st.columns(2)
 sizes = properties["sizes"]
 if len(sizes):
-    figure = px.bar(sizes, x="dimensions", y="count", color="class", barmode="group")
+    figure = px.bar(
+        sizes,
+        x="dimensions",
+        y="count",
+        color="class",
+        barmode="group",
+        color_discrete_map=charts.CLASS_COLOURS,
+    )
     figure.update_layout(height=300, margin={"t": 30, "b": 10}, xaxis_title="width x height")
     left.plotly_chart(figure, key="explore_sizes_chart")
 right.write("**Formats**")
@@ -262,28 +300,27 @@ if len(stats_table):
             color="class",
             box=True,
             points=False,
-            color_discrete_map={"Real": "#2a9d8f", "Fake": "#e76f51"},
+            color_discrete_map=charts.CLASS_COLOURS,
             title=title,
         )
         figure.update_layout(height=300, margin={"t": 40, "b": 10}, showlegend=False)
         columns[number % 2].plotly_chart(figure, key=f"explore_shortcut_{stat}")
-    summary = shortcuts["summary"].drop(columns="key")
+    summary = shortcuts["summary"]
     st.dataframe(
-        summary.style.format(
-            {
-                "median_real": "{:.3g}",
-                "median_fake": "{:.3g}",
-                "auc": "{:.2f}",
-                "separation": "{:.2f}",
-            },
+        shortcut_table(summary).style.format(
+            {"Median, Real": "{:.3g}", "Median, Fake": "{:.3g}", "Separation (AUC)": "{:.2f}"},
             na_rep="n/a",
         ),
         hide_index=True,
     )
+    st.caption(
+        "Separation: the AUC of the statistic alone as a Real/Fake score, taken in the "
+        "direction that works (0.5 = no shortcut, 1.0 = it separates the classes perfectly)."
+    )
     strong = summary[summary["separation"].fillna(0) >= 0.75]
     for row in strong.itertuples():
         st.warning(
-            f"{row.statistic} alone separates the classes (AUC {row.auc:.2f}): "
+            f"{row.statistic} alone separates the classes (AUC {row.separation:.2f}): "
             "a model may learn this shortcut instead of forgery traces."
         )
 if shortcuts["skipped"]:

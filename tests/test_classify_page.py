@@ -6,6 +6,7 @@ import shutil
 import zipfile
 from pathlib import Path
 
+import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
@@ -41,31 +42,38 @@ def test_no_runs_shows_how_to_get_one(tiny_dataset, monkeypatch):
     assert not at.get("file_uploader")
 
 
+def verdicts(at: AppTest) -> list[str]:
+    return [md.value for md in at.markdown if md.value.startswith("### :")]
+
+
 def test_sample_images_get_a_verdict(with_run):
     at = open_page()
     assert at.multiselect(key="classify_runs").value == [with_run.name]
     assert any("20 MB per file" in caption.value for caption in at.caption)
     at.button(key="classify_pick_samples").click().run()
     assert not at.exception, at.exception
-    verdicts = [md.value for md in at.markdown if md.value.startswith("### :")]
-    assert len(verdicts) == 4  # 2 Real + 2 Fake samples, one run
-    assert all(("Real]" in verdict) or ("Fake]" in verdict) for verdict in verdicts)
+    shown = verdicts(at)
+    assert len(shown) == 4  # 2 Real + 2 Fake samples, one run
+    assert all(("Real]" in v) or ("Fake]" in v) or ("Uncertain]" in v) for v in shown)
     assert sum("true label: Real" in md.value for md in at.markdown) == 2
     assert len(at.get("progress")) == 4
-    # Image column + one Grad-CAM overlay per verdict.
-    pictures = at.get("image")
-    assert len(pictures) == 8
-    captions = [caption for picture in pictures for caption in picture.captions]
-    assert sum("Grad-CAM at block4_relu2" in caption for caption in captions) == 4
+    # Per verdict: a Grad-CAM overlay with its colour scale, or a card saying why there is none.
+    captions = [caption for picture in at.get("image") for caption in picture.captions]
+    overlays = sum(caption.startswith("Grad-CAM at block4_relu2") for caption in captions)
+    scales = sum(caption.startswith("Colour scale") for caption in captions)
+    cards = sum("No evidence" in i.value or "No region stands out" in i.value for i in at.info)
+    assert overlays == scales and overlays + cards == 4
     assert not at.error
 
 
 def test_threshold_toggle_and_face_crop(with_run):
     at = open_page()
     at.button(key="classify_pick_samples").click().run()
+    at.slider(key="classify_band").set_value(0.0).run()
     at.slider(key="classify_threshold").set_value(1.0).run()
-    verdicts = [md.value for md in at.markdown if md.value.startswith("### :")]
-    assert verdicts and all("Fake]" in verdict for verdict in verdicts)  # P(Real) < 1 always
+    shown = verdicts(at)
+    # P(Real) < 1 always: Fake, or Uncertain when P(Fake) would be under 50%.
+    assert shown and all(("Fake]" in v) or ("Uncertain]" in v) for v in shown)
     at.toggle(key="classify_use_eer").set_value(True).run()
     assert any("(EER)" in caption.value for caption in at.caption)
     at.checkbox(key="classify_face_crop").set_value(True).run()
@@ -96,5 +104,76 @@ def test_broken_run_is_skipped(with_run, trained_run):
         broken.name in warning.value and "could not be loaded" in warning.value
         for warning in at.warning
     )
-    verdicts = [md.value for md in at.markdown if md.value.startswith("### :")]
-    assert len(verdicts) == 4
+    assert len(verdicts(at)) == 4
+
+
+def constant_run(with_run: Path, p_real: float, eer_threshold: float | None = None) -> Path:
+    """Replace the run's model by one whose P(Real) is ``p_real`` for every image.
+
+    One convolution whose output is 1 everywhere (zero kernel, bias 1), pooled, then a
+    dense layer with weight 1: the Grad-CAM map is flat (the same everywhere) for the
+    Real side and zero for the Fake side, whatever the image.
+    """
+    import json
+    import math
+
+    import keras
+
+    from core import predict
+
+    size = predict.run_image_size(with_run)
+    inputs = keras.Input((size, size, 3))
+    features = keras.layers.Conv2D(1, 3, padding="same", name="conv")(inputs)
+    pooled = keras.layers.GlobalAveragePooling2D()(features)
+    logit = keras.layers.Dense(1, name="logit")(pooled)
+    model = keras.Model(inputs, logit)
+    conv, dense = model.get_layer("conv"), model.get_layer("logit")
+    conv.set_weights([np.zeros((3, 3, 3, 1), "float32"), np.ones(1, "float32")])
+    bias = math.log(p_real / (1 - p_real)) - 1.0
+    dense.set_weights([np.ones((1, 1), "float32"), np.full(1, bias, "float32")])
+    model.save(with_run / "model.keras")
+    if eer_threshold is not None:
+        metrics_path = with_run / "metrics.json"
+        values = json.loads(metrics_path.read_text())
+        metrics_path.write_text(json.dumps(values | {"eer_threshold": eer_threshold}))
+    return with_run
+
+
+def progress_texts(at: AppTest) -> list[str]:
+    return [bar.proto.text for bar in at.get("progress")]
+
+
+def test_a_coin_flip_is_shown_as_uncertain(with_run):
+    """Issue 15.4: P(Real) = 0.52 is no verdict; a shown verdict is never below 50%."""
+    constant_run(with_run, p_real=0.52, eer_threshold=0.55)
+    at = open_page()
+    at.checkbox(key="classify_gradcam").set_value(False)
+    at.button(key="classify_pick_samples").click().run()
+    assert not at.exception, at.exception
+    assert verdicts(at) == ["### :gray[Uncertain]"] * 4
+    assert progress_texts(at) == ["Uncertain: P(Real) 52.0%"] * 4
+    # Without the band it is a (weak) verdict, with the probability of that verdict.
+    at.slider(key="classify_band").set_value(0.0).run()
+    assert verdicts(at) == ["### :green[Real]"] * 4
+    assert progress_texts(at) == ["Real: 52.0%"] * 4
+    # The run's EER threshold (0.55) puts 0.52 on the Fake side at P(Fake) = 48%: no verdict.
+    at.toggle(key="classify_use_eer").set_value(True).run()
+    assert verdicts(at) == ["### :gray[Uncertain]"] * 4
+    assert progress_texts(at) == ["Uncertain: P(Real) 52.0%"] * 4
+    assert not any("Fake: 48" in text for text in progress_texts(at))
+
+
+@pytest.mark.parametrize(
+    ("p_real", "card"),
+    [(0.9, "No region stands out"), (0.1, "No evidence for this verdict")],
+)
+def test_gradcam_without_evidence_is_a_card_not_a_flat_overlay(with_run, p_real, card):
+    """Issue 15.5: a flat or all-zero map is said in words, with no overlay drawn."""
+    constant_run(with_run, p_real=p_real)
+    at = open_page()
+    at.button(key="classify_pick_samples").click().run()
+    assert not at.exception, at.exception
+    assert sum(card in info.value for info in at.info) == 4
+    captions = [caption for picture in at.get("image") for caption in picture.captions]
+    assert not any("Grad-CAM" in caption or "Colour scale" in caption for caption in captions)
+    assert not any("(No region" in caption for caption in captions)

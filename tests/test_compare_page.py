@@ -21,12 +21,15 @@ APP = str(settings.REPO_ROOT / "streamlit_app.py")
 
 @pytest.fixture(scope="module")
 def home(tmp_path_factory) -> Path:
-    """An artifacts folder with two tiny finished runs on different test subsets (built once)."""
+    """An artifacts folder with two tiny finished runs on different test subsets (built once).
+
+    The older run has the larger test set (8 images against 6).
+    """
     folder = tmp_path_factory.mktemp("compare_page")
     dataset = make_tree(
         folder / "data" / "Dataset", {"Train": (4, 4), "Validation": (2, 2), "Test": (6, 6)}
     )
-    make_run(dataset, test_size=6, seed=1, runs_root=folder / "runs")
+    make_run(dataset, test_size=8, seed=1, runs_root=folder / "runs")
     make_run(dataset, test_size=6, seed=2, model="xception", runs_root=folder / "runs", size=72)
     return folder
 
@@ -61,15 +64,21 @@ def test_empty_state_links_to_training(tmp_path, monkeypatch):
     assert [link.proto.page for link in at.get("page_link")] == ["train"]
 
 
+COMPACT = ["Run", "Model", "Test set", "Accuracy", "AUC", "EER", "Loss", "Train time (s)"]
+
+
 def test_renders_table_and_charts(app_home):
     at = open_page()
     table = at.dataframe[0].value
     assert len(table) == 2
-    assert {"Run", "Model", "Test set", "AUC", "EER", "ms/image", "ImageNet weights"} <= set(
-        table.columns
-    )
-    assert sorted(table["ImageNet weights"]) == ["n/a", "no"]
+    # Issue 15.1: a compact table with the run pinned; the rest through the column chooser.
+    assert list(table.columns) == COMPACT
+    assert json.loads(at.dataframe[0].proto.columns)["Run"]["pinned"] is True
     assert any("2 different test sets" in warning.value for warning in at.warning)
+    at.multiselect(key="compare_columns").set_value(["ImageNet weights", "ms/image"]).run()
+    table = at.dataframe[0].value
+    assert list(table.columns) == [*COMPACT, "ImageNet weights", "ms/image"]
+    assert sorted(table["ImageNet weights"]) == ["n/a", "no"]
     # ROC, PR, 2 confusion matrices, training curves, headline bars.
     assert len(at.get("plotly_chart")) == 6
     assert [button.label for button in at.get("download_button")] == [
@@ -79,25 +88,80 @@ def test_renders_table_and_charts(app_home):
     ]
 
 
-def test_rescore_button_adds_the_common_group(app_home):
+def _figure(at: AppTest, key: str):
+    import plotly.io
+
+    (chart,) = [c for c in at.get("plotly_chart") if c.proto.id.endswith(key) or key in c.key]
+    return plotly.io.from_json(chart.proto.spec)
+
+
+def test_one_colour_per_run_across_charts(app_home):
+    """Issue 15.13: a run has the same colour in the ROC, PR, history and bar charts."""
+    from ui import charts
+
     at = open_page()
+    names = at.multiselect(key="compare_runs").value
+    expected = charts.run_colours(names)
+    assert len(set(expected.values())) == len(names)
+    for key in ("compare_roc", "compare_pr", "compare_history", "compare_bars"):
+        found = charts.trace_colours(_figure(at, key))
+        for name in names:
+            colours = {colour for label, colour in found.items() if label.startswith(name)}
+            assert colours == {expected[name]}, (key, name, found)
+
+
+def test_rescore_switches_table_and_charts_to_the_common_set(app_home):
+    at = open_page()
+    # Issue 15.2: the proposed reference run has the largest test set, not the newest run.
+    records = compare.load_comparison().records
+    largest = max(records, key=lambda record: len(record.test_set.files))
+    assert records[0].name != largest.name  # the newest run has the smaller set
+    assert at.selectbox(key="compare_common_run").value == largest.name
     at.button(key="compare_rescore").click()
     at.run()
     assert not at.exception, at.exception
     assert not at.error, [e.value for e in at.error]
     assert any("2 run(s) scored" in s.value for s in at.success)
+    # The table and the charts show the common set; the "different test sets" warning is gone.
+    chosen = at.selectbox(key="compare_scored_on").value
+    assert chosen != "own"
     table = at.dataframe[0].value
+    assert [c for c in table.columns if c.startswith("common · ")] == [
+        "common · Test set",
+        "common · Accuracy",
+        "common · AUC",
+        "common · EER",
+        "common · Loss",
+    ]
     assert table["common · AUC"].notna().all()
-    assert len(set(table["common · Test set"])) == 1
-    records = compare.load_comparison().records
-    stored = [r.rescores[at.selectbox(key="compare_common_set").value]["files"] for r in records]
-    assert stored[0] == stored[1]
+    assert set(table["common · Test set"]) == {f"{chosen} (8)"}
+    assert not any("different test sets" in warning.value for warning in at.warning)
+    assert any("scored on the same 8 images" in caption.value for caption in at.caption)
+    assert any(f"common · {chosen}" in caption.value for caption in at.caption)  # charts
+    stored = [r.rescores[chosen]["files"] for r in compare.load_comparison().records]
+    assert stored[0] == stored[1] == list(largest.test_set.files)
     # A fresh session (a new visitor) shows the stored common group by default, unrecomputed.
     again = open_page()
     assert again.dataframe[0].value["common · AUC"].notna().all()
 
 
-def test_delete_needs_confirmation(app_home):
+def test_cross_dataset_score_switches_the_table(app_home):
+    at = open_page()
+    at.text_input(key="compare_cross_folder").set_value(str(app_home / "data" / "Dataset"))
+    at.button(key="compare_cross_button").click()
+    at.run()
+    assert not at.exception, at.exception
+    assert not at.error, [e.value for e in at.error]
+    table = at.dataframe[0].value
+    metrics = [c for c in table.columns if c.startswith("cross: ")]
+    assert metrics and metrics[0].endswith("Test set") and len(metrics) == 5
+    assert table[metrics[2]].notna().all()  # AUC on the other dataset, every run
+    # Back on the runs' own test sets, the cross columns can still be added.
+    at.selectbox(key="compare_scored_on").set_value("own").run()
+    assert metrics[2] in at.multiselect(key="compare_columns").options
+
+
+def test_delete_needs_confirmation_and_updates_the_selector(app_home):
     at = open_page()
     victim = at.dataframe[0].value["Run"].iloc[0]
     at.multiselect(key="compare_delete_runs").set_value([victim])
@@ -111,6 +175,27 @@ def test_delete_needs_confirmation(app_home):
     assert not (app_home / "runs" / victim).exists()
     assert at.dataframe[0].value["Run"].tolist() != [victim]
     assert len(at.dataframe[0].value) == 1
+    # Issue 15.3: the browser keeps a widget's own value unless the page sets it: the page
+    # must set the selector's value to the remaining runs, not merely forget its own.
+    selector = at.multiselect(key="compare_runs")
+    assert victim not in selector.options and victim not in selector.value
+    assert selector.proto.set_value and victim not in selector.proto.raw_values
+    assert any("Deleted 1 run(s)." in s.value for s in at.success)
+
+
+def test_csv_export_writes_counts_as_integers(app_home):
+    """Issue 15.13: 20, not 20.0, for counts; metrics keep their decimals."""
+    import csv
+    import io
+
+    from ui import compare_view
+
+    records = compare.load_comparison().records
+    text = compare_view.table_csv(compare.comparison_table(records))
+    rows = list(csv.DictReader(io.StringIO(text)))
+    assert {row["Test n"] for row in rows} == {"8", "6"}
+    assert all(row["Params"].isdigit() and row["Image size"].isdigit() for row in rows)
+    assert all("." in row["AUC"] or row["AUC"] in ("0", "1") for row in rows)
 
 
 def test_page_render_does_not_import_tensorflow(home, tmp_path):

@@ -44,14 +44,61 @@ def browser_page():
 
 
 def shoot(page, name: str) -> None:
-    """Save a full-page screenshot when SCREENSHOTS is set."""
+    """Save a full-page screenshot, 1400 px wide, when SCREENSHOTS is set.
+
+    Streamlit scrolls inside its main block, not the document, so Playwright's
+    ``full_page`` alone shows one screen: the viewport is made as tall as the content.
+    """
     if os.environ.get("SCREENSHOTS"):
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-        # Streamlit scrolls inside its main block, so a tall viewport shows more of a page.
-        page.set_viewport_size({"width": 1400, "height": 1800})
-        page.wait_for_timeout(1500)  # let charts finish their animation
-        page.screenshot(path=str(SCREENSHOTS / f"{name}.png"))
+        for _ in range(2):  # charts re-layout after the resize; measure again once
+            height = page.evaluate(CONTENT_HEIGHT)
+            page.set_viewport_size({"width": 1400, "height": min(int(height) + 60, 16000)})
+            page.wait_for_timeout(1500)  # let charts finish their animation
+        page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
         page.set_viewport_size({"width": 1400, "height": 1000})
+        wait_idle(page)
+
+
+CONTENT_HEIGHT = """() => Math.max(document.body.scrollHeight, ...[
+    '[data-testid="stMain"]', '[data-testid="stMainBlockContainer"]',
+    '[data-testid="stAppScrollToBottomContainer"]', '[data-testid="stSidebarContent"]'
+].map(s => document.querySelector(s)).filter(Boolean).map(e => e.scrollHeight))"""
+
+# Text cut off with an ellipsis (or clipped) in labels, buttons, metrics and tabs.
+TRUNCATED = """() => {
+    const roots = document.querySelectorAll(
+        '[data-testid="stMain"] [data-testid="stWidgetLabel"], [data-testid="stMain"] button, '
+        + '[data-testid="stMain"] [data-testid="stMetricValue"], '
+        + '[data-testid="stMain"] [data-testid="stMetricLabel"]');
+    const cut = [];
+    for (const root of roots) {
+        for (const el of [root, ...root.querySelectorAll('*')]) {
+            const style = getComputedStyle(el);
+            const clips = style.textOverflow === 'ellipsis' || style.overflow === 'hidden'
+                || style.overflowX === 'hidden';
+            // Icons are font ligatures ("add", "close"): their names are not text to read.
+            const icons = [...el.querySelectorAll('[data-testid="stIconMaterial"]')]
+                .map(icon => icon.textContent).join('');
+            const text = (el.innerText || el.textContent || '').replace(icons, '').trim();
+            const isIcon = el.matches('[data-testid="stIconMaterial"]')
+                || style.fontFamily.includes('Material');
+            // Screen-reader-only text is clipped to 1 px on purpose.
+            const visible = el.getBoundingClientRect().width > 2;
+            if (clips && visible && !isIcon && text && el.scrollWidth > el.clientWidth + 1) {
+                cut.push(text);
+                break;
+            }
+        }
+    }
+    return cut;
+}"""
+
+
+def assert_nothing_truncated(page) -> None:
+    """No label, button, metric or tab on the page is cut off (issue 15.13)."""
+    cut = page.evaluate(TRUNCATED)
+    assert cut == [], f"truncated on the page: {cut}"
 
 
 def wait_idle(page) -> None:
@@ -111,11 +158,21 @@ def test_whole_journey(browser_page, tmp_path, ffhq):
         images = page.locator('[data-testid="stImage"] img, [data-testid="stImageContainer"] img')
         images.nth(3).wait_for()
         assert images.first.evaluate("img => img.naturalWidth") > 0
+        page.get_by_role("heading", name="Shortcut check: simple statistics per class").wait_for()
+        wait_idle(page)
+        assert_nothing_truncated(page)
         shoot(page, "data_explorer")
 
         # 3. Point the app at the shared real dataset: the Home counts change to its own.
         go_to(page, "Home")
         field = page.get_by_role("textbox", name="Dataset folder")
+        # A wrong path is reported on the page itself, which shows no dataset meanwhile.
+        field.fill(str(ffhq / "Train" / "Real" / "missing"))
+        field.press("Enter")
+        wait_idle(page)
+        main = page.locator('[data-testid="stMain"]')
+        main.get_by_text("Dataset folder:", exact=False).first.wait_for()
+        assert "Dataset in use" not in main_text(page)
         field.fill(str(ffhq))
         field.press("Enter")
         page.get_by_text("Real 300 · Fake 100").wait_for()
@@ -140,14 +197,22 @@ def test_whole_journey(browser_page, tmp_path, ffhq):
             box.press("Enter")
             wait_idle(page)
         page.get_by_role("button", name="Start training").click()
+        # The feedback stays: a status line under the button (the toast comes and goes).
+        page.get_by_text(re.compile(r"^(Started|Queued) cnn_")).first.wait_for()
         page.locator('[data-testid="stProgress"]').first.wait_for()
+        assert_nothing_truncated(page)
         shoot(page, "train")
         runs_table = page.locator('[data-testid="stDataFrame"]').last
         progress_seen = watch_progress(page, until=lambda: "finished" in runs_table.text_content())
         assert progress_seen > 0, "the progress bars never moved"
+        assert page.get_by_text(re.compile(r"^(Started|Queued) cnn_")).count() >= 1
+        # The finished run leads to its results.
+        link = page.get_by_role("link", name="See its results on the Compare page")
+        link.wait_for()
 
         # 5. Compare: the run's row, with its accuracy and AUC.
-        go_to(page, "Compare")
+        link.click()
+        wait_idle(page)
         table = page.locator('[data-testid="stDataFrame"]').first
         table.wait_for()
         wait_for_text(page, table, "cnn_", timeout_s=30)
@@ -158,6 +223,8 @@ def test_whole_journey(browser_page, tmp_path, ffhq):
         assert len(rows) == 1 and rows[0]["Run"].startswith("cnn_")
         assert 0.0 <= float(rows[0]["Accuracy"]) <= 1.0
         assert 0.0 <= float(rows[0]["AUC"]) <= 1.0
+        assert rows[0]["Test n"] == "20" and rows[0]["Image size"] == "32"  # counts, not 20.0
+        assert_nothing_truncated(page)
         shoot(page, "compare")
 
         # 6. Classify: a real image gets a verdict; a broken file a clear error.
@@ -168,6 +235,8 @@ def test_whole_journey(browser_page, tmp_path, ffhq):
         wait_idle(page)
         verdict = page.get_by_text(re.compile(r"\b(Real|Fake)\b.*\d+(\.\d+)?\s*%"))
         verdict.first.wait_for()
+        wait_idle(page)
+        assert_nothing_truncated(page)
         shoot(page, "classify")
         broken = tmp_path / "broken.jpg"
         broken.write_bytes(b"this is not an image")

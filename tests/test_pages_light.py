@@ -153,3 +153,43 @@ def test_home_and_explorer_do_not_import_tensorflow(ffhq, tmp_path):
     assert results["pages/home.py"] == [] and results[EXPLORER] == []
     assert results["tensorflow"] is False, "Home or Data Explorer imported TensorFlow"
     assert results["keras"] is False, "Home or Data Explorer imported Keras"
+
+
+def test_explorer_tables_and_charts_speak_plainly(ffhq, monkeypatch):
+    """Issue 15.13: the shortcut table has no duplicate column and people's headers; the
+    image-size chart uses the Real/Fake colours of every other class chart."""
+    import plotly.io
+
+    from ui import charts
+
+    monkeypatch.setenv(settings.DATA_ENV, str(ffhq))
+    explorer = AppTest.from_file(APP, default_timeout=60)
+    explorer.switch_page(EXPLORER)
+    explorer.run()
+    assert not explorer.exception
+    (shortcuts,) = [f.value for f in explorer.dataframe if "Statistic" in f.value.columns]
+    assert list(shortcuts.columns) == [
+        "Statistic",
+        "Median, Real",
+        "Median, Fake",
+        "Higher in",
+        "Separation (AUC)",
+    ]
+    for column in shortcuts.columns:  # no column repeats another
+        assert not any(
+            shortcuts[column].equals(shortcuts[other])
+            for other in shortcuts.columns
+            if other != column
+        )
+    clear = shortcuts[(shortcuts["Median, Real"] - shortcuts["Median, Fake"]).abs() > 0]
+    for row in clear.itertuples():
+        assert row[4] in ("Real", "Fake", "neither")
+    for chart in explorer.get("plotly_chart"):
+        figure = plotly.io.from_json(chart.proto.spec)
+        for trace in figure.data:
+            if trace.name in charts.CLASS_COLOURS:
+                assert trace.marker.color == charts.CLASS_COLOURS[trace.name] or (
+                    trace.line.color == charts.CLASS_COLOURS[trace.name]
+                ), (chart.key, trace.name)
+    # The batch's shape fits its metric: two per row (the browser test checks no truncation).
+    assert {m.label for m in explorer.metric} >= {"Images shape", "Labels dtype"}

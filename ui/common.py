@@ -61,8 +61,19 @@ def dataset_index(choice: DatasetChoice) -> data.DatasetIndex:
 def dataset_or_stop() -> tuple[DatasetChoice, data.DatasetIndex]:
     """Return the dataset in use and its index, with the demo notice shown.
 
-    A dataset that cannot be indexed is shown as one error and stops the page.
+    A folder typed in the sidebar that cannot be used stops the page: showing the
+    previous dataset under a wrong path would mislead; the error is shown on the page
+    (:func:`folder_problem_banner`). A dataset that cannot be indexed is shown as one
+    error and stops the page too.
     """
+    if folder_problem_banner():
+        st.info(
+            "This page shows nothing until the **Dataset folder** in the sidebar is fixed, "
+            "or cleared to use the "
+            + (f"folder in `{settings.DATA_ENV}`" if settings.env_data_dir() else "demo data")
+            + "."
+        )
+        st.stop()
     choice = current_dataset()
     demo_notice(choice)
     try:
@@ -73,18 +84,67 @@ def dataset_or_stop() -> tuple[DatasetChoice, data.DatasetIndex]:
         raise  # st.stop() raises; this line only tells type checkers so
 
 
-def current_dataset() -> DatasetChoice:
-    """Return the dataset in use (see module docstring); never raises."""
+def check_folder(folder: str | Path) -> Path:
+    """Resolve a dataset folder given by the user, or say in one sentence why it cannot be.
+
+    Raises:
+        DatasetError: a folder this server may not open (outside ``DEEPFAKE_DATA_ROOTS``
+            when restricted), a file instead of a folder, a missing folder, a wrong layout.
+    """
+    refusal = settings.folder_refusal(folder)
+    if refusal:
+        raise data.DatasetError(refusal)
+    path = Path(folder).expanduser()
+    if path.is_file():
+        raise data.DatasetError(
+            f"{folder} is a file, not a folder: enter the dataset folder holding Train/, "
+            "Validation/ and Test/ (or the folder above it)."
+        )
+    return data.resolve_root(path)
+
+
+def folder_problem_banner() -> bool:
+    """Show on the page (not only in the sidebar) why the typed folder cannot be used.
+
+    Every page calls this near its top, directly or through :func:`dataset_or_stop`.
+
+    Returns:
+        True when there is a problem.
+    """
+    problem = typed_folder_error()
+    if problem:
+        st.error(f"**Dataset folder:** {problem}", icon="📁")
+    return problem is not None
+
+
+def typed_folder_error() -> str | None:
+    """Why the folder typed in the sidebar cannot be used; None when empty or fine."""
     typed = st.session_state.get(DATA_DIR_KEY, "").strip()
-    if typed and settings.folder_refusal(typed) is None:
+    if not typed:
+        return None
+    try:
+        check_folder(typed)
+    except data.DatasetError as error:
+        return str(error)
+    return None
+
+
+def current_dataset() -> DatasetChoice:
+    """Return the dataset in use (see module docstring); never raises.
+
+    A wrong sidebar folder falls back here; pages that show a dataset call
+    :func:`dataset_or_stop`, which stops instead.
+    """
+    typed = st.session_state.get(DATA_DIR_KEY, "").strip()
+    if typed:
         try:
-            return DatasetChoice(data.resolve_root(typed), "sidebar", is_demo=False)
+            return DatasetChoice(check_folder(typed), "sidebar", is_demo=False)
         except data.DatasetError:
             pass  # the sidebar shows the error; fall back below
     env = settings.env_data_dir()
     if env is not None:
         try:
-            return DatasetChoice(data.resolve_root(env), "environment", is_demo=False)
+            return DatasetChoice(check_folder(env), "environment", is_demo=False)
         except data.DatasetError:
             pass
     root = Path(_demo_root(str(settings.artifacts_dir())))
@@ -92,34 +152,41 @@ def current_dataset() -> DatasetChoice:
 
 
 def sidebar() -> None:
-    """Draw the shared sidebar: dataset path field, dataset in use, artifacts folder."""
+    """Draw the shared sidebar: dataset path field, dataset in use, artifacts folder.
+
+    An unusable folder is reported here and, by :func:`folder_problem_banner`, on the
+    page the user is on, where it cannot be missed.
+    """
+    env = settings.env_data_dir()
     with st.sidebar:
         st.text_input(
             "Dataset folder",
             key=DATA_DIR_KEY,
-            placeholder="/path/to/Dataset (empty: demo data)",
+            placeholder=(
+                f"Empty: {env} (from {settings.DATA_ENV})"
+                if env is not None
+                else "/path/to/Dataset (empty: demo data)"
+            ),
             help="The Kaggle 'Deepfake and Real Images' folder holding Train/, "
-            "Validation/ and Test/ (or the folder above it). Leave empty for the demo data.",
+            "Validation/ and Test/ (or the folder above it). Leave empty for "
+            + (f"the folder in {settings.DATA_ENV}." if env is not None else "the demo data."),
         )
         typed = st.session_state.get(DATA_DIR_KEY, "").strip()
-        refusal = settings.folder_refusal(typed) if typed else None
-        if refusal:
-            st.error(refusal)
-        elif typed:
-            try:
-                data.resolve_root(typed)
-            except data.DatasetError as error:
-                st.error(str(error))
-        env = settings.env_data_dir()
+        problem = typed_folder_error()
+        if problem:
+            st.error(problem)
         if env is not None and not typed:
             try:
-                data.resolve_root(env)
+                check_folder(env)
             except data.DatasetError as error:
-                st.error(f"{settings.DATA_ENV}: {error}")
+                problem = f"{settings.DATA_ENV}: {error}"
+                st.error(problem)
         choice = current_dataset()
         if not choice.is_demo:  # where runs recorded elsewhere may find their dataset now
             testsets.note_root(choice.path)
-        if choice.is_demo:
+        if typed and problem:
+            st.caption("Using: nothing until the folder above is fixed or cleared.")
+        elif choice.is_demo:
             st.caption(f"Using: **{DEMO_LABEL}**")
         else:
             st.caption(f"Using: `{choice.path}` (from the {choice.source})")
