@@ -32,7 +32,7 @@ OLD_CONFIG = {
 }
 
 
-def write_old_run(name: str, dataset, model: str = "cnn", with_model: bool = True):
+def write_old_run(name: str, dataset, model: str = "cnn"):
     """A finished run folder with the files and keys of the previous version, by hand."""
     index = data.index_dataset(dataset)
     test = data.stratified_subset(index.splits["Test"], 6, 42)
@@ -68,14 +68,13 @@ def write_old_run(name: str, dataset, model: str = "cnn", with_model: bool = Tru
         "params": 1,
     }
     runs.write_json(folder / "metrics.json", {**report, **extra})
-    if with_model:
-        registry.build(model, image_size=config["image_size"], seed=0).save(folder / "model.keras")
+    registry.build(model, image_size=config["image_size"], seed=0).save(folder / "model.keras")
     return folder
 
 
 def test_an_old_run_folder_loads_compares_rescores_classifies_and_explains(tiny_dataset):
     folder = write_old_run("cnn_20250101-000000", tiny_dataset)
-    write_old_run("xception_20250101-000001", tiny_dataset, "xception", with_model=False)
+    write_old_run("xception_20250101-000001", tiny_dataset, "xception")
 
     config = TrainConfig.from_dict(runs.read_json(folder / "config.json"))
     assert config.options == registry.get_spec("cnn").defaults()  # what it was built with
