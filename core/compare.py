@@ -125,10 +125,16 @@ def _own_test_set(run: Run, subsets: dict[str, Any]) -> TestSet | None:
     given = subsets.get("data_dir", run.config.get("data_dir"))
     is_demo = bool(subsets.get("is_demo", metrics_.get("is_demo", run.config.get("is_demo"))))
     # The dataset may have moved since (or the artifacts folder, with the demo set in it).
-    root = testsets.resolve_root(recorded, sorted(files), given=given, is_demo=is_demo)
+    stored = metrics_.get("test_set_id")
+    root = testsets.resolve_root(
+        recorded,
+        sorted(files),
+        given=given,
+        is_demo=is_demo,
+        expected_id=stored if isinstance(stored, str) else None,
+    )
     if root is None:
         return None
-    stored = metrics_.get("test_set_id")
     test_set = TestSet.of(root, files, f"test subset of {run.name}")
     return replace(test_set, stored_id=stored) if isinstance(stored, str) else test_set
 

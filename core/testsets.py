@@ -128,14 +128,21 @@ def resolve_root(
     *,
     given: str | None = None,
     is_demo: bool = False,
+    expected_id: str | None = None,
 ) -> str | None:
     """Return the dataset folder that holds ``files`` now, or ``recorded`` when none does.
+
+    Kaggle-layout datasets share file names (``real_0.jpg``...), so a folder found
+    anywhere but where the run recorded it must also hold the same *images*: when the
+    run stored its test set's content id, the candidate's id must match it (hashing its
+    files once per process; only after a move).
 
     Args:
         recorded: the root the run recorded (absolute, where it was found then).
         files: relative paths the root must hold (a few are checked).
         given: the dataset as the user gave it (``data_dir``).
         is_demo: the run used the generated demo dataset.
+        expected_id: the content id the run stored for ``files`` (``test_set_id``).
     """
     from core.data import DatasetError
     from core.data import resolve_root as dataset_folder
@@ -145,8 +152,12 @@ def resolve_root(
             root = dataset_folder(candidate)
         except (DatasetError, OSError):
             continue
-        if _holds(root, files):
-            return str(root)
+        if not _holds(root, files):
+            continue
+        moved = recorded is None or root != Path(recorded)
+        if moved and expected_id and test_set_id(root, files) != expected_id:
+            continue  # same names, other images
+        return str(root)
     return recorded
 
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from core import settings
+from core import settings, testsets
 
 settings.enable_onednn()
 
@@ -23,6 +23,8 @@ def artifacts(tmp_path_factory, monkeypatch) -> Path:
     """Point the app's artifacts folder at a fresh temporary folder for every test."""
     folder = tmp_path_factory.mktemp("artifacts")
     monkeypatch.setenv(settings.ARTIFACTS_ENV, str(folder))
+    # Dataset folders the app noticed belong to the test that used them.
+    monkeypatch.setattr(testsets, "_noted_roots", [])
     monkeypatch.delenv(settings.DATA_ENV, raising=False)
     return folder
 

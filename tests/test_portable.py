@@ -168,3 +168,22 @@ def test_old_rescore_ids_still_load(scored):
     assert table.set_index("run").loc[folder.name, "common/auc"] == pytest.approx(
         record["metrics"]["auc"]
     )
+
+
+def test_a_moved_dataset_is_matched_by_its_images_not_only_their_names(tmp_path):
+    """Kaggle-layout folders share file names: a look-alike is not taken for the moved one."""
+    original = make_tree(tmp_path / "a" / "Dataset", {"Test": (2, 2)})
+    files = sorted(str(p.relative_to(original)) for p in original.rglob("*.jpg"))
+    expected = testsets.test_set_id(original, files)
+    moved = tmp_path / "moved" / "Dataset"
+    shutil.copytree(original, moved)
+    shutil.rmtree(original)
+    look_alike = make_tree(tmp_path / "other" / "Dataset", {"Test": (2, 2)})
+    for path in look_alike.rglob("*.jpg"):  # same names, other pixels
+        path.write_bytes(path.read_bytes() + b"\0")
+    testsets.note_root(moved)
+    testsets.note_root(look_alike)  # noticed last, so tried first
+    found = testsets.resolve_root(str(original), files, expected_id=expected)
+    assert found == str(moved)
+    # Without a stored id (runs from before content ids) names are all there is to go by.
+    assert testsets.resolve_root(str(original), files) == str(look_alike)

@@ -135,7 +135,8 @@ def test_sidebar_refuses_a_folder_outside_the_roots(monkeypatch, tmp_path):
     errors = " ".join(error.value for error in at.sidebar.error)
     assert f"{outside} is outside the dataset folders this server may open" in errors
     captions = " ".join(caption.value for caption in at.sidebar.caption)
-    assert "Using: **Demo dataset" in captions  # the refused folder is not used
+    # The refused folder is not used, nor silently replaced by another dataset.
+    assert "Using: nothing until the folder above is fixed or cleared" in captions
     assert str(outside) not in " ".join(md.value for md in at.markdown)
     at = _app_with_folder(inside)
     assert not at.sidebar.error
