@@ -126,7 +126,7 @@ def _score_chunk(
     members: Sequence[_Member], decoded: list[np.ndarray], seed: int, first: int, batch: int
 ) -> None:
     """Degrade one chunk by every setting and append every member's scores."""
-    from core.predict import predict_p_real
+    from core.scoring import predict_p_real
 
     sizes = sorted({member.size for member in members})
     for name, strength in all_settings():
@@ -177,7 +177,7 @@ def score_runs(
     Raises:
         RunError: a model cannot be loaded.
     """
-    from core.predict import load_model, model_image_size
+    from core.scoring import load_model, model_image_size
 
     results: dict[str, dict[str, Any]] = {}
     members: list[_Member] = []
@@ -313,7 +313,7 @@ def _print_table(results: dict[str, dict[str, Any]]) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``python -m core.robustness``; returns the exit status."""
     from core import data
-    from core.compare import dataset_test_set
+    from core.testsets import dataset_test_set
 
     parser = argparse.ArgumentParser(
         prog="python -m core.robustness", description=__doc__.splitlines()[0]

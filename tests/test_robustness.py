@@ -73,7 +73,7 @@ def test_stored_results_are_reused(dataset, two_runs, monkeypatch) -> None:
     def no_loading(run_dir):
         raise AssertionError("a stored result was scored again")
 
-    monkeypatch.setattr("core.predict.load_model", no_loading)
+    monkeypatch.setattr("core.scoring.load_model", no_loading)
     assert robustness.score_runs(two_runs, root, files, "set1") == first
 
 
