@@ -34,6 +34,7 @@ import numpy as np
 
 from core import ensemble, images, metrics, perturb
 from core.runs import RunError, read_json, write_json
+from core.testsets import label_of
 
 log = logging.getLogger(__name__)
 
@@ -73,13 +74,6 @@ class _Member:
     model: Any
     size: int
     record: dict[str, Any]
-
-
-def _label(relative: str) -> int:
-    folder = Path(relative).parts[-2].lower()
-    from core.data import CLASS_ALIASES
-
-    return CLASS_ALIASES[folder]
 
 
 def _empty_record(test_set_id: str, seed: int, files: Sequence[str]) -> dict[str, Any]:
@@ -221,7 +215,7 @@ def _score_members(
             _score_chunk(members, decoded, seed, first, batch_size)
         for member in members:
             member.record["files"].extend(kept)
-            member.record["labels"].extend(_label(relative) for relative in kept)
+            member.record["labels"].extend(label_of(relative) for relative in kept)
             member.record["done"] = first + len(chunk)
             if member.record["done"] >= len(files):
                 _finish(member.record)
