@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from core import metrics
 
@@ -109,4 +110,58 @@ def ensemble_name(members: Sequence[str], method: str = "logit") -> str:
     return f"Ensemble ({rule}) of {len(members)} runs"
 
 
-__all__ = ["METHODS", "EnsembleError", "combine", "combine_records", "ensemble_name"]
+def for_test_set(records: Sequence[Any], test_id: str | None, method: str = "logit") -> dict:
+    """The ensemble of runs (:class:`core.compare.RunRecord`) on one re-scored test set.
+
+    Raises:
+        EnsembleError: no common test set chosen, fewer than two runs, a run not
+            scored on it, or runs scored on different files; the message says what to do.
+    """
+    if len(records) < 2:
+        raise EnsembleError("Choose at least two runs for an ensemble.")
+    if test_id is None:
+        raise EnsembleError(
+            "An ensemble needs its runs scored on identical files: choose a common test set "
+            "under Scored on (re-score the runs on one first)."
+        )
+    missing = [record.name for record in records if test_id not in record.rescores]
+    if missing:
+        raise EnsembleError(
+            f"{', '.join(missing)} not scored on test set {test_id} yet: re-score them there "
+            "for an ensemble."
+        )
+    members = [dict(record.rescores[test_id], run=record.name) for record in records]
+    return combine_records(members, method)
+
+
+def table_row(table: pd.DataFrame, name: str, result: dict[str, Any], prefix: str) -> pd.DataFrame:
+    """``table`` with one more row for an ensemble scored on the test set of ``prefix``.
+
+    Args:
+        table: a :func:`core.compare.comparison_table`.
+        name: the ensemble's name (:func:`ensemble_name`).
+        result: :func:`combine_records`'s result.
+        prefix: the column group of its test set (``common/``, ``cross:<name>/``).
+    """
+    from core import compare
+
+    row: dict[str, Any] = {"run": name, "model": "Ensemble", "test_n": len(result["files"])}
+    test_column = prefix + compare.TEST_SET_COLUMN
+    if test_column in table.columns and len(table):
+        row[test_column] = table[test_column].iloc[0]
+    for key in compare.METRICS:
+        value = result["metrics"].get(key)
+        row[prefix + key] = float("nan") if value is None else float(value)
+    extra = pd.DataFrame([row]).reindex(columns=table.columns)
+    return pd.concat([table, extra], ignore_index=True)
+
+
+__all__ = [
+    "METHODS",
+    "EnsembleError",
+    "combine",
+    "combine_records",
+    "ensemble_name",
+    "for_test_set",
+    "table_row",
+]

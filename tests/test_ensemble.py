@@ -74,3 +74,30 @@ def test_ensemble_can_beat_its_members() -> None:
 
 def test_name() -> None:
     assert ensemble.ensemble_name(["a", "b", "c"]) == "Ensemble (mean logit) of 3 runs"
+
+
+def _record(name: str, rescores: dict):
+    from types import SimpleNamespace
+
+    return SimpleNamespace(name=name, rescores=rescores)
+
+
+def test_for_test_set_needs_a_common_set_scored_by_every_run() -> None:
+    import pandas as pd
+    import pytest
+
+    from core import ensemble
+
+    stored = {"files": ["a/Real/1.jpg", "a/Fake/2.jpg"], "labels": [1, 0], "p_real": [0.8, 0.3]}
+    same = [_record("r1", {"t1": stored}), _record("r2", {"t1": stored})]
+    result = ensemble.for_test_set(same, "t1")
+    assert result["members"] == ["r1", "r2"] and result["p_real"] == pytest.approx([0.8, 0.3])
+    with pytest.raises(ensemble.EnsembleError, match="common test set"):
+        ensemble.for_test_set(same, None)
+    with pytest.raises(ensemble.EnsembleError, match="r2 not scored on test set t1"):
+        ensemble.for_test_set([same[0], _record("r2", {"t2": stored})], "t1")
+    table = pd.DataFrame([{"run": "r1", "common/test_set": "t1 (2)", "common/auc": 1.0}])
+    grown = ensemble.table_row(table, "Ensemble", result, "common/")
+    assert list(grown["run"]) == ["r1", "Ensemble"]
+    assert grown["common/auc"].iloc[1] == result["metrics"]["auc"]
+    assert grown["common/test_set"].iloc[1] == "t1 (2)"
