@@ -298,6 +298,10 @@ def test_robustness_tab_queues_a_job_and_draws_the_curves(app_home):
     assert names == set(at.multiselect(key="compare_runs").value)
     assert len(figure.data) == 2 * 5 * 2  # AUC and accuracy, 5 perturbations, 2 runs
     assert not any(b.key == "compare_robust_button" for b in at.button)  # reused, not redone
+    # The ensemble of the runs (on identical degraded files) gets its own lines.
+    at.selectbox(key="compare_ensemble").set_value("logit").run()
+    names = {trace.name for trace in _figure(at, "compare_robustness").data}
+    assert "Ensemble (mean logit) of 2 runs" in names and len(names) == 3
 
 
 def test_report_buttons_write_html_and_markdown(app_home):
