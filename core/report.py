@@ -1,7 +1,7 @@
 """A comparison report a person can send: one self-contained HTML file, or Markdown.
 
 The HTML opens offline: plotly's JavaScript is embedded once (``include_plotlyjs=True``)
-and there are no external files (no images, styles or scripts to fetch). It holds the
+and a few sample test images are inline PNG data, so nothing is fetched. It holds the
 dataset and its split counts, each run's configuration and exact subset sizes, the
 metrics table with its test set named, ROC and precision-recall curves, confusion
 matrices, training curves, robustness curves and the ensemble where computed, and the
@@ -253,6 +253,45 @@ STYLE = (
 )
 
 
+#: Sample test images per class shown inline in the HTML report.
+SAMPLES_PER_CLASS = 3
+
+
+def _sample_images(report: Report) -> str:
+    """A few test images of the first run's test set, inline as PNG data (nothing fetched)."""
+    import base64
+    import io
+
+    from PIL import Image
+
+    from core import images
+    from core.testsets import label_of
+
+    record = next((r for r in report.records if r.test_set and r.test_set.files), None)
+    if record is None:
+        return ""
+    cells = []
+    for label, name in ((1, "Real"), (0, "Fake")):
+        files = [f for f in record.test_set.files if label_of(f) == label][:SAMPLES_PER_CLASS]
+        for relative in files:
+            try:
+                pixels = images.thumbnail(
+                    images.decode(Path(record.test_set.root) / relative).pixels, 128
+                )
+            except (images.ImageError, OSError):
+                continue
+            buffer = io.BytesIO()
+            Image.fromarray(pixels).save(buffer, "PNG")
+            data = base64.b64encode(buffer.getvalue()).decode()
+            cells.append(
+                f"<figure style='display:inline-block;margin:4px'><img alt='{name}' "
+                f"src='data:image/png;base64,{data}'><figcaption>{name}</figcaption></figure>"
+            )
+    if not cells:
+        return ""
+    return f"<h2>Sample test images ({html.escape(record.test_set.label)})</h2>" + "".join(cells)
+
+
 def html_report(report: Report) -> str:
     """The report as one self-contained HTML page (plotly's JavaScript embedded once)."""
     parts = [
@@ -268,6 +307,7 @@ def html_report(report: Report) -> str:
         _frame_html(_datasets_frame(report)),
         "<h2>Runs: configuration and exact subset sizes</h2>",
         _frame_html(report.runs_table),
+        _sample_images(report),
     ]
     if report.ensemble is not None:
         parts.append(

@@ -18,6 +18,7 @@ SECTIONS = (
     "Precision-recall curves",
     "Confusion matrix",
     "Training curves",
+    "Sample test images",
     "Robustness",
     "Machine and packages",
 )
@@ -45,7 +46,11 @@ def external_sources(page: str) -> list[str]:
 
     class Tags(HTMLParser):
         def handle_starttag(self, tag, attrs):
-            found.extend(v for k, v in attrs if k in ("src", "href") and v and tag != "a")
+            found.extend(
+                v
+                for k, v in attrs
+                if k in ("src", "href") and v and tag != "a" and not v.startswith("data:")
+            )
 
     Tags().feed(page)
     return found
@@ -62,6 +67,7 @@ def test_report_holds_every_run_section_and_the_ensemble(scored_runs, tmp_path) 
     assert "Ensemble (mean logit) of 3 runs" in page
     assert page.count("plotly.js v") == 1  # the library embedded once, offline
     assert external_sources(page) == []
+    assert page.count("src='data:image/png;base64,") == 6  # 3 Real + 3 Fake test images
     assert len(gathered.table) == 4 and gathered.table["test set"].str.startswith(test_id).all()
     text = report.markdown_report(gathered)
     assert "## Robustness AUC" in text and all(record.name in text for record in records)
