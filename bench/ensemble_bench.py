@@ -44,27 +44,37 @@ def table(folders: list[Path]) -> list[str]:
     results = scoring.rescore(records, test_set)
     assert all(result.error is None for result in results), [r.error for r in results]
     rows = [
-        (f"{record.run.model} (`{record.name}`)", result.record["metrics"])
+        (
+            f"{record.run.model} (`{record.name}`)",
+            result.record["metrics"],
+            f"{record.metrics.get('epochs_run')}/{record.run.config.get('epochs')}",
+        )
         for record, result in zip(records, results, strict=True)
     ]
     members = [dict(result.record, run=result.run) for result in results]
     for method in ensemble.METHODS:
         combined = ensemble.combine_records(members, method)
-        rows.append((ensemble.ensemble_name(combined["members"], method), combined["metrics"]))
+        name = ensemble.ensemble_name(combined["members"], method)
+        rows.append((name, combined["metrics"], "—"))
     lines = [
         f"Each detector and their ensemble on the {len(test_set.files)}-image Test split of "
         f"`ffhq-stylegan2` (test set `{test_set.id}`); each trained once on the whole Train "
         "split (early stopping on Validation), threshold 0.5:",
         "",
-        "| detector | accuracy | balanced accuracy | AUC | EER |",
-        "|---|---:|---:|---:|---:|",
+        "| detector | epochs run / max | accuracy | balanced accuracy | AUC | EER |",
+        "|---|---:|---:|---:|---:|---:|",
     ]
-    for name, values in rows:
+    for name, values, epochs in rows:
         lines.append(
-            f"| {name} | {values['accuracy']:.3f} | {values['balanced_accuracy']:.3f} | "
-            f"{values['auc']:.3f} | {values['eer']:.3f} |"
+            f"| {name} | {epochs} | {values['accuracy']:.3f} | "
+            f"{values['balanced_accuracy']:.3f} | {values['auc']:.3f} | {values['eer']:.3f} |"
         )
-    lines += ["", "One training run per model: expect a few points of variation between seeds."]
+    lines += [
+        "",
+        f"One training run per model, each stopped at {TIME_BUDGET_S:.0f} s at the latest "
+        "(train_bench's budget; early stopping otherwise), on 2 cores shared with other "
+        "people's tests: expect a few points of variation between seeds and machines.",
+    ]
     return lines
 
 
