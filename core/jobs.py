@@ -31,23 +31,31 @@ command; ``--run-dir DIR`` is appended); tests use it to run a fast fake trainer
 from __future__ import annotations
 
 import argparse
-import contextlib
-import fcntl
 import logging
 import os
 import shlex
-import subprocess
 import sys
 import threading
 import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import IO
-
-import psutil
 
 from core import runs, settings
 from core.config import TrainConfig
+from core.processes import (  # noqa: F401 - re-exported: pages, tests and benches use them
+    START_TOLERANCE_S,
+    alive,
+    child_env,
+    lock_holder,
+    log_tail,
+    process,
+    run_watched,
+    same_process,
+    start_detached,
+    terminate,
+    try_lock,
+    write_identity,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -61,8 +69,6 @@ TRAINER_LOG_NAME = "trainer.log"
 POLL_S = 0.25
 ACTIVE_STATES = ("queued", "running")
 UNEXPECTED_STOP = "The training process stopped unexpectedly"
-#: Two reads of one process's start time agree to well within this (seconds).
-START_TOLERANCE_S = 0.05
 
 _last_created = 0.0
 _created_lock = threading.Lock()
@@ -96,48 +102,6 @@ def trainer_command(run_dir: Path) -> list[str]:
     return [*base, "--run-dir", str(run_dir)]
 
 
-def child_env() -> dict[str, str]:
-    """Return the environment for the worker and trainer subprocesses.
-
-    They inherit ours, with the artifacts folder pinned to the one in use here so
-    the worker reads the same queue even when the variable was not set.
-    """
-    env = dict(os.environ)
-    env[settings.ARTIFACTS_ENV] = str(settings.artifacts_dir())
-    env["PYTHONUNBUFFERED"] = "1"
-    return env
-
-
-def process(pid: int | None, started: float | None) -> psutil.Process | None:
-    """The live process with this pid *and* start time, or None.
-
-    Args:
-        pid: the recorded process id.
-        started: its recorded start time (:func:`core.runs.process_started`). None
-            (run folders written before start times were recorded) accepts no process.
-
-    Returns:
-        The process, or None when it is gone, a zombie, or another process that
-        reused the pid.
-    """
-    if not pid or pid <= 0 or started is None:
-        return None
-    try:
-        found = psutil.Process(int(pid))
-        if abs(found.create_time() - float(started)) > START_TOLERANCE_S:
-            return None
-        if found.status() == psutil.STATUS_ZOMBIE:
-            return None
-    except (psutil.NoSuchProcess, psutil.ZombieProcess, psutil.AccessDenied, ValueError):
-        return None
-    return found
-
-
-def alive(pid: int | None, started: float | None) -> bool:
-    """True when the process recorded as (pid, start time) is still running."""
-    return process(pid, started) is not None
-
-
 def trainer_alive(status: dict) -> bool:
     """True when the trainer recorded in a run's status is still running."""
     return alive(status.get("pid"), status.get("pid_started"))
@@ -151,38 +115,9 @@ def _next_created() -> float:
         return _last_created
 
 
-# --- the lock ----------------------------------------------------------------
-
-
-def _try_lock(timeout: float = 0.0) -> IO[str] | None:
-    """Take the worker lock, retrying up to ``timeout`` seconds; None if held elsewhere."""
-    handle = open(lock_path(), "a+", encoding="utf-8")  # noqa: SIM115 - held while working
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            return handle
-        except BlockingIOError:
-            if time.monotonic() >= deadline:
-                handle.close()
-                return None
-            time.sleep(0.05)
-
-
 def worker_identity() -> tuple[int, float] | None:
     """Return (pid, start time) of the live worker, or None when no worker holds the lock."""
-    path = lock_path()
-    if not path.exists():
-        return None
-    handle = _try_lock()
-    if handle is not None:  # nobody holds it: no worker
-        handle.close()
-        return None
-    try:
-        pid, started = path.read_text().split()
-        return int(pid), float(started)
-    except ValueError:
-        return None  # the new holder has not written its name yet
+    return lock_holder(lock_path())
 
 
 def worker_pid() -> int | None:
@@ -199,23 +134,7 @@ def ensure_worker() -> int | None:
     """
     if worker_pid() is not None:
         return None
-    log = open(worker_log_path(), "ab")  # noqa: SIM115 - handed to the child
-    try:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "core.jobs", "--worker"],
-            cwd=settings.REPO_ROOT,
-            env=child_env(),
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-            close_fds=True,
-        )
-    finally:
-        log.close()
-    # Reap it when it exits so it never lingers as a zombie of this (server) process.
-    threading.Thread(target=process.wait, daemon=True).start()
-    return process.pid
+    return start_detached([sys.executable, "-m", "core.jobs", "--worker"], worker_log_path())
 
 
 # --- submitting, listing, cancelling ----------------------------------------
@@ -304,22 +223,6 @@ def _cancel_overdue(run_dir: Path) -> bool:
     return time.time() - asked > cancel_grace_s()
 
 
-def _terminate(target: psutil.Process, wait_s: float = 3.0) -> None:
-    """SIGTERM, then SIGKILL if the process is still alive after ``wait_s``.
-
-    ``target`` is a :class:`psutil.Process`, which checks before signalling that
-    its pid still belongs to the process it was made for.
-    """
-    try:
-        target.terminate()
-        target.wait(wait_s)
-    except psutil.TimeoutExpired:
-        with contextlib.suppress(psutil.NoSuchProcess):
-            target.kill()
-    except psutil.NoSuchProcess:
-        pass
-
-
 def refresh_states() -> list[runs.Run]:
     """Return every run, newest first, after correcting states that are no longer true.
 
@@ -340,7 +243,7 @@ def refresh_states() -> list[runs.Run]:
         trainer = process(status.get("pid"), status.get("pid_started"))
         if trainer is not None:
             if _cancel_overdue(run.path):
-                _terminate(trainer)
+                terminate(trainer)
                 runs.set_status(run.path, "cancelled", phase="cancelled", ended=time.time())
                 changed = True
             continue
@@ -358,20 +261,7 @@ def refresh_states() -> list[runs.Run]:
 
 def _same_worker(status: dict, worker: tuple[int, float]) -> bool:
     """True when a run's status names this live worker (pid and start time)."""
-    started = status.get("worker_started")
-    return (
-        status.get("worker_pid") == worker[0]
-        and started is not None
-        and abs(float(started) - worker[1]) <= START_TOLERANCE_S
-    )
-
-
-def _log_tail(path: Path, lines: int = 15) -> str:
-    try:
-        text = path.read_text(encoding="utf-8", errors="replace")
-    except OSError:
-        return ""
-    return "\n".join(text.strip().splitlines()[-lines:])
+    return same_process(status.get("worker_pid"), status.get("worker_started"), worker)
 
 
 def _mark_stopped(run_dir: Path, returncode: int | None) -> None:
@@ -399,7 +289,7 @@ def _mark_stopped(run_dir: Path, returncode: int | None) -> None:
     else:
         how = f" (exit code {returncode})"
     error = f"{UNEXPECTED_STOP}{how}."
-    tail = _log_tail(run_dir / TRAINER_LOG_NAME)
+    tail = log_tail(run_dir / TRAINER_LOG_NAME)
     runs.set_status(run_dir, state, phase=state, error=error, log_tail=tail or None, ended=now)
 
 
@@ -451,26 +341,14 @@ def train_one(run_dir: Path) -> int | None:
         return None
     command = trainer_command(run_dir)
     logger.info("training %s: %s", run_dir.name, shlex.join(command))
-    with open(run_dir / TRAINER_LOG_NAME, "ab") as log:
-        child = subprocess.Popen(
-            command,
-            cwd=settings.REPO_ROOT,
-            env=child_env(),
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
     # Record the trainer's identity at once, so a worker killed right now leaves a
     # run that refresh_states can judge (the trainer writes the same pid itself).
-    runs.set_status(run_dir, "running", pid=child.pid)
-    killed_for_cancel = False
-    while child.poll() is None:
-        time.sleep(POLL_S)
-        if not killed_for_cancel and _cancel_overdue(run_dir):
-            logger.warning("%s ignored Cancel; terminating it", run_dir.name)
-            _terminate(psutil.Process(child.pid))  # still our child: not reaped yet
-            killed_for_cancel = True
-    returncode = child.wait()
+    returncode = run_watched(
+        command,
+        run_dir / TRAINER_LOG_NAME,
+        on_start=lambda pid: runs.set_status(run_dir, "running", pid=pid),
+        should_stop=lambda: _overdue_logged(run_dir),
+    )
     if runs.load_run(run_dir).status.get("state") in ACTIVE_STATES:
         _mark_stopped(run_dir, returncode)
     logger.info(
@@ -480,6 +358,13 @@ def train_one(run_dir: Path) -> int | None:
         runs.load_run(run_dir).state,
     )
     return returncode
+
+
+def _overdue_logged(run_dir: Path) -> bool:
+    if _cancel_overdue(run_dir):
+        logger.warning("%s ignored Cancel; terminating it", run_dir.name)
+        return True
+    return False
 
 
 def _configure_logging() -> None:
@@ -496,17 +381,13 @@ def run_worker() -> int:
     Returns:
         0 (also when another worker already holds the lock).
     """
-    handle = _try_lock(timeout=2.0)
+    handle = try_lock(lock_path(), timeout=2.0)
     if handle is None:
         logger.info("another worker is running; exiting")
         return 0
-    me = f"{os.getpid()} {runs.process_started(os.getpid())}"
     try:
         while True:
-            handle.seek(0)
-            handle.truncate()
-            handle.write(me)
-            handle.flush()
+            write_identity(handle)
             run_dir = _next_queued()
             if run_dir is not None:
                 _wait_for_other_trainers()
@@ -518,7 +399,7 @@ def run_worker() -> int:
             handle = None
             if _next_queued() is None:
                 return 0
-            handle = _try_lock(timeout=2.0)
+            handle = try_lock(lock_path(), timeout=2.0)
             if handle is None:
                 return 0  # another worker took over
     finally:

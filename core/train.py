@@ -39,7 +39,7 @@ settings.enable_onednn()  # must precede the TensorFlow import below
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
-from core import scoring  # noqa: E402
+from core import scoring, tblogs  # noqa: E402
 from core.calibration import calibrate_decision_bias, validation_threshold  # noqa: E402
 from core.config import TrainConfig  # noqa: E402
 from core.data import LoadedImages  # noqa: E402
@@ -156,12 +156,8 @@ def build_model(config: TrainConfig, run_dir: Path, subsets: Subsets, echo: bool
             print(note, flush=True)
     strategy = distribution_strategy()
     precision = settings.training_precision(bool(tf.config.list_physical_devices("GPU")))
-    build_args = {
-        "image_size": config.image_size,
-        "augment": config.augment,
-        "seed": config.seed,
-        **config.options,
-    }
+    build_args = {"image_size": config.image_size, "augment": config.augment, "seed": config.seed}
+    build_args.update(config.options)
     if weights is not None:
         build_args["weights"] = weights.path
     with strategy.scope():
@@ -372,7 +368,7 @@ def _run(
     progress.step("build")
     setup = build_model(config, run_dir, subsets, echo)
     progress.step("fit")
-    fit = fit_phases(setup, subsets, config, progress, callbacks)
+    fit = fit_phases(setup, subsets, config, progress, [*callbacks, *tblogs.callbacks(run_dir)])
     progress.step("calibrate", phase="evaluating")
     model = portable_model(setup, config)
     calibration = calibrate(model, subsets.validation, setup, config, progress)
@@ -385,12 +381,10 @@ def _run(
 
 
 def _initial_status(config: TrainConfig, run_dir: Path) -> dict[str, Any]:
-    previous: dict[str, Any] = {}
-    if (run_dir / "status.json").exists():
-        try:
-            previous = runs.read_json(run_dir / "status.json")
-        except runs.RunError:
-            previous = {}
+    try:
+        previous = runs.read_json(run_dir / "status.json")
+    except runs.RunError:  # missing or unreadable
+        previous = {}
     now = time.time()
     return {
         "phase": "loading data",

@@ -16,7 +16,7 @@ import streamlit as st
 
 from core import data, faces, gradcam, images, predict, runs, verdict
 from core.models.registry import display_name
-from ui import common, gradcam_view
+from ui import classify_ensemble, common, gradcam_view
 
 UPLOAD_LIMIT_MB = int(st.get_option("server.maxUploadSize"))
 UPLOAD_LIMIT_BYTES = UPLOAD_LIMIT_MB * 1024 * 1024
@@ -188,6 +188,8 @@ show_gradcam = settings_row[2].checkbox(
     "Grad-CAM evidence", value=True, key="classify_gradcam", help="About 0.1-1 s per image."
 )
 
+ensemble_rule = classify_ensemble.choice(len(chosen_names))
+
 uploads = st.file_uploader(
     "Upload images",
     type=[extension.lstrip(".") for extension in images.IMAGE_EXTENSIONS],
@@ -252,6 +254,7 @@ for item in items:
         with columns[0]:
             original_slot, crop_slot = st.empty(), st.empty()
         face_box = None
+        votes = []
         for column, (run, model, size, threshold, source) in zip(columns[1:], loaded, strict=True):
             prepared = predict.prepare_decoded(item.name, decoded, size, face_crop)
             prediction = predict.classify_prepared(model, [prepared], threshold)[0]
@@ -263,6 +266,7 @@ for item in items:
                     width="stretch",
                 )
             shown = verdict.verdict(prediction.p_real, threshold, band)
+            votes.append((run.name, shown))
             with column:
                 st.caption(f"{display_name(run.model)} · `{run.name}`")
                 st.markdown(f"### :{VERDICT_COLOURS[shown.label]}[{shown.label}]")
@@ -282,6 +286,8 @@ for item in items:
                         str(run.path), _model_stamp(run), prediction.pixels, shown.leaning
                     )
                     gradcam_view.show(cam, prediction.pixels, shown.leaning, DISPLAY_SIDE)
+        if ensemble_rule and len(votes) >= 2:
+            classify_ensemble.card(votes, ensemble_rule, slider_threshold, band, VERDICT_COLOURS)
         original = decoded.pixels if face_box is None else faces.draw_box(decoded.pixels, face_box)
         original_slot.image(
             images.thumbnail(original, 2 * DISPLAY_SIDE),

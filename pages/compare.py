@@ -3,8 +3,9 @@
 The table names the test set of every row and warns when rows were scored on
 different images; one button re-scores the selected runs on a common test set
 (stored in the run folders, so reruns read it back). A second control scores them
-on another dataset's Test split (cross-dataset check). TensorFlow is imported only
-when a re-score actually runs, inside core.scoring.rescore.
+on another dataset's Test split (cross-dataset check), a tab measures robustness to
+degraded images, and the selected runs can be combined into an ensemble. Scoring
+runs as background jobs (ui.compare_jobs): the page never imports TensorFlow.
 """
 
 from __future__ import annotations
@@ -14,16 +15,24 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from core import compare, data, jobs, runs, scoring, settings
-from ui import charts, common, compare_view
+from core import compare, ensemble, jobs, runs, settings
+from ui import (
+    charts,
+    common,
+    compare_charts,
+    compare_jobs,
+    compare_report,
+    compare_scoring,
+    compare_view,
+)
 from ui import compare_columns as columns_ui
 
 DEFAULT_SHOWN = 8  # newest runs selected by default; charts stay readable
 OWN = "own"  # "each run's own test set" in the test-set selector
 SCORED_ON = "compare_scored_on"
-PENDING_SET = "compare_pending_set"
+PENDING_SET = compare_jobs.PENDING_SET
 DELETE_KEYS = ("compare_delete_runs", "compare_delete_confirm")
-LAST_RESULTS = "compare_last_results"
+LAST_RESULTS = compare_jobs.LAST_RESULTS
 
 st.title("⚖️ Compare models")
 st.write(
@@ -129,6 +138,10 @@ extra = columns[1].multiselect(
     "fact or metric here. The CSV export always holds every column.",
 )
 shown = table[[*compact, *(column for column in table.columns if column in extra)]]
+method, combined = compare_charts.ensemble_choice(selected, test_id if info else None)
+if combined is not None:
+    prefix = compare_view.group_prefix(table, test_id)
+    shown = ensemble.table_row(shown, combined.name, combined.result, prefix)
 
 st.subheader("Results")
 st.dataframe(
@@ -180,122 +193,11 @@ with st.expander("Test sets named in the table"):
     ]
     st.dataframe(pd.DataFrame(rows), hide_index=True)
 
-# --- Re-scoring and the cross-dataset check --------------------------------------------
-last = st.session_state.pop(LAST_RESULTS, None)
-if last:
-    for message in last["errors"]:
-        st.error(message)
-    if last["summary"]:
-        st.success(last["summary"])
-
-
-def run_rescore(test_set: compare.TestSet, purpose: str) -> None:
-    """Score the selected runs, show that test set in the table and charts, rerun the page."""
-    bar = st.progress(0.0, text=f"Scoring {len(selected)} run(s) on {test_set.label}...")
-
-    def progress(done: int, total: int, name: str) -> None:
-        bar.progress(done / total, text=f"Scored {name} ({done}/{total})")
-
-    try:
-        results = scoring.rescore(selected, test_set, purpose, progress=progress)
-    except compare.CompareError as error:
-        bar.empty()
-        st.error(str(error))
-        return
-    reused = sum(result.reused for result in results)
-    scored = sum(result.record is not None and not result.reused for result in results)
-    summary = (
-        f"{test_set.description}: {scored} run(s) scored, {reused} read from earlier "
-        f"results (test set {test_set.label}). The table and the charts now show this test set."
-    )
-    st.session_state[LAST_RESULTS] = {
-        "errors": [f"{r.run}: {r.error}" for r in results if r.error],
-        "summary": summary,
-    }
-    st.session_state[PENDING_SET] = test_set.id
-    st.toast(summary, icon="✅")
-    st.rerun()
-
-
-st.subheader("Re-score on a common test set")
-st.caption(
-    "Scores the saved models of the selected runs on the same images; nothing is retrained. "
-    "Results are stored in each run folder (rescores/) and reused."
-)
-source = st.radio(
-    "Common test set",
-    ["The exact test files of a run", "A seeded sample of a dataset's Test split"],
-    key="compare_common_source",
-    horizontal=True,
-)
-if source.startswith("The exact"):
-    reference_default = compare_view.reference_run(selected) or names[0]
-    reference = st.selectbox(
-        "Run whose test files to use",
-        names,
-        index=names.index(reference_default),
-        format_func=lambda name: (
-            f"{name} ({len(comparison.record(name).test_set.files)} test images)"
-            if comparison.record(name).test_set
-            else name
-        ),
-        key="compare_common_run",
-        help="The selected run with the largest test set is proposed first.",
-    )
-    if st.button("Re-score the selected runs", key="compare_rescore", type="primary"):
-        try:
-            chosen = compare.run_test_set(comparison.record(reference))
-        except compare.CompareError as error:
-            st.error(str(error))
-        else:
-            run_rescore(chosen, "common")
-else:
-    columns = st.columns([3, 1, 1])
-    folder = columns[0].text_input(
-        "Dataset folder",
-        value=str(common.current_dataset().path),
-        key="compare_common_folder",
-        help="Its Test split is sampled: the same size and seed always give the same files.",
-    )
-    size = columns[1].number_input(
-        "Images (0 = all)", min_value=0, value=60, step=10, key="compare_common_size"
-    )
-    seed = columns[2].number_input("Seed", min_value=0, value=0, key="compare_common_seed")
-    if st.button("Re-score the selected runs", key="compare_rescore_sample", type="primary"):
-        try:
-            chosen = compare.dataset_test_set(folder, int(size) or None, int(seed))
-        except (compare.CompareError, data.DatasetError) as error:
-            st.error(str(error))
-        else:
-            run_rescore(chosen, "common")
-
-st.subheader("Cross-dataset check")
-st.caption(
-    "Score the selected runs on the Test split of another dataset folder (for example a "
-    "sample of the Kaggle dataset) to see whether what they learned carries over."
-)
-columns = st.columns([3, 1, 1])
-cross_folder = columns[0].text_input(
-    "Other dataset folder",
-    key="compare_cross_folder",
-    placeholder="/path/to/other/Dataset",
-)
-cross_size = columns[1].number_input(
-    "Images (0 = all)", min_value=0, value=0, step=10, key="compare_cross_size"
-)
-cross_seed = columns[2].number_input("Seed", min_value=0, value=0, key="compare_cross_seed")
-if st.button("Score on this dataset", key="compare_cross_button"):
-    if not cross_folder.strip():
-        st.error("Enter the folder of another dataset (holding Test/Real and Test/Fake) first.")
-    else:
-        try:
-            chosen = compare.dataset_test_set(
-                cross_folder.strip(), int(cross_size) or None, int(cross_seed)
-            )
-        except (compare.CompareError, data.DatasetError) as error:
-            st.error(str(error))
-        else:
-            run_rescore(chosen, "cross")
+# --- Re-scoring and the cross-dataset check (background jobs) ------------------------
+compare_jobs.show_last_results()
+compare_jobs.panel()
+compare_scoring.rescore_controls(comparison, selected)
+compare_scoring.cross_controls(selected)
 
 # --- Charts -----------------------------------------------------------------------------
 st.subheader("Charts")
@@ -305,41 +207,14 @@ scored = [(name, m) for name, m in scored if m]
 if test_id and len(scored) < len(selected):
     st.caption(f"{len(selected) - len(scored)} selected run(s) are not scored on this set.")
 colours = charts.run_colours(selected_names)
-
-roc_tab, pr_tab, cm_tab, history_tab, bar_tab = st.tabs(
-    ["ROC", "Precision-recall", "Confusion matrices", "Training curves", "Headline metrics"]
-)
-with roc_tab:
-    st.plotly_chart(charts.roc_curves(scored, colours), key="compare_roc")
-with pr_tab:
-    st.plotly_chart(charts.pr_curves(scored, colours), key="compare_pr")
-with cm_tab:
-    per_row = 4
-    for start in range(0, len(scored), per_row):
-        for column, (name, values) in zip(
-            st.columns(per_row), scored[start : start + per_row], strict=False
-        ):
-            column.plotly_chart(
-                charts.confusion_matrix(name, values["confusion_matrix"], colours[name]),
-                key=f"compare_cm_{start}_{name}",
-            )
-with history_tab:
-    figure = charts.training_curves({r.name: r.history for r in selected}, colours, height=420)
-    if figure is None:
-        st.info("No training history recorded for these runs.")
-    else:
-        st.plotly_chart(figure, key="compare_history")
-        st.caption("Solid: training; dashed: validation. Always the runs' own training data.")
-with bar_tab:
-    long = columns_ui.headline_long(selected, test_id)
-    if long.empty:
-        st.info("No metrics on this test set yet.")
-    else:
-        st.plotly_chart(charts.headline_bars(long, colours), key="compare_bars")
+if combined is not None:
+    scored.append((combined.name, combined.result["metrics"]))
+    colours[combined.name] = compare_charts.ENSEMBLE_COLOUR
+compare_charts.chart_tabs(selected, scored, colours, test_id, method)
 
 # --- Exports ----------------------------------------------------------------------------
 st.subheader("Export")
-columns = st.columns(3)
+columns = st.columns(4)
 columns[0].download_button(
     "Table (CSV)",
     compare_view.table_csv(table),
@@ -366,6 +241,10 @@ with columns[2]:
         key="compare_model_download",
         disabled=not model_path.is_file(),
     )
+
+
+with columns[3]:
+    compare_report.report_buttons(selected, test_id, combined)
 
 
 # --- Delete -----------------------------------------------------------------------------

@@ -177,3 +177,28 @@ def test_gradcam_without_evidence_is_a_card_not_a_flat_overlay(with_run, p_real,
     captions = [caption for picture in at.get("image") for caption in picture.captions]
     assert not any("Grad-CAM" in caption or "Colour scale" in caption for caption in captions)
     assert not any("(No region" in caption for caption in captions)
+
+
+def test_ensemble_of_the_selected_runs_gives_one_verdict_with_the_votes(with_run):
+    """Issue 13.2: mean logit of P(Real) 0.9 and 0.3 is 0.663 (Real); each vote beside it."""
+    other = with_run.with_name("cnn_20250101-000009")
+    shutil.copytree(with_run, other)
+    constant_run(with_run, p_real=0.9)
+    constant_run(other, p_real=0.3)
+    at = open_page()
+    at.multiselect(key="classify_runs").set_value([with_run.name, other.name])
+    at.checkbox(key="classify_gradcam").set_value(False)
+    at.button(key="classify_pick_samples").click().run()
+    assert not at.exception, at.exception
+    assert not [md for md in at.markdown if md.value.startswith("**Ensemble")]  # off by default
+    at.toggle(key="classify_ensemble").set_value(True).run()
+    cards = [md.value for md in at.markdown if md.value.startswith("**Ensemble of 2 runs")]
+    assert len(cards) == 4 and all(":green[**Real**] · Real: 66.3%" in card for card in cards)
+    votes = [c.value for c in at.caption if c.value.startswith("Members: ")]
+    assert len(votes) == 4 and all(
+        ":green[Real: 90.0%]" in v and ":red[Fake: 70.0%]" in v for v in votes
+    )
+    at.radio(key="classify_ensemble_rule").set_value("probability")
+    at.slider(key="classify_band").set_value(0.0).run()
+    cards = [md.value for md in at.markdown if md.value.startswith("**Ensemble of 2 runs")]
+    assert all("Real: 60.0%" in card for card in cards)

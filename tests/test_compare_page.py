@@ -87,6 +87,8 @@ def test_renders_table_and_charts(app_home):
         "Table (CSV)",
         "Full record (JSON)",
         "Download model.keras",
+        "Report (HTML)",
+        "Report (Markdown)",
     ]
 
 
@@ -112,6 +114,21 @@ def test_one_colour_per_run_across_charts(app_home):
             assert colours == {expected[name]}, (key, name, found)
 
 
+def wait_jobs(timeout: float = 240.0) -> list:
+    """Wait until every background scoring job has ended; return them."""
+    import time
+
+    from core import runs, score_jobs
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = score_jobs.list_jobs()
+        if found and all(job.state in runs.FINAL_STATES for job in found):
+            return found
+        time.sleep(0.3)
+    raise AssertionError(f"jobs still active: {[(j.name, j.state) for j in found]}")
+
+
 def test_rescore_switches_table_and_charts_to_the_common_set(app_home):
     at = open_page()
     # Issue 15.2: the proposed reference run has the largest test set, not the newest run.
@@ -121,6 +138,11 @@ def test_rescore_switches_table_and_charts_to_the_common_set(app_home):
     assert at.selectbox(key="compare_common_run").value == largest.name
     at.button(key="compare_rescore").click()
     at.run()
+    assert not at.exception, at.exception
+    # Issue 10.4: scoring is a background job; the page only queued it.
+    (job,) = wait_jobs()
+    assert job.kind == "rescore" and job.state == "finished"
+    at.run()  # the jobs panel sees its job ended and reruns the page with the new set
     assert not at.exception, at.exception
     assert not at.error, [e.value for e in at.error]
     assert any("2 run(s) scored" in s.value for s in at.success)
@@ -151,6 +173,8 @@ def test_cross_dataset_score_switches_the_table(app_home):
     at = open_page()
     at.text_input(key="compare_cross_folder").set_value(str(app_home / "data" / "Dataset"))
     at.button(key="compare_cross_button").click()
+    at.run()
+    wait_jobs()
     at.run()
     assert not at.exception, at.exception
     assert not at.error, [e.value for e in at.error]
@@ -226,3 +250,80 @@ def test_page_render_does_not_import_tensorflow(home, tmp_path):
     assert result.returncode == 0, result.stderr[-2000:]
     outcome = json.loads(result.stdout.strip().splitlines()[-1])
     assert outcome == {"exception": False, "rows": 2, "tf": False, "keras": False}
+
+
+def test_background_rescore_survives_a_page_reload(app_home):
+    """Issue 10.4: a re-score queued in one session finishes; a new session shows it."""
+    at = open_page()
+    at.button(key="compare_rescore").click()
+    at.run()
+    assert not at.exception, at.exception
+    del at  # the tab is closed (or reloaded) while the job runs
+    again = open_page()
+    (job,) = wait_jobs()
+    assert job.state == "finished", job.status
+    again.run()
+    assert not again.exception, again.exception
+    assert again.selectbox(key="compare_scored_on").value == job.test_set().id
+    assert again.dataframe[0].value["common · AUC"].notna().all()
+
+
+def test_ensemble_row_needs_a_common_set_then_joins_table_and_curves(app_home):
+    """Issue 13.2: refused on own test sets with a reason; a row and a ROC line on a common one."""
+    at = open_page()
+    at.selectbox(key="compare_ensemble").set_value("logit").run()
+    assert any("needs its runs scored on identical files" in i.value for i in at.info)
+    assert len(at.dataframe[0].value) == 2
+    at.button(key="compare_rescore").click()
+    at.run()
+    wait_jobs()
+    at.run()
+    table = at.dataframe[0].value
+    assert len(table) == 3 and table["Run"].iloc[-1] == "Ensemble (mean logit) of 2 runs"
+    assert table["common · AUC"].notna().all()
+    names = {trace.name.split(" (AUC")[0] for trace in _figure(at, "compare_roc").data}
+    assert "Ensemble (mean logit) of 2 runs" in names
+
+
+def test_robustness_tab_queues_a_job_and_draws_the_curves(app_home):
+    """Issue 13.1: a button queues the robustness job; stored results become curves."""
+    at = open_page()
+    assert any("No robustness results" in i.value for i in at.info)
+    at.button(key="compare_robust_button").click()
+    at.run()
+    (job,) = wait_jobs()
+    assert job.kind == "robustness" and job.state == "finished", job.status
+    at.run()
+    assert not at.exception, at.exception
+    figure = _figure(at, "compare_robustness")
+    names = {trace.name for trace in figure.data}
+    assert names == set(at.multiselect(key="compare_runs").value)
+    assert len(figure.data) == 2 * 5 * 2  # AUC and accuracy, 5 perturbations, 2 runs
+    assert not any(b.key == "compare_robust_button" for b in at.button)  # reused, not redone
+    # The ensemble of the runs (on identical degraded files) gets its own lines.
+    at.selectbox(key="compare_ensemble").set_value("logit").run()
+    names = {trace.name for trace in _figure(at, "compare_robustness").data}
+    assert "Ensemble (mean logit) of 2 runs" in names and len(names) == 3
+
+
+def test_report_buttons_write_html_and_markdown(app_home):
+    """Issue 13.3: the report holds every selected run and every section."""
+    from core import report
+
+    records = compare.load_comparison().records
+    gathered = report.gather(records)
+    page = report.html_report(gathered)
+    for section in (
+        "Metrics",
+        "Dataset and split counts",
+        "Runs: configuration",
+        "ROC curves",
+        "Precision-recall",
+        "Confusion matrix",
+        "Training curves",
+        "Machine and packages",
+    ):
+        assert section in page, section
+    assert all(record.name in page for record in records)
+    text = report.markdown_report(gathered)
+    assert all(record.name in text for record in records) and "| run |" in text

@@ -1,4 +1,4 @@
-"""The whole journey in a real browser: explore, switch dataset, train, compare, classify.
+"""The whole journey in a real browser: explore, switch dataset, train, compare, classify, report.
 
 One test on a real ``streamlit run`` server on 127.0.0.1, driven by Playwright in
 Debian's Chromium (these machines cannot download Playwright's own browser). Set
@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import os
 import re
+import shutil
 import time
 from pathlib import Path
 
@@ -245,3 +246,41 @@ def test_whole_journey(browser_page, tmp_path, ffhq):
         page.get_by_text("not an image", exact=False).first.wait_for()
         assert page.locator('[data-testid="stException"]').count() == 0
         assert page.get_by_role("heading", name=re.compile("Classify")).count() > 0
+
+        # 7. The HTML report of a 3-run comparison (the run and two copies) opens offline.
+        original = next((artifacts / "runs").glob("cnn_*"))
+        names = [original.name, *(f"{original.name}-copy{n}" for n in (1, 2))]
+        for name in names[1:]:
+            shutil.copytree(original, original.with_name(name))
+        go_to(page, "Compare")
+        button = page.get_by_role("button", name="Report (HTML)")
+        button.wait_for()
+        with page.expect_download() as download:
+            button.click()
+        report = tmp_path / "report.html"
+        download.value.save_as(report)
+        assert all(name in report.read_text() for name in names)
+        assert_report_renders_offline(page, report)
+
+
+def assert_report_renders_offline(page, report: Path) -> None:
+    """Open the report with the network off: plotly draws its SVG and logs no error."""
+    context = page.context.browser.new_context(offline=True)
+    try:
+        offline = context.new_page()
+        errors: list[str] = []
+        offline.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        offline.on("pageerror", lambda error: errors.append(str(error)))
+        offline.route(
+            "**/*",
+            lambda route: (
+                route.continue_() if route.request.url.startswith("file:") else route.abort()
+            ),
+        )
+        offline.goto(report.as_uri())
+        offline.locator(".plotly-graph-div svg.main-svg").first.wait_for(timeout=30_000)
+        assert offline.locator(".plotly-graph-div").count() >= 5  # ROC, PR, 3 matrices...
+        assert offline.locator("svg.main-svg .scatterlayer .trace").count() > 0
+        assert errors == [], errors
+    finally:
+        context.close()
