@@ -206,9 +206,25 @@ def _subset_size(record: RunRecord, split: str, config_key: str) -> float:
     return _number(record.run.config.get(config_key))
 
 
-def _metric_columns(values: dict[str, Any] | None, prefix: str = "") -> dict[str, float]:
-    values = values or {}
-    return {prefix + key: _number(values.get(key)) for key in METRICS}
+def auc_interval_text(values: dict[str, Any] | None) -> str | None:
+    """A report's 95 % bootstrap AUC interval as ``[0.40, 0.77]`` (None when not computed).
+
+    :func:`core.metrics.detection_report` adds it on sets under 500 images, where an
+    AUC alone reads like more of a verdict than it is.
+    """
+    interval = (values or {}).get("auc_ci")
+    if not isinstance(interval, list | tuple) or len(interval) != 2:
+        return None
+    return f"[{float(interval[0]):.2f}, {float(interval[1]):.2f}]"
+
+
+def _metric_columns(values: dict[str, Any] | None, prefix: str = "") -> dict[str, Any]:
+    columns: dict[str, Any] = {}
+    for key in METRICS:
+        columns[prefix + key] = _number((values or {}).get(key))
+        if key == "auc":  # text beside the number, so sorting and best cells stay numeric
+            columns[prefix + "auc_ci"] = auc_interval_text(values)
+    return columns
 
 
 def group_key(purpose: str, name: str) -> str:

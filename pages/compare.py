@@ -17,6 +17,7 @@ import streamlit as st
 from core import compare, data, jobs, runs, scoring, settings
 from ui import charts, common, compare_view
 from ui import compare_columns as columns_ui
+from ui.model_card_view import show_model_card
 
 DEFAULT_SHOWN = 8  # newest runs selected by default; charts stay readable
 OWN = "own"  # "each run's own test set" in the test-set selector
@@ -179,6 +180,7 @@ with st.expander("Test sets named in the table"):
         for tid, other in available.items()
     ]
     st.dataframe(pd.DataFrame(rows), hide_index=True)
+show_model_card({record.name: record.run.path for record in selected}, "compare_card_run")
 
 # --- Re-scoring and the cross-dataset check --------------------------------------------
 last = st.session_state.pop(LAST_RESULTS, None)

@@ -177,3 +177,23 @@ def test_gradcam_without_evidence_is_a_card_not_a_flat_overlay(with_run, p_real,
     captions = [caption for picture in at.get("image") for caption in picture.captions]
     assert not any("Grad-CAM" in caption or "Colour scale" in caption for caption in captions)
     assert not any("(No region" in caption for caption in captions)
+
+
+def test_each_verdict_shows_the_model_cards_summary(with_run):
+    """Issue 14.2: the card's one line beside every verdict, cross-dataset scores included."""
+    from core import metrics, model_card
+    from core.runs import write_json
+
+    labels = np.r_[np.zeros(20), np.ones(21)].astype(int)
+    report = metrics.detection_report(labels, np.random.default_rng(0).random(41))
+    write_json(
+        with_run / "rescores" / "abc.json",
+        {"purpose": "cross", "root": "/x/openforensics-sample/Dataset", "metrics": report},
+    )
+    expected = model_card.summary(model_card.build_card(with_run))
+    assert "openforensics-sample" in expected
+    at = open_page()
+    at.button(key="classify_pick_samples").click().run()
+    assert not at.exception, at.exception
+    shown = [caption.value for caption in at.caption if caption.value.startswith("Model card:")]
+    assert shown == [f"Model card: {expected}"] * 4
