@@ -21,13 +21,14 @@ from __future__ import annotations
 
 import itertools
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from core.blend import DEFAULT_PARAMS, BlendParams, blend_batch, face_box
+from core.blend import DEFAULT_PARAMS, BlendParams, blend_batch, face_box, self_blend
 from core.data import LoadedImages, make_dataset
 from core.settings import LABEL_FAKE, LABEL_REAL
 
@@ -107,6 +108,36 @@ def find_faces(subsets: Any, fakes_from: str, progress: Any) -> FaceBoxes | None
     subsets.notes.extend(filter(None, [boxes.note()]))
     logger.info("no face in %d of %d searched images", int((~boxes.found).sum()), boxes.searched)
     return boxes
+
+
+def example_blends(
+    root: Path, paths: Sequence[str], seed: int, count: int = 3, size: int = 128
+) -> list[tuple[str, np.ndarray, np.ndarray, bool]]:
+    """A few self-blends of real images, to show what the option makes before training.
+
+    Args:
+        root: the dataset root the paths start from.
+        paths: relative paths of real images to choose from.
+        seed: the same seed always picks and blends the same images.
+        count: how many examples.
+        size: side the images are decoded at.
+
+    Returns:
+        (path, original, blend, face found) per example; unreadable files are left out.
+    """
+    from core import images
+
+    rng = np.random.default_rng(seed)
+    chosen = sorted(rng.choice(len(paths), size=min(count, len(paths)), replace=False))
+    examples = []
+    for i in chosen:
+        try:
+            pixels = images.load(Path(root) / paths[i], size)
+        except (images.ImageError, OSError):
+            continue
+        blend = self_blend(pixels, rng)
+        examples.append((paths[i], pixels, blend.pixels, blend.face_found))
+    return examples
 
 
 def blend_sources(train: LoadedImages, fakes_from: str) -> np.ndarray:
@@ -240,6 +271,7 @@ __all__ = [
     "blended_dataset",
     "detect_boxes",
     "effective_labels",
+    "example_blends",
     "find_faces",
     "steps_per_epoch",
     "training_datasets",

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import time
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -49,6 +50,9 @@ def fake_run(state: str, status: dict, metrics: dict | None = None, **config) ->
     runs.write_json(folder / "history.json", {"loss": [0.7], "val_loss": [0.69]})
     if metrics is not None:
         runs.write_json(folder / "metrics.json", metrics)
+        # A finished run needs a whole model archive (core.runs.model_complete).
+        with zipfile.ZipFile(folder / "model.keras", "w") as archive:
+            archive.writestr("config.json", "{}")
     runs.set_status(folder, state, **status)
     time.sleep(1.01)  # run folders are named by the second
     return folder
