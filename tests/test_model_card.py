@@ -101,3 +101,11 @@ def test_score_reading() -> None:
     assert good.verdict == "good" and chance.verdict == "chance"
     assert good.auc_text() == "0.930 [0.88, 0.97]"
     assert model_card.Score("x", "d", False, None, 1.0).verdict == "unknown"
+
+
+def test_compare_table_text_of_the_interval() -> None:
+    from core import compare
+
+    assert compare.auc_interval_text({"auc": 0.6, "auc_ci": [0.412, 0.771]}) == "[0.41, 0.77]"
+    assert compare.auc_interval_text({"auc": 0.6}) is None  # 500 images or more: none computed
+    assert compare.auc_interval_text(None) is None
