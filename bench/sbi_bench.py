@@ -25,7 +25,7 @@ from typing import Any
 
 from bench._record import record_section
 from bench.train_bench import _time_limit
-from core import settings
+from core import settings, train_data
 
 SHARED = settings.REPO_ROOT.parent / "shared" / "data"
 FFHQ = SHARED / "ffhq-stylegan2" / "Dataset"
@@ -97,6 +97,49 @@ def throughput() -> list[dict[str, Any]]:
     return rows
 
 
+def interleaved_throughput(rounds: int = 3) -> list[dict[str, Any]]:
+    """Training images/s of one CNN fed alternately by the plain and the blended pipeline.
+
+    One epoch of each in turn, on the same model in the same process, so both see the
+    same machine load (these CPUs are shared); the first round (tracing) is left out.
+    """
+    import keras
+
+    from core.config import TrainConfig
+    from core.models import registry
+    from core.subsets import load_subsets
+    from core.train import compile_model
+
+    config = TrainConfig(
+        model="cnn", data_dir=str(FFHQ), image_size=IMAGE_SIZE, fakes_from="self-blended"
+    )
+    subsets = load_subsets(config)
+    sources = train_data.blend_sources(subsets.train, "self-blended")
+    boxes = train_data.detect_boxes(subsets.train.pixels, sources)
+    keras.utils.set_random_seed(config.seed)
+    model = registry.build("cnn", image_size=IMAGE_SIZE, seed=config.seed)
+    compile_model(model, config.learning_rate)
+    feeds = {
+        mode: train_data.training_datasets(subsets, config.replace(fakes_from=mode), 1, boxes)[0]
+        for mode in ("dataset", "self-blended")
+    }
+    seen = {mode: [0, 0.0] for mode in feeds}
+    for round_number in range(rounds):
+        for mode, feed in feeds.items():
+            start = time.perf_counter()
+            images = 0
+            for x, y in feed:
+                model.train_on_batch(x, y)
+                images += int(x.shape[0])
+            if round_number:
+                seen[mode][0] += images
+                seen[mode][1] += time.perf_counter() - start
+    return [
+        {"fakes_from": mode, "images_per_second": n / seconds, "train_s": seconds}
+        for mode, (n, seconds) in seen.items()
+    ]
+
+
 def markdown(rows: list[dict[str, Any]], speed: list[dict[str, Any]], pending: list[str]) -> str:
     """The section for docs/BENCHMARKS.md."""
     from core.models import registry
@@ -149,7 +192,29 @@ def main() -> None:
     parser.add_argument("--options", nargs="+", default=["self-blended", "both"])
     parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument("--skip-throughput", action="store_true")
+    parser.add_argument(
+        "--throughput-only",
+        action="store_true",
+        help="only the interleaved blending-cost probe (section sbi_throughput)",
+    )
     args = parser.parse_args()
+    if args.throughput_only:
+        speed = interleaved_throughput()
+        base = speed[0]["images_per_second"]
+        table = "\n".join(
+            f"| {row['fakes_from']} | {row['images_per_second']:.1f} | "
+            f"{row['images_per_second'] / base:.2f}x |"
+            for row in speed
+        )
+        record_section(
+            "sbi_throughput",
+            "### Blending cost, interleaved (`python -m bench.sbi_bench --throughput-only`)\n\n"
+            f"One CNN at {IMAGE_SIZE} px, one epoch of each pipeline in turn (3 rounds, the "
+            "first left out), `train_on_batch`, same process and same machine load:\n\n"
+            "| training fakes | images/s | ratio to plain |\n|---|---:|---:|\n" + table,
+        )
+        print(speed)
+        return
     # CNN first for both options, then the slower detectors.
     plan = [(model, option) for model in args.models for option in args.options]
     plan.sort(key=lambda item: (item[0] != "cnn", args.options.index(item[1])))
