@@ -24,7 +24,7 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -34,6 +34,10 @@ from core.settings import LABEL_FAKE, LABEL_REAL
 
 if TYPE_CHECKING:
     import tensorflow as tf
+
+    from core.config import TrainConfig
+    from core.progress import Progress
+    from core.subsets import Subsets
 
 logger = logging.getLogger(__name__)
 
@@ -86,7 +90,7 @@ def detect_boxes(
     return FaceBoxes(boxes, found, len(indices))
 
 
-def find_faces(subsets: Any, fakes_from: str, progress: Any) -> FaceBoxes | None:
+def find_faces(subsets: Subsets, fakes_from: str, progress: Progress) -> FaceBoxes | None:
     """Detect the faces of the Train images that get blended, with progress in status.json.
 
     Args:
@@ -237,7 +241,7 @@ def blended_dataset(
 
 
 def training_datasets(
-    subsets: Any, config: Any, replicas: int, boxes: FaceBoxes | None = None
+    subsets: Subsets, config: TrainConfig, replicas: int, boxes: FaceBoxes | None = None
 ) -> tuple[tf.data.Dataset, tf.data.Dataset]:
     """The training and validation pipelines (a too-short last batch dropped on replicas).
 
