@@ -16,11 +16,9 @@ TensorFlow. Column titles and display prefixes belong to the page
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -212,9 +210,25 @@ def _subset_size(record: RunRecord, split: str, config_key: str) -> float:
     return _number(record.run.config.get(config_key))
 
 
-def _metric_columns(values: dict[str, Any] | None, prefix: str = "") -> dict[str, float]:
-    values = values or {}
-    return {prefix + key: _number(values.get(key)) for key in METRICS}
+def auc_interval_text(values: dict[str, Any] | None) -> str | None:
+    """A report's 95 % bootstrap AUC interval as ``[0.40, 0.77]`` (None when not computed).
+
+    :func:`core.metrics.detection_report` adds it on sets under 500 images, where an
+    AUC alone reads like more of a verdict than it is.
+    """
+    interval = (values or {}).get("auc_ci")
+    if not isinstance(interval, list | tuple) or len(interval) != 2:
+        return None
+    return f"[{float(interval[0]):.2f}, {float(interval[1]):.2f}]"
+
+
+def _metric_columns(values: dict[str, Any] | None, prefix: str = "") -> dict[str, Any]:
+    columns: dict[str, Any] = {}
+    for key in METRICS:
+        columns[prefix + key] = _number((values or {}).get(key))
+        if key == "auc":  # text beside the number, so sorting and best cells stay numeric
+            columns[prefix + "auc_ci"] = auc_interval_text(values)
+    return columns
 
 
 def group_key(purpose: str, name: str) -> str:
@@ -365,40 +379,6 @@ def table_csv(table: pd.DataFrame) -> str:
     return table.to_csv(index=False)
 
 
-def full_record(records: Sequence[RunRecord]) -> dict[str, Any]:
-    """Everything known about the runs: config, metrics, history, test files, re-scores."""
-    return {
-        "exported": datetime.now().isoformat(timespec="seconds"),
-        "runs": [
-            {
-                "name": record.name,
-                "state": record.run.state,
-                "config": record.run.config,
-                "status": record.run.status,
-                "metrics": record.metrics,
-                "history": record.history,
-                "test_set": (
-                    {
-                        "id": record.test_set.id,
-                        "root": record.test_set.root,
-                        "files": list(record.test_set.files),
-                    }
-                    if record.test_set
-                    else None
-                ),
-                "rescores": record.rescores,
-                "problems": record.problems,
-            }
-            for record in records
-        ],
-    }
-
-
-def full_record_json(records: Sequence[RunRecord]) -> str:
-    """:func:`full_record` as JSON text."""
-    return json.dumps(full_record(records), indent=2, allow_nan=False, default=str)
-
-
 def headline_long(records: Sequence[RunRecord], test_set: str | None = None) -> pd.DataFrame:
     """Headline metrics in long form (run, metric key, value) for a grouped bar chart.
 
@@ -431,8 +411,6 @@ __all__ = [
     "dataset_name",
     "dataset_test_set",
     "distinct_test_sets",
-    "full_record",
-    "full_record_json",
     "group_key",
     "headline_long",
     "label_of",

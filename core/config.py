@@ -10,6 +10,8 @@ from core.models.registry import find_spec, list_models
 
 DEFAULT_IMAGE_SIZE = 128  # CPU default; 256 is the dataset's native size
 CLASS_WEIGHT_MODES = ("auto", "on", "off")
+#: Where the training fakes come from (see :mod:`core.train_data`).
+FAKES_FROM = ("dataset", "self-blended", "both")
 
 
 @dataclass(frozen=True)
@@ -35,6 +37,9 @@ class TrainConfig:
             top of the base after the frozen-base phase (0 disables).
         weights_path: models with pre-trained weights: a weights file to use instead
             of the cache or a download.
+        fakes_from: where training fakes come from: "dataset" (its Fake images),
+            "self-blended" (pseudo-fakes blended from its Real images, its fakes unused)
+            or "both"; validation and test always use the dataset's own images.
         options: the model's own options (see its spec); missing ones take their
             defaults, which are filled in here so config.json records every value.
     """
@@ -54,6 +59,7 @@ class TrainConfig:
     early_stopping_patience: int = 6
     fine_tune_epochs: int = 0
     weights_path: str | None = None
+    fakes_from: str = "dataset"
     options: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -94,6 +100,8 @@ class TrainConfig:
             problems.append("fine_tune_epochs must be 0 or more.")
         if self.class_weight not in CLASS_WEIGHT_MODES:
             problems.append("class_weight must be 'auto', 'on' or 'off'.")
+        if self.fakes_from not in FAKES_FROM:
+            problems.append(f"fakes_from must be one of: {', '.join(FAKES_FROM)}.")
         return problems
 
     def to_dict(self) -> dict[str, Any]:

@@ -135,7 +135,9 @@ def _score_chunk(
 def _finish(record: dict[str, Any]) -> None:
     labels = record["labels"]
     for values in record["settings"].values():
-        report = metrics.detection_report(labels, values["p_real"]) if labels else {}
+        report = (
+            metrics.detection_report(labels, values["p_real"], interval=False) if labels else {}
+        )
         values["metrics"] = {key: report.get(key) for key in KEPT_METRICS}
     record["complete"] = True
     record["created"] = time.time()
@@ -284,7 +286,7 @@ def ensemble_result(
     combined["settings"] = {}
     for key in chosen[0]["settings"]:
         p_real = ensemble.combine([record["settings"][key]["p_real"] for record in chosen], method)
-        report = metrics.detection_report(combined["labels"], p_real)
+        report = metrics.detection_report(combined["labels"], p_real, interval=False)
         combined["settings"][key] = {
             "p_real": np.round(p_real, 6).tolist(),
             "metrics": {name: report.get(name) for name in KEPT_METRICS},

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from core import data, metrics, runs
+from core import data, metrics, model_card, runs
 from core.runs import RunError
 from core.testsets import CompareError, TestSet
 
@@ -228,6 +228,7 @@ def rescore(
             try:
                 stored = score_run(record, test_set, purpose, loaded_by_size, batch_size)
                 runs.write_rescore(record.run.path, stored)
+                model_card.write_card(record.run.path)  # the card lists every stored score
                 results.append(RescoreResult(record.name, stored))
             except RunError as error:
                 results.append(RescoreResult(record.name, error=str(error)))

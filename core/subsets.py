@@ -32,6 +32,8 @@ class Subsets:
         test: the decoded test subset.
         notes: plain-language remarks (validation held out of Train, files skipped).
         is_demo: True when the root is the generated demo dataset.
+        face_boxes: face boxes of the Train images when they are self-blended
+            (a :class:`core.train_data.FaceBoxes`), else None.
     """
 
     root: Path
@@ -40,6 +42,7 @@ class Subsets:
     test: LoadedImages
     notes: list[str]
     is_demo: bool = False
+    face_boxes: Any = None
 
     def to_dict(self, data_dir: str | None = None) -> dict[str, Any]:
         """The contents of subsets.json.

@@ -9,7 +9,7 @@
    where the spec has a fine-tuning hook;
 4. :func:`calibrate`: move the decision point to the Validation-chosen threshold;
 5. :func:`evaluate`: score the test subset (:mod:`core.scoring`);
-6. :func:`save`: ``model.keras``, then ``metrics.json`` last.
+6. :func:`save`: ``model.keras``, then ``metrics.json``, then ``model_card.md``.
 
 :class:`Progress` writes ``status.json`` (at most twice a second) and
 ``history.json`` (every epoch), so the Training page, running in another process,
@@ -22,7 +22,6 @@ The command line (``python -m core.train``, ``deepfake-train``) is :mod:`core.tr
 from __future__ import annotations
 
 import logging
-import math
 import os
 import sys
 import time
@@ -39,7 +38,8 @@ settings.enable_onednn()  # must precede the TensorFlow import below
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
-from core import scoring, tblogs  # noqa: E402
+from core import model_card, scoring, tblogs, train_data  # noqa: E402
+from core.blend import DEFAULT_PARAMS  # noqa: E402
 from core.calibration import calibrate_decision_bias, validation_threshold  # noqa: E402
 from core.config import TrainConfig  # noqa: E402
 from core.data import LoadedImages  # noqa: E402
@@ -98,10 +98,11 @@ def compile_model(model: keras.Model, learning_rate: float) -> None:
 # --- 1. load data ------------------------------------------------------------------
 
 
-def load_data(config: TrainConfig, run_dir: Path) -> Subsets:
-    """Choose and decode the run's subsets; record them in subsets.json."""
+def load_data(config: TrainConfig, run_dir: Path, progress: Progress) -> Subsets:
+    """Choose and decode the run's subsets (subsets.json); find faces for self-blending."""
     subsets = load_subsets(config)
     runs.write_json(run_dir / "subsets.json", subsets.to_dict(config.data_dir))
+    subsets.face_boxes = train_data.find_faces(subsets, config.fakes_from, progress)
     return subsets
 
 
@@ -141,7 +142,8 @@ def build_model(config: TrainConfig, run_dir: Path, subsets: Subsets, echo: bool
     spec = registry.get_spec(config.model)
     keras.utils.set_random_seed(config.seed)
     weights = spec.resolve_weights(config.weights_path) if spec.resolve_weights else None
-    balance = class_weights(subsets.train.labels, config.class_weight)
+    shown = train_data.effective_labels(subsets.train, config.fakes_from)
+    balance = class_weights(shown, config.class_weight)
     facts: dict[str, Any] = {
         "dataset": str(subsets.root),
         "is_demo": subsets.is_demo,
@@ -150,6 +152,8 @@ def build_model(config: TrainConfig, run_dir: Path, subsets: Subsets, echo: bool
     }
     if weights is not None:
         facts["weights"] = weights.to_dict()
+    if config.fakes_from != "dataset":
+        facts["blend_params"] = DEFAULT_PARAMS.to_dict()
     runs.write_json(run_dir / "config.json", {**config.to_dict(), **facts})
     if echo:
         for note in subsets.notes + ([weights.message] if weights else []):
@@ -176,21 +180,6 @@ def _snapshot(model: keras.Model) -> dict[str, np.ndarray]:
 def _restore(model: keras.Model, snapshot: dict[str, np.ndarray]) -> None:
     for variable in model.weights:
         variable.assign(snapshot[variable.path])
-
-
-def _datasets(subsets: Subsets, config: TrainConfig, replicas: int) -> tuple[Any, Any]:
-    """The training and validation pipelines (a too-short last batch dropped on replicas)."""
-    import tensorflow as tf
-
-    from core.data import make_dataset
-
-    train_data = make_dataset(subsets.train, config.batch_size, shuffle=True, seed=config.seed)
-    val_data = make_dataset(subsets.validation, config.batch_size, shuffle=False)
-    if replicas > 1:  # a replica handed an empty slice of a batch fails
-        train_data, val_data = (
-            data.filter(lambda x, y: tf.shape(x)[0] >= replicas) for data in (train_data, val_data)
-        )
-    return train_data, val_data
 
 
 def _fit(
@@ -240,13 +229,13 @@ def fit_phases(
     pretrained = setup.weights is not None and setup.weights.pretrained
     fine_tune = config.fine_tune_epochs if pretrained and spec.fine_tune else 0
     progress.update(
-        batches=math.ceil(len(subsets.train.labels) / config.batch_size),
-        train_images=len(subsets.train.labels),
+        batches=train_data.steps_per_epoch(subsets.train, config.fakes_from, config.batch_size),
+        train_images=len(train_data.effective_labels(subsets.train, config.fakes_from)),
         devices=setup.replicas,
         epochs=config.epochs + fine_tune,
         training_precision=setup.precision,  # "precision" is a metric elsewhere
     )
-    datasets = _datasets(subsets, config, setup.replicas)
+    datasets = train_data.training_datasets(subsets, config, setup.replicas, subsets.face_boxes)
     start = time.time()
     epochs_run, best_auc = _fit(
         setup, datasets, config, progress, extra, (0, config.epochs), "training"
@@ -350,10 +339,11 @@ def run_metrics(
 
 
 def save(run_dir: Path, model: keras.Model, metrics: dict[str, Any], progress: Progress) -> None:
-    """Write model.keras, then metrics.json last (a cancel in between leaves no result)."""
+    """Write model.keras, metrics.json (a cancel before it leaves no result), model_card.md."""
     model.save(run_dir / "model.keras")
     progress.check_cancel()
     runs.write_json(run_dir / "metrics.json", metrics)
+    model_card.write_card(run_dir)
 
 
 def _run(
@@ -364,7 +354,7 @@ def _run(
     echo: bool,
 ) -> RunResult:
     progress.step("load data")
-    subsets = load_data(config, run_dir)
+    subsets = load_data(config, run_dir, progress)
     progress.step("build")
     setup = build_model(config, run_dir, subsets, echo)
     progress.step("fit")

@@ -4,6 +4,7 @@ Examples::
 
     python -m core.train --model cnn --train-size 400 --epochs 10 --data-dir PATH
     python -m core.train --model capsnet --option routing_iterations=3 --option widths=64,128
+    python -m core.train --model cnn --fakes-from self-blended --data-dir PATH
     python -m core.train --run-dir artifacts/runs/cnn_20250101-120000   # a queued run
 
 Model options (``--option NAME=VALUE``) are listed per model by ``--list-options``.
@@ -18,7 +19,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from core.config import CLASS_WEIGHT_MODES, TrainConfig
+from core.config import CLASS_WEIGHT_MODES, FAKES_FROM, TrainConfig
 from core.models import registry
 
 
@@ -45,6 +46,12 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--seed", type=int, default=defaults.seed)
     parser.add_argument("--no-augment", action="store_true", help="turn off random flips")
     parser.add_argument("--class-weight", choices=CLASS_WEIGHT_MODES, default=defaults.class_weight)
+    parser.add_argument(
+        "--fakes-from",
+        choices=FAKES_FROM,
+        default=defaults.fakes_from,
+        help="training fakes: the dataset's, self-blended from its reals, or both",
+    )
     parser.add_argument("--patience", type=int, default=defaults.early_stopping_patience)
     parser.add_argument("--fine-tune-epochs", type=int, default=defaults.fine_tune_epochs)
     parser.add_argument(
@@ -116,6 +123,7 @@ def config_from_args(args: argparse.Namespace) -> tuple[TrainConfig, Path | None
         early_stopping_patience=args.patience,
         fine_tune_epochs=args.fine_tune_epochs,
         weights_path=args.weights_path,
+        fakes_from=args.fakes_from,
         options=parse_options(args.option),
     )
     return config, None

@@ -17,6 +17,7 @@ import streamlit as st
 from core import data, faces, gradcam, images, predict, runs, verdict
 from core.models.registry import display_name
 from ui import classify_ensemble, common, gradcam_view
+from ui.model_card_view import card_summary
 
 UPLOAD_LIMIT_MB = int(st.get_option("server.maxUploadSize"))
 UPLOAD_LIMIT_BYTES = UPLOAD_LIMIT_MB * 1024 * 1024
@@ -240,6 +241,7 @@ if not loaded:
     st.error("None of the chosen runs could be loaded; choose other runs or retrain.")
     st.stop()
 
+summaries = {run.name: card_summary(run.path) for run, *_ in loaded}  # model cards, one line
 for item in items:
     with st.container(border=True):
         name, decoded, error = predict.decode_source(
@@ -269,6 +271,8 @@ for item in items:
             votes.append((run.name, shown))
             with column:
                 st.caption(f"{display_name(run.model)} · `{run.name}`")
+                if summaries[run.name]:
+                    st.caption(f"Model card: {summaries[run.name]}")
                 st.markdown(f"### :{VERDICT_COLOURS[shown.label]}[{shown.label}]")
                 st.progress(shown.p_real if shown.uncertain else shown.probability, text=shown.text)
                 st.caption(

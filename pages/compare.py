@@ -15,7 +15,7 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from core import compare, ensemble, jobs, runs, settings
+from core import compare, ensemble, export, jobs, runs, settings
 from ui import (
     charts,
     common,
@@ -26,6 +26,7 @@ from ui import (
     compare_view,
 )
 from ui import compare_columns as columns_ui
+from ui.model_card_view import show_model_card
 
 DEFAULT_SHOWN = 8  # newest runs selected by default; charts stay readable
 OWN = "own"  # "each run's own test set" in the test-set selector
@@ -192,6 +193,7 @@ with st.expander("Test sets named in the table"):
         for tid, other in available.items()
     ]
     st.dataframe(pd.DataFrame(rows), hide_index=True)
+show_model_card({record.name: record.run.path for record in selected}, "compare_card_run")
 
 # --- Re-scoring and the cross-dataset check (background jobs) ------------------------
 compare_jobs.show_last_results()
@@ -224,7 +226,7 @@ columns[0].download_button(
 )
 columns[1].download_button(
     "Full record (JSON)",
-    lambda: compare.full_record_json(selected),
+    lambda: export.full_record_json(selected),
     file_name="comparison.json",
     mime="application/json",
     key="compare_json",

@@ -202,3 +202,23 @@ def test_ensemble_of_the_selected_runs_gives_one_verdict_with_the_votes(with_run
     at.slider(key="classify_band").set_value(0.0).run()
     cards = [md.value for md in at.markdown if md.value.startswith("**Ensemble of 2 runs")]
     assert all("Real: 60.0%" in card for card in cards)
+
+
+def test_each_verdict_shows_the_model_cards_summary(with_run):
+    """Issue 14.2: the card's one line beside every verdict, cross-dataset scores included."""
+    from core import metrics, model_card
+    from core.runs import write_json
+
+    labels = np.r_[np.zeros(20), np.ones(21)].astype(int)
+    report = metrics.detection_report(labels, np.random.default_rng(0).random(41))
+    write_json(
+        with_run / "rescores" / "abc.json",
+        {"purpose": "cross", "root": "/x/openforensics-sample/Dataset", "metrics": report},
+    )
+    expected = model_card.summary(model_card.build_card(with_run))
+    assert "openforensics-sample" in expected
+    at = open_page()
+    at.button(key="classify_pick_samples").click().run()
+    assert not at.exception, at.exception
+    shown = [caption.value for caption in at.caption if caption.value.startswith("Model card:")]
+    assert shown == [f"Model card: {expected}"] * 4

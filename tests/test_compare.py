@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from core import compare, data, metrics, runs, scoring
+from core import compare, data, export, metrics, runs, scoring
 from core.config import TrainConfig
 from tests.conftest import make_tree
 from ui import compare_columns
@@ -281,7 +281,7 @@ def test_a_corrupt_side_file_is_reported_not_fatal(dataset, file):
     assert any(file in p and "not valid JSON" in p for p in comparison.problems)
     table = compare.comparison_table(comparison.records)
     assert len(table) == 1 and table["auc"].notna().all()
-    compare.full_record_json(comparison.records)  # still exportable
+    export.full_record_json(comparison.records)  # still exportable
 
 
 def test_corrupt_metrics_or_rescore_is_reported_not_fatal(dataset):
@@ -312,7 +312,7 @@ def test_csv_and_json_exports(two_runs):
     assert parsed["auc"].to_numpy() == pytest.approx(table["auc"].to_numpy())
     assert parsed["common/auc"].notna().all()
 
-    exported = json.loads(compare.full_record_json(records))
+    exported = json.loads(export.full_record_json(records))
     assert [run["name"] for run in exported["runs"]] == [r.name for r in records]
     for run, record in zip(exported["runs"], records, strict=True):
         assert run["config"]["model"] == record.run.model

@@ -64,7 +64,17 @@ def test_empty_state_links_to_training(tmp_path, monkeypatch):
     assert [link.proto.page for link in at.get("page_link")] == ["train"]
 
 
-COMPACT = ["Run", "Model", "Test set", "Accuracy", "AUC", "EER", "Loss", "Train time (s)"]
+COMPACT = [
+    "Run",
+    "Model",
+    "Test set",
+    "Accuracy",
+    "AUC",
+    "AUC 95% CI",
+    "EER",
+    "Loss",
+    "Train time (s)",
+]
 
 
 def test_renders_table_and_charts(app_home):
@@ -154,6 +164,7 @@ def test_rescore_switches_table_and_charts_to_the_common_set(app_home):
         "common · Test set",
         "common · Accuracy",
         "common · AUC",
+        "common · AUC 95% CI",
         "common · EER",
         "common · Loss",
     ]
@@ -169,8 +180,15 @@ def test_rescore_switches_table_and_charts_to_the_common_set(app_home):
     assert again.dataframe[0].value["common · AUC"].notna().all()
 
 
+def card_scores(at: AppTest) -> list[str]:
+    """The score rows of the model card shown on the page."""
+    (card,) = [md.value for md in at.markdown if md.value.startswith("# Model card:")]
+    return [line for line in card.splitlines() if line.startswith("| ") and "AUC" not in line]
+
+
 def test_cross_dataset_score_switches_the_table(app_home):
     at = open_page()
+    assert len(card_scores(at)) == 1  # issue 14.2: the card lists its own test score...
     at.text_input(key="compare_cross_folder").set_value(str(app_home / "data" / "Dataset"))
     at.button(key="compare_cross_button").click()
     at.run()
@@ -180,8 +198,11 @@ def test_cross_dataset_score_switches_the_table(app_home):
     assert not at.error, [e.value for e in at.error]
     table = at.dataframe[0].value
     metrics = [c for c in table.columns if c.startswith("cross: ")]
-    assert metrics and metrics[0].endswith("Test set") and len(metrics) == 5
+    assert metrics and metrics[0].endswith("Test set") and len(metrics) == 6
+    assert table[metrics[3]].str.match(r"^\[0\.\d\d, [01]\.\d\d\]$").all()  # small set: CI
     assert table[metrics[2]].notna().all()  # AUC on the other dataset, every run
+    assert len(card_scores(at)) == 2  # ... and every stored score, with its interval
+    assert "[0." in card_scores(at)[1] or "[1." in card_scores(at)[1]
     # Back on the runs' own test sets, the cross columns can still be added.
     at.selectbox(key="compare_scored_on").set_value("own").run()
     assert metrics[2] in at.multiselect(key="compare_columns").options

@@ -191,3 +191,35 @@ def test_auc_agrees_with_keras(seed):
     ours = metrics.roc_auc(y, scores)
     assert 0.6 < ours < 0.95
     assert ours == pytest.approx(float(reference.result()), abs=2e-3)
+
+
+def test_auc_interval_is_seeded_brackets_the_auc_and_narrows_with_more_images() -> None:
+    rng = np.random.default_rng(1)
+    small_y = np.r_[np.zeros(20), np.ones(20)].astype(int)
+    small_s = small_y * 0.6 + rng.random(40) * 0.7
+    low, high = metrics.auc_interval(small_y, small_s, seed=3)
+    assert (low, high) == metrics.auc_interval(small_y, small_s, seed=3)
+    assert low <= metrics.roc_auc(small_y, small_s) <= high and low < high
+    big_y = np.r_[np.zeros(400), np.ones(400)].astype(int)
+    big_s = big_y * 0.6 + rng.random(800) * 0.7
+    big_low, big_high = metrics.auc_interval(big_y, big_s, seed=3)
+    assert big_high - big_low < high - low
+    assert metrics.auc_interval([1, 1, 1], [0.2, 0.5, 0.9]) is None
+
+
+def test_report_gives_an_auc_interval_only_for_small_sets() -> None:
+    rng = np.random.default_rng(2)
+    labels = np.r_[np.zeros(30), np.ones(30)].astype(int)
+    report = metrics.detection_report(labels, rng.random(60))
+    low, high = report["auc_ci"]
+    assert low <= report["auc"] <= high and report["auc_ci_resamples"] == 1000
+    large = np.r_[np.zeros(250), np.ones(250)].astype(int)
+    assert "auc_ci" not in metrics.detection_report(large, rng.random(500))
+    assert "auc_ci" not in metrics.detection_report([1, 1], [0.3, 0.6])
+
+
+def test_report_interval_can_be_left_out() -> None:
+    labels = np.r_[np.zeros(10), np.ones(10)].astype(int)
+    scores = np.linspace(0, 1, 20)
+    assert "auc_ci" not in metrics.detection_report(labels, scores, interval=False)
+    assert "auc_ci" in metrics.detection_report(labels, scores)

@@ -31,6 +31,7 @@ TITLES = {
     "accuracy": "Accuracy",
     "balanced_accuracy": "Balanced acc.",
     "auc": "AUC",
+    "auc_ci": "AUC 95% CI",
     "ap": "AP",
     "eer": "EER",
     "precision": "Precision",

@@ -19,7 +19,7 @@ from core import compare
 from ui import compare_columns
 
 #: Metrics of the compact table, in order (metrics.json keys).
-COMPACT_METRICS = ("accuracy", "auc", "eer", "loss")
+COMPACT_METRICS = ("accuracy", "auc", "auc_ci", "eer", "loss")
 #: Column keys holding counts: written as integers in the CSV export (not 20.0).
 COUNT_COLUMNS = ("train_n", "val_n", "test_n", "image_size", "epochs_run", "params")
 MISSING = "—"
