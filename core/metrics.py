@@ -197,6 +197,14 @@ def binary_cross_entropy(y_true: Any, scores: Any, eps: float = 1e-7) -> float:
     return float(-np.mean(y * np.log(s) + (1 - y) * np.log(1 - s))) if y.size else 0.0
 
 
+def _curve_points(y: np.ndarray, scores: np.ndarray) -> tuple[dict, dict]:
+    """ROC and precision-recall points, rounded for JSON (both classes present)."""
+    fpr, tpr, _ = roc_curve(y, scores)
+    precision, recall, _ = precision_recall_curve(y, scores)
+    roc = {"fpr": fpr.round(5).tolist(), "tpr": tpr.round(5).tolist()}
+    return roc, {"precision": precision.round(5).tolist(), "recall": recall.round(5).tolist()}
+
+
 def detection_report(
     labels: Any, p_real: Any, threshold: float = 0.5, interval: bool = True
 ) -> dict[str, Any]:
@@ -248,13 +256,7 @@ def detection_report(
         # An all-Fake set gives a trivial AP of 1.0; report it as undefined, as the note says.
         report["ap"] = report["roc"] = report["pr"] = None
     else:
-        fpr, tpr, _ = roc_curve(y_fake, s_fake)
-        pr_precision, pr_recall, _ = precision_recall_curve(y_fake, s_fake)
-        report["roc"] = {"fpr": fpr.round(5).tolist(), "tpr": tpr.round(5).tolist()}
-        report["pr"] = {
-            "precision": pr_precision.round(5).tolist(),
-            "recall": pr_recall.round(5).tolist(),
-        }
+        report["roc"], report["pr"] = _curve_points(y_fake, s_fake)
     if p.size and len(np.unique(predicted_real)) == 1:
         notes.append(
             f"The model answered {'Real' if predicted_real[0] else 'Fake'} for every image."
