@@ -133,6 +133,23 @@ def lock_holder(path: Path) -> tuple[int, float] | None:
         return None  # the new holder has not written its name yet
 
 
+def _spawn(command: list[str], log_path: Path, **options: bool) -> subprocess.Popen:
+    """Start ``command`` in the repository with our environment, output appended to a log.
+
+    The log file is closed here once the child holds its own copy of the descriptor.
+    """
+    with open(log_path, "ab") as log:
+        return subprocess.Popen(
+            command,
+            cwd=settings.REPO_ROOT,
+            env=child_env(),
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            **options,
+        )
+
+
 def start_detached(command: list[str], log_path: Path) -> int:
     """Start ``command`` in its own session (it outlives the page), output to ``log_path``.
 
@@ -140,20 +157,7 @@ def start_detached(command: list[str], log_path: Path) -> int:
         Its pid. A thread reaps it when it exits, so it never lingers as a zombie of
         this (server) process.
     """
-    log = open(log_path, "ab")  # noqa: SIM115 - handed to the child
-    try:
-        child = subprocess.Popen(
-            command,
-            cwd=settings.REPO_ROOT,
-            env=child_env(),
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-            close_fds=True,
-        )
-    finally:
-        log.close()
+    child = _spawn(command, log_path, start_new_session=True, close_fds=True)
     threading.Thread(target=child.wait, daemon=True).start()
     return child.pid
 
@@ -177,15 +181,7 @@ def run_watched(
     Returns:
         The child's exit code (negative: killed by that signal).
     """
-    with open(log_path, "ab") as log:
-        child = subprocess.Popen(
-            command,
-            cwd=settings.REPO_ROOT,
-            env=child_env(),
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
+    child = _spawn(command, log_path)
     on_start(child.pid)
     killed = False
     while child.poll() is None:
