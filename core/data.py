@@ -237,7 +237,8 @@ class LoadedImages:
     """Decoded images of a subset, ready to feed a model.
 
     Attributes:
-        pixels: ``uint8`` array (n, size, size, 3).
+        pixels: ``uint8`` array (n, size, size, 3), or a :class:`core.stream.StoreView`
+            that reads them from a decoded-image store on demand (:mod:`core.store`).
         labels: ``int`` array (n,), Fake = 0, Real = 1.
         paths: relative paths of the decoded files, aligned with ``pixels``.
         skipped: (relative path, reason) for files that could not be decoded.
@@ -289,13 +290,16 @@ def make_dataset(
     shuffle: bool,
     seed: int = 0,
 ) -> tf.data.Dataset:
-    """Wrap decoded images in a cached, shuffled, batched, prefetched ``tf.data`` pipeline.
+    """Wrap decoded images in a shuffled, batched, prefetched ``tf.data`` pipeline.
 
-    The images are already decoded in memory, so the pipeline costs nothing per
-    epoch beyond the shuffle; labels come out as float32 of shape (batch, 1).
+    Images in a store (a :class:`core.stream.StoreView`) are streamed batch by batch
+    over shuffled indices, so memory does not grow with the subset; an in-memory
+    array is cached. Labels come out as float32 of shape (batch, 1).
     """
     import tensorflow as tf
 
+    if hasattr(loaded.pixels, "dataset"):
+        return loaded.pixels.dataset(loaded.labels, batch_size, shuffle=shuffle, seed=seed)
     labels = loaded.labels.astype("float32").reshape(-1, 1)
     dataset = tf.data.Dataset.from_tensor_slices((loaded.pixels, labels)).cache()
     if shuffle:

@@ -94,8 +94,20 @@ def _resumable(record: dict[str, Any] | None, files: Sequence[str]) -> bool:
     return bool(record) and record.get("requested_files") == list(files)
 
 
-def _decode_chunk(root: Path, files: Sequence[str]) -> list[np.ndarray | str]:
+def _decode_chunk(
+    root: Path, files: Sequence[str], stores: Sequence[Any] = ()
+) -> list[np.ndarray | str]:
+    """Full-size pixels of each file, or why it cannot be read.
+
+    A file a decoded-image store holds at its own size (``stores``, see
+    :func:`core.store.existing`) is read from there instead of decoded.
+    """
+
     def decode(relative: str) -> np.ndarray | str:
+        for store in stores:
+            stored = store.native(relative)
+            if stored is not None:
+                return stored
         try:
             return images.decode(root / relative).pixels
         except (images.ImageError, OSError) as error:
@@ -199,14 +211,17 @@ def _score_members(
     batch_size: int,
     progress: Progress | None,
 ) -> None:
+    from core import store
+
     # Members resumed from different points restart together from the earliest.
     start = min(member.record["done"] for member in members)
+    stores = store.existing(root, [member.size for member in members])
     for member in members:
         _truncate(member.record, start)
     for first in range(start, len(files), CHUNK):
         chunk = files[first : first + CHUNK]
         decoded, kept = [], []
-        for relative, result in zip(chunk, _decode_chunk(root, chunk), strict=True):
+        for relative, result in zip(chunk, _decode_chunk(root, chunk, stores), strict=True):
             if isinstance(result, str):
                 for member in members:
                     member.record["skipped"].append([relative, result])

@@ -34,6 +34,8 @@ logger = logging.getLogger(__name__)
 
 #: Below this many images one direct call beats ``model.predict``'s per-call set-up.
 DIRECT_CALL_MAX = 64
+#: Images read from a store and scored together by a re-score (bounds its memory).
+SCORE_CHUNK = 1024
 PURPOSES = ("common", "cross")
 
 
@@ -127,6 +129,14 @@ def predict_p_real(model: keras.Model, pixels: np.ndarray, batch_size: int = 32)
     return sigmoid(predict_logits(model, pixels, batch_size))
 
 
+def _padded(pixels: np.ndarray, batch_size: int, replicas: int) -> np.ndarray:
+    """The images padded with black ones to whole batches when several replicas share them."""
+    missing = -len(pixels) % batch_size if replicas > 1 else 0
+    if not missing:
+        return pixels
+    return np.concatenate([pixels, np.zeros((missing, *pixels.shape[1:]), pixels.dtype)])
+
+
 def timed_p_real(
     model: keras.Model,
     pixels: np.ndarray,
@@ -142,7 +152,8 @@ def timed_p_real(
 
     Args:
         model: the model to run.
-        pixels: raw RGB 0-255 images (n, size, size, 3).
+        pixels: raw RGB 0-255 images (n, size, size, 3): an array, or a
+            :class:`core.stream.StoreView`, streamed in batches.
         batch_size: images per forward pass.
         replicas: devices the model is mirrored on.
         callbacks: Keras callbacks for ``predict`` (training's cancel check).
@@ -151,15 +162,16 @@ def timed_p_real(
         (P(Real) per image, milliseconds per image).
     """
     count = len(pixels)
-    padded = pixels
-    if replicas > 1:
-        missing = -count % batch_size
-        padded = np.concatenate([pixels, np.zeros((missing, *pixels.shape[1:]), pixels.dtype)])
-    model.predict(padded[: min(len(padded), batch_size)], verbose=0)  # trace outside the timing
+    first = np.asarray(pixels[: min(count, batch_size)])
+    model.predict(_padded(first, batch_size, replicas), verbose=0)  # trace outside the timing
+    extra: dict[str, Any] = {}
+    if hasattr(pixels, "dataset"):  # a store view: stream it, never hold the whole split
+        source = pixels.dataset(None, batch_size, pad=replicas > 1)
+    else:
+        source, extra["batch_size"] = _padded(pixels, batch_size, replicas), batch_size
     start = time.perf_counter()
-    logits = model.predict(
-        padded, batch_size=batch_size, verbose=0, callbacks=list(callbacks)
-    ).reshape(-1)[:count]
+    logits = model.predict(source, verbose=0, callbacks=list(callbacks), **extra)
+    logits = logits.reshape(-1)[:count]
     elapsed = time.perf_counter() - start
     return sigmoid(logits), 1000.0 * elapsed / max(1, count)
 
@@ -192,7 +204,8 @@ def rescore(
 ) -> list[RescoreResult]:
     """Score the saved models of ``records`` on one test set, without retraining.
 
-    Images are decoded once per image size and shared by all runs of that size.
+    Images are decoded once per image size, into the dataset's decoded-image store
+    (:mod:`core.store`), and shared by all runs of that size and by later re-scores.
     Each result is stored atomically in the run folder (:func:`core.runs.write_rescore`)
     and reused by later calls unless ``force``.
 
@@ -239,6 +252,20 @@ def rescore(
     return results
 
 
+def _decoded(root: Path, test_set: TestSet, size: int) -> data.LoadedImages:
+    """The test images at ``size`` px from the dataset's store (decoded only once, ever).
+
+    Without room on disk for the store the images are decoded in memory instead.
+    """
+    from core import store
+
+    try:
+        return store.load(root, test_set.samples(), size)
+    except store.StoreError as error:
+        logger.warning("%s; decoding in memory instead", error)
+        return data.load_images(root, test_set.samples(), size)
+
+
 def score_run(
     record: RunRecord,
     test_set: TestSet,
@@ -252,7 +279,8 @@ def score_run(
         record: the run.
         test_set: the images.
         purpose: ``"common"`` or ``"cross"``.
-        loaded_by_size: decoded images per image size, filled and reused across runs.
+        loaded_by_size: decoded images per image size (views of the dataset's store),
+            filled and reused across runs.
         batch_size: images per forward pass.
 
     Raises:
@@ -263,14 +291,19 @@ def score_run(
     size = model_image_size(model)
     root = Path(test_set.root)
     if size not in loaded_by_size:
-        loaded_by_size[size] = data.load_images(root, test_set.samples(), size)
+        loaded_by_size[size] = _decoded(root, test_set, size)
     loaded = loaded_by_size[size]
     if not loaded.paths:
         raise CompareError(
             f"None of the {len(test_set.files)} images of the test set could be read in {root}."
         )
     start = time.perf_counter()
-    p_real = predict_p_real(model, loaded.pixels, batch_size=batch_size)
+    p_real = np.concatenate(
+        [
+            predict_p_real(model, loaded.pixels[first : first + SCORE_CHUNK], batch_size)
+            for first in range(0, len(loaded.paths), SCORE_CHUNK)
+        ]
+    )
     seconds = time.perf_counter() - start
     report = metrics.detection_report(loaded.labels, p_real)
     report["inference_ms_per_image"] = 1000.0 * seconds / len(loaded.paths)

@@ -6,19 +6,29 @@ its test set re-used by the comparison.
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from core.config import TrainConfig
 from core.data import DatasetError, DatasetIndex, LoadedImages, Sample, index_dataset
 
+if TYPE_CHECKING:
+    from core.progress import Progress
+    from core.store import BuildProgress
+
 #: Share of Train held out for validation when a dataset has no Validation split.
 HOLDOUT_SHARE = 0.2
 #: A Train subset is "imbalanced" (class_weight="auto") beyond this majority/minority ratio.
 IMBALANCE_RATIO = 1.25
+#: The status.json phase while images are decoded into the store.
+DECODING = "decoding images"
+#: Seconds between two decoding lines printed to the command line.
+ECHO_INTERVAL_S = 5.0
 
 
 @dataclass
@@ -108,25 +118,66 @@ def choose_samples(
     return train, validation, test, notes
 
 
-def load_subsets(config: TrainConfig, root: Path | None = None) -> Subsets:
+def decode_reporter(progress: Progress | None) -> Callable[[BuildProgress], None] | None:
+    """A store-build callback that shows decoding in status.json (and the CLI when echoing).
+
+    Args:
+        progress: the run's :class:`core.progress.Progress`, or None (no reporting).
+    """
+    if progress is None:
+        return None
+    printed = [0.0]
+
+    def report(state: BuildProgress) -> None:
+        progress.check_cancel()
+        eta = None if state.eta_s is None else round(state.eta_s, 1)
+        done = state.done == state.total
+        progress.update(
+            phase=DECODING, batch=state.done, batches=state.total, eta_s=eta,
+            decode_rate=state.rate, force=done,
+        )  # fmt: skip
+        if progress.echo and (done or time.monotonic() - printed[0] >= ECHO_INTERVAL_S):
+            printed[0] = time.monotonic()
+            left = f", about {eta:.0f} s left" if eta and not done else ""
+            print(
+                f"{DECODING}: {state.done:,} of {state.total:,} ({state.rate:.0f}/s{left})",
+                flush=True,
+            )
+
+    return report
+
+
+def load_subsets(
+    config: TrainConfig, root: Path | None = None, progress: Progress | None = None
+) -> Subsets:
     """Index the dataset, choose the subsets and decode them at the model's size.
+
+    The images go through the dataset's decoded-image store (:mod:`core.store`):
+    only files not decoded at this size before are decoded, and the returned
+    pixels are views that read batches from disk.
 
     Args:
         config: the run's configuration (dataset, sizes, seed, image size).
         root: the dataset folder (default: :func:`dataset_root` of the config).
+        progress: the run's progress, shown as a "decoding images" phase.
 
     Raises:
-        DatasetError: the dataset cannot give the subsets; the message says why.
+        DatasetError: the dataset cannot give the subsets (or the disk has no room
+            for their decoded images); the message says why.
     """
-    from core.data import load_images
+    from core.store import Store
 
     is_demo = False
     if root is None:
         root, is_demo = dataset_root(config)
     index = index_dataset(root)
     train, validation, test, notes = choose_samples(index, config)
-    size = config.image_size
-    loaded = [load_images(index.root, samples, size) for samples in (train, validation, test)]
+    store = Store(index.root, config.image_size)
+    parts = (train, validation, test)
+    store.ensure([sample.path for part in parts for sample in part], decode_reporter(progress))
+    if progress is not None and progress.status.get("phase") == DECODING:
+        progress.update(phase="loading data", batch=0, batches=0, eta_s=None, force=True)
+    loaded = [store.loaded(samples) for samples in parts]
     subsets = Subsets(index.root, *loaded, notes=notes, is_demo=is_demo)
     skipped = sum(len(part.skipped) for part in loaded)
     if skipped:

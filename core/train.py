@@ -100,7 +100,7 @@ def compile_model(model: keras.Model, learning_rate: float) -> None:
 
 def load_data(config: TrainConfig, run_dir: Path, progress: Progress) -> Subsets:
     """Choose and decode the run's subsets (subsets.json); find faces for self-blending."""
-    subsets = load_subsets(config)
+    subsets = load_subsets(config, progress=progress)
     runs.write_json(run_dir / "subsets.json", subsets.to_dict(config.data_dir))
     subsets.face_boxes = train_data.find_faces(subsets, config.fakes_from, progress)
     return subsets

@@ -19,6 +19,7 @@ from core.models.registry import list_models
 from ui import common
 from ui.fakes_from_view import fakes_from_choice
 from ui.model_options import model_options
+from ui.store_view import stores_panel
 from ui.train_view import ALL_MODELS, live_panel, model_label, signature
 
 POLL_S = 1.5
@@ -241,3 +242,6 @@ active = bool(st.session_state["train_signature"])
 # Poll only while something is queued or running; when it all ends the fragment
 # triggers a full rerun, which redefines it without run_every.
 st.fragment(live_panel, run_every=POLL_S if active else None)()
+
+with st.expander("Decoded-image stores"):
+    stores_panel()

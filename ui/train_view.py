@@ -17,6 +17,7 @@ from core import jobs, run_queue, runs
 from core.models import registry
 from core.models.registry import list_models
 from ui import charts
+from ui.store_view import decoding_text
 
 ALL_MODELS = "all"
 MISSING = "—"  # a metric the run does not have (yet)
@@ -96,7 +97,8 @@ def show_running(run: runs.Run) -> None:
     else:
         st.progress(0.0, text="Starting: loading the images and building the model...")
     if batch is not None and batches:
-        st.progress(min(1.0, batch / batches), text=f"Batch {batch} of {batches}")
+        text = decoding_text(status) or f"Batch {batch} of {batches}"
+        st.progress(min(1.0, batch / batches), text=text)
     eta = status.get("eta_s")
     st.caption(
         f"Elapsed {duration(elapsed_s(run))} · "
