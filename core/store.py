@@ -43,6 +43,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from filelock import FileLock
@@ -267,21 +268,21 @@ class Store:
         chunk: int | None,
     ) -> int:
         index = self.index
-        new = [relative for relative in pending if relative not in index.slot_of]
-        for relative in new:
-            index.bad.pop(relative, None)
-        slots = {p: index.slot_of[p] for p in pending if p in index.slot_of}
+        changed = sorted((p for p in pending if p in index.slot_of), key=index.slot_of.get)
+        work = changed + [p for p in pending if p not in index.slot_of]
+        chunk = chunk or max(CHUNK, len(work) // 50)
+        clock = _Clock(len(work), on_progress)
         fd = os.open(self.pixels_path, os.O_RDWR | os.O_CREAT, 0o644)
         try:
             os.ftruncate(fd, len(index.paths) * self.slot_bytes)  # drop an unindexed tail
-            slots.update(zip(new, index.add_slots(new).tolist(), strict=True))
-            items = sorted(slots.items(), key=lambda item: item[1])
-            chunk = chunk or max(CHUNK, len(items) // 50)
-            clock = _Clock(len(items), on_progress)
             with ThreadPoolExecutor(max_workers=workers) as pool:
-                for first in range(0, len(items), chunk):
-                    part = items[first : first + chunk]
-                    futures = {pool.submit(self._decode_into, fd, *item): item for item in part}
+                for first in range(0, len(work), chunk):
+                    part = work[first : first + chunk]
+                    # Slots are added per chunk, so a committed index never names unwritten ones.
+                    index.add_slots([p for p in part if p not in index.slot_of])
+                    futures = {
+                        pool.submit(self._decode_into, fd, p, index.slot_of[p]): p for p in part
+                    }
                     for future in as_completed(futures):
                         self._record(futures[future], pending, future.result())
                         clock.tick()
@@ -290,8 +291,8 @@ class Store:
             clock.finish()
         finally:
             os.close(fd)
-        logger.info("store %s: %d images decoded", self.folder.name, len(items))
-        return len(items)
+        logger.info("store %s: %d images decoded", self.folder.name, len(work))
+        return len(work)
 
     def _decode_into(self, fd: int, relative: str, slot: int) -> tuple[int, int] | str:
         """Decode one file into its slot; return its decoded (height, width) or the error."""
@@ -304,18 +305,15 @@ class Store:
         return decoded.shape[0], decoded.shape[1]
 
     def _record(
-        self,
-        item: tuple[str, int],
-        pending: dict[str, tuple[int, int] | None],
-        result: tuple[int, int] | str,
+        self, relative: str, pending: dict[str, Any], result: tuple[int, int] | str
     ) -> None:
-        relative, slot = item
-        stat = pending[relative] or (0, 0)
+        slot, stat = self.index.slot_of[relative], pending[relative] or (0, 0)
         if isinstance(result, str):
             self.index.paths[slot] = ""
             self.index.slot_of.pop(relative, None)
             self.index.bad[relative] = (*stat, " ".join(result.split()))
         else:
+            self.index.bad.pop(relative, None)
             self.index.stats[slot] = (*stat, *result)
 
     def loaded(self, samples: Sequence[Sample]) -> LoadedImages:
