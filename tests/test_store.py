@@ -32,7 +32,8 @@ def decodes(monkeypatch) -> list[str]:
 @pytest.fixture
 def tree(tmp_path) -> Path:
     """60 small images in the Kaggle layout."""
-    return make_tree(tmp_path / "Dataset", {"Train": (15, 15), "Validation": (5, 5), "Test": (10, 10)})
+    counts = {"Train": (15, 15), "Validation": (5, 5), "Test": (10, 10)}
+    return make_tree(tmp_path / "Dataset", counts)
 
 
 def _config(root: Path, **sizes) -> TrainConfig:
@@ -77,7 +78,8 @@ def test_store_is_built_once_and_reused_by_a_second_run_and_a_rescore(tree, deco
     progress = _Progress()
     first = subsets.load_subsets(_config(tree), progress=progress)
     assert len(decodes) == 40  # train + validation + test, each file once
-    assert any(u.get("phase") == subsets.DECODING and u.get("batch") == 40 for u in progress.updates)
+    shown = [(u.get("phase"), u.get("batch")) for u in progress.updates]
+    assert (subsets.DECODING, 40) in shown
     assert progress.status["phase"] == "loading data"  # the decoding phase ended
     decodes.clear()
     second = subsets.load_subsets(_config(tree))  # another model, same files and size
