@@ -3,7 +3,8 @@
 "Fakes from" (:data:`core.config.FAKES_FROM`) decides where a run's training fakes
 come from:
 
-- ``dataset``: the dataset's own Real and Fake images (a cached, shuffled pipeline);
+- ``dataset``: the dataset's own Real and Fake images (shuffled indices, batches read
+  from the decoded-image store, see :mod:`core.stream`);
 - ``self-blended``: the dataset's fakes are unused; every batch holds real images
   (label Real = 1) and a self-blend of each of them (label Fake = 0, see
   :mod:`core.blend`), so the classes are balanced by construction;

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from conftest import make_tree, write_image
 
-from core import data, images, scoring, store, subsets, testsets
+from core import data, images, scoring, store, stream, subsets, testsets
 from core.config import TrainConfig
 
 
@@ -61,7 +61,8 @@ class _Progress:
         self.updates.append(dict(fields))
 
 
-def test_store_pixels_match_the_inference_decoder(tree):
+def test_store_pixels_match_the_inference_decoder(tree, monkeypatch):
+    monkeypatch.setattr(stream, "IOV_BUFFERS", 7)  # long runs of slots read in several calls
     samples = _all(tree)
     stored = store.load(tree, samples, 40)
     direct = data.load_images(tree, samples, 40)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from core import settings, store
+from core import jobs, runs, settings, store
 from core.subsets import DECODING
 
 MESSAGE = "train_store_message"  # (kind, text) of the last delete, shown once
@@ -53,6 +53,8 @@ def stores_panel() -> None:
         )
         return
     allowed = settings.delete_allowed()
+    # A run streams its images from a store until it ends: none is deleted under it.
+    busy = any(run.state in jobs.ACTIVE_STATES for run in runs.list_runs())
     total = sum(info.bytes for info in found)
     st.caption(f"{len(found)} store(s), {_size_text(total)} on disk in {store.stores_dir()}.")
     for info in found:
@@ -67,7 +69,10 @@ def stores_panel() -> None:
                 key=f"train_store_delete_{info.path.name}",
                 on_click=_delete,
                 args=(info.path,),
-                help="Its images are decoded again by the next run that needs them.",
+                disabled=busy,
+                help="Wait until no run is queued or training."
+                if busy
+                else "Its images are decoded again by the next run that needs them.",
             )
     if not allowed:
         st.caption(settings.DELETE_OFF_MESSAGE)
