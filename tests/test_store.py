@@ -266,3 +266,30 @@ def test_store_panel_lists_stores_and_gates_delete(tree, monkeypatch):
     monkeypatch.delenv("DEEPFAKE_DATA_ROOTS")
     app.button[0].click().run()
     assert store.list_stores() == [] and "Deleted the store" in app.success[0].value
+
+
+def test_robustness_reads_full_size_images_from_a_store_at_their_size(tmp_path, decodes):
+    from core import robustness
+
+    root = make_tree(tmp_path / "Dataset", {"Test": (3, 3)}, size=32)
+    files = [sample.path for sample in _all(root)]
+    store.load(root, _all(root), 32)
+    store.load(root, _all(root), 40)  # resized: not the full-size pixels
+    decodes.clear()
+    stores = store.existing(root, [32, 40, 64])
+    assert [found.size for found in stores] == [32, 40]
+    pixels = robustness._decode_chunk(root, files, stores)
+    assert decodes == []
+    for relative, stored in zip(files, pixels, strict=True):
+        assert np.array_equal(stored, images.decode(root / relative).pixels)
+    decodes.clear()
+    robustness._decode_chunk(root, files, store.existing(root, [40]))
+    assert len(decodes) == len(files)  # a 40 px store cannot stand in for 32 px files
+
+
+def test_the_progress_panel_words_the_decoding_phase():
+    from ui.store_view import decoding_text
+
+    status = {"phase": subsets.DECODING, "batch": 1200, "batches": 5000, "decode_rate": 310.4}
+    assert decoding_text(status) == "Decoding images into the store: 1,200 of 5,000 (310 images/s)"
+    assert decoding_text({"phase": "training", "batch": 3, "batches": 10}) is None
