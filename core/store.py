@@ -50,6 +50,7 @@ from filelock import FileLock
 
 from core import images, settings
 from core.data import DatasetError, LoadedImages, Sample, io_workers
+from core.store_index import SlotIndex
 
 logger = logging.getLogger(__name__)
 
@@ -109,67 +110,6 @@ def store_path(root: str | Path, size: int) -> Path:
     return stores_dir() / f"{name}-{digest}-{int(size)}px"
 
 
-def _join(strings: Sequence[str]) -> np.ndarray:
-    return np.frombuffer("\n".join(strings).encode("utf-8"), dtype=np.uint8)
-
-
-def _split(buffer: np.ndarray, count: int) -> list[str]:
-    return buffer.tobytes().decode("utf-8").split("\n") if count else []
-
-
-class _Index:
-    """The slots and the unreadable files of a store, as loaded from ``index.npz``."""
-
-    def __init__(self) -> None:
-        self.paths: list[str] = []  # per slot; "" for a slot whose file is gone or broken
-        self.stats = np.zeros((0, 4), dtype=np.int64)  # size, mtime_ns, height, width
-        self.bad: dict[str, tuple[int, int, str]] = {}  # path -> (size, mtime_ns, reason)
-        self.slot_of: dict[str, int] = {}
-
-    @classmethod
-    def read(cls, path: Path) -> _Index:
-        index = cls()
-        if not path.exists():
-            return index
-        with np.load(path) as saved:
-            count, bad_count = int(saved["count"]), int(saved["bad_count"])
-            index.paths = _split(saved["paths"], count)
-            index.stats = saved["stats"].astype(np.int64).reshape(-1, 4)
-            bad_paths = _split(saved["bad_paths"], bad_count)
-            reasons = _split(saved["bad_reasons"], bad_count)
-            bad_stats = saved["bad_stats"].reshape(-1, 2)
-        index.bad = {
-            p: (int(s[0]), int(s[1]), r)
-            for p, s, r in zip(bad_paths, bad_stats, reasons, strict=True)
-        }
-        index.slot_of = {p: i for i, p in enumerate(index.paths) if p}
-        return index
-
-    def write(self, path: Path) -> None:
-        """Replace ``index.npz`` atomically (a temp file, then ``os.replace``)."""
-        bad = sorted(self.bad.items())
-        temp = path.with_name(f".{path.name}.{os.getpid()}.tmp.npz")
-        np.savez(
-            temp,
-            count=len(self.paths),
-            paths=_join(self.paths),
-            stats=self.stats[: len(self.paths)],
-            bad_count=len(bad),
-            bad_paths=_join([p for p, _ in bad]),
-            bad_reasons=_join([v[2] for _, v in bad]),
-            bad_stats=np.array([v[:2] for _, v in bad], dtype=np.int64).reshape(-1, 2),
-        )
-        os.replace(temp, path)
-
-    def add_slots(self, paths: Sequence[str]) -> np.ndarray:
-        """Append empty slots for ``paths``; return their slot numbers."""
-        first = len(self.paths)
-        self.paths.extend(paths)
-        self.stats = np.concatenate([self.stats, np.zeros((len(paths), 4), dtype=np.int64)])
-        self.slot_of.update({p: first + i for i, p in enumerate(paths)})
-        return np.arange(first, first + len(paths), dtype=np.int64)
-
-
 def _stat(path: Path) -> tuple[int, int] | None:
     try:
         info = path.stat()
@@ -191,7 +131,7 @@ class Store:
         self.size = int(size)
         self.folder = store_path(root, size)
         self.slot_bytes = self.size * self.size * 3
-        self.index = _Index.read(self.folder / INDEX_NAME)
+        self.index = SlotIndex.read(self.folder / INDEX_NAME)
 
     @property
     def pixels_path(self) -> Path:
@@ -238,7 +178,7 @@ class Store:
             return 0
         self.folder.mkdir(parents=True, exist_ok=True)
         with FileLock(str(self.folder / ".lock")):
-            self.index = _Index.read(self.folder / INDEX_NAME)  # another process may have built
+            self.index = SlotIndex.read(self.folder / INDEX_NAME)  # another process may have built
             pending = self._pending(paths)
             if not pending:
                 return 0
@@ -276,23 +216,35 @@ class Store:
         try:
             os.ftruncate(fd, len(index.paths) * self.slot_bytes)  # drop an unindexed tail
             with ThreadPoolExecutor(max_workers=workers) as pool:
+                previous = None
                 for first in range(0, len(work), chunk):
                     part = work[first : first + chunk]
-                    # Slots are added per chunk, so a committed index never names unwritten ones.
+                    # Slots are added per chunk and the index names only the slots of
+                    # finished chunks, so a committed index never names unwritten ones.
                     index.add_slots([p for p in part if p not in index.slot_of])
                     futures = {
                         pool.submit(self._decode_into, fd, p, index.slot_of[p]): p for p in part
                     }
-                    for future in as_completed(futures):
-                        self._record(futures[future], pending, future.result())
-                        clock.tick()
-                    os.fsync(fd)
-                    index.write(self.folder / INDEX_NAME)
+                    if previous is not None:  # commit it while this chunk decodes
+                        self._commit(fd, *previous, pending, clock)
+                    previous = (futures, len(index.paths))
+                if previous is not None:
+                    self._commit(fd, *previous, pending, clock)
             clock.finish()
         finally:
             os.close(fd)
         logger.info("store %s: %d images decoded", self.folder.name, len(work))
         return len(work)
+
+    def _commit(
+        self, fd: int, futures: dict, count: int, pending: dict[str, Any], clock: _Clock
+    ) -> None:
+        """Wait for one chunk, record its results, flush its pixels, then write the index."""
+        for future in as_completed(futures):
+            self._record(futures[future], pending, future.result())
+            clock.tick()
+        os.fdatasync(fd)  # the pixels reach the disk before an index that names them
+        self.index.write(self.folder / INDEX_NAME, count)
 
     def _decode_into(self, fd: int, relative: str, slot: int) -> tuple[int, int] | str:
         """Decode one file into its slot; return its decoded (height, width) or the error."""
@@ -414,7 +366,7 @@ def list_stores() -> list[StoreInfo]:
     for path in sorted(folder.iterdir()) if folder.is_dir() else []:
         try:
             meta = json.loads((path / META_NAME).read_text(encoding="utf-8"))
-            index = _Index.read(path / INDEX_NAME)
+            index = SlotIndex.read(path / INDEX_NAME)
         except (OSError, ValueError, KeyError):
             continue  # a store being created or deleted
         used = sum(f.stat().st_size for f in path.iterdir() if f.is_file())
