@@ -17,6 +17,7 @@ each batch, a few batches prefetched.
 from __future__ import annotations
 
 import os
+import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -43,6 +44,7 @@ class StoreView:
 
     dtype = np.dtype(np.uint8)
     ndim = 4
+    _opening = threading.Lock()  # tf.data reads batches in parallel threads
 
     def __init__(self, path: str | Path, slots: np.ndarray, size: int) -> None:
         self.path = Path(path)
@@ -92,9 +94,10 @@ class StoreView:
         return StoreView(self.path, self.slots[np.asarray(positions)], self.size)
 
     def _file(self) -> int:
-        if self._fd is None or self._pid != os.getpid():
-            self._fd, self._pid = os.open(self.path, os.O_RDONLY), os.getpid()
-        return self._fd
+        with self._opening:
+            if self._fd is None or self._pid != os.getpid():
+                self._fd, self._pid = os.open(self.path, os.O_RDONLY), os.getpid()
+            return self._fd
 
     def read(self, positions: np.ndarray) -> np.ndarray:
         """Read the images at ``positions`` (in that order) into a new array.
