@@ -133,6 +133,21 @@ def lock_holder(path: Path) -> tuple[int, float] | None:
         return None  # the new holder has not written its name yet
 
 
+#: How much lower than the app's server the background workers run (``nice``).
+WORKER_NICENESS = 10
+
+
+def lower_priority(increment: int = WORKER_NICENESS) -> None:
+    """Run this process, and every thread and child it starts later, at a lower CPU priority.
+
+    A training or scoring job uses every core; at a lower priority the pages stay
+    responsive while it runs, and it loses nothing when the machine is otherwise
+    idle (niceness only decides who goes first). Called by the workers' entry points.
+    """
+    with contextlib.suppress(OSError):  # not permitted: the normal priority it is
+        os.nice(increment)
+
+
 def _spawn(command: list[str], log_path: Path, **options: bool) -> subprocess.Popen:
     """Start ``command`` in the repository with our environment, output appended to a log.
 

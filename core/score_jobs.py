@@ -37,6 +37,7 @@ from core import jobs, runs, settings
 from core.processes import (
     lock_holder,
     log_tail,
+    lower_priority,
     process,
     python_module,
     run_watched,
@@ -388,6 +389,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.job_dir:
         return run_job(args.job_dir)
     if args.worker:
+        lower_priority()
         return run_worker()
     for job in refresh():
         print(f"{job.state:12} {job.name}  {job.status.get('message', '')}")
