@@ -12,9 +12,9 @@ reloads and other tabs, can be cancelled, and reports failure::
     cancel()                      terminates the worker (named by pid + start time)
 
 The archive lands in kagglehub's cache, ``KAGGLEHUB_CACHE`` when set, else
-``<artifacts>/kaggle``; an interrupted download resumes where it stopped. When it
-is unpacked, its ``Dataset/`` folder becomes the dataset the app uses (recorded in
-``<artifacts>/dataset.json``, read by the sidebar when no folder is typed).
+``<artifacts>/kaggle``; kagglehub continues a partial archive where the server allows
+it. Once unpacked, its ``Dataset/`` folder becomes the dataset the app uses (recorded
+in ``<artifacts>/dataset.json``, read by the sidebar when no folder is typed).
 
 ``python -m core.download`` does the same in the foreground.
 """
@@ -414,7 +414,7 @@ def start(command: Sequence[str] | None = None) -> bool:
 
 
 def cancel() -> bool:
-    """Stop the running download (its partial archive is kept and resumed next time).
+    """Stop the running download (kagglehub may continue its partial archive next time).
 
     Returns:
         True when a running worker was stopped.
@@ -424,7 +424,7 @@ def cancel() -> bool:
     if found is not None:
         terminate(found)
     if found is not None or read_status().active:
-        write_status("cancelled", message="Download cancelled; starting again resumes it.")
+        write_status("cancelled", message="Download cancelled.")
     return found is not None
 
 

@@ -228,31 +228,40 @@ def profile_for(model: str, options: dict[str, Any]) -> Profile:
     Raises:
         EstimateError: the subprocess failed or timed out.
     """
-    found = cached_profile(model, options)
-    if found is not None:
-        return found
-    request = json.dumps({"model": model, "options": options}, default=list)
-    command = [sys.executable, "-m", "core.memory", "--profile", request]
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONWARNINGS="ignore")
-    try:
-        done = subprocess.run(
-            command,
-            cwd=settings.REPO_ROOT,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=PROFILE_TIMEOUT_S,
-            check=False,
-        )
-    except subprocess.TimeoutExpired as error:
-        raise EstimateError(f"building {model} took over {PROFILE_TIMEOUT_S} s") from error
-    if done.returncode != 0:
-        last = (done.stderr.strip().splitlines() or ["no output"])[-1]
-        raise EstimateError(f"building {model} failed: {last}")
-    found = cached_profile(model, options)
-    if found is None:
-        raise EstimateError(f"building {model} left no profile in {cache_path()}")
-    return found
+    return profiles_for([(model, options)])[0]
+
+
+def profiles_for(models: Sequence[tuple[str, dict[str, Any]]]) -> list[Profile]:
+    """Profiles of several (model, options): the missing ones built in one subprocess.
+
+    Raises:
+        EstimateError: the subprocess failed or timed out.
+    """
+    missing = [(m, o) for m, o in models if cached_profile(m, o) is None]
+    if missing:
+        names = ", ".join(model for model, _ in missing)
+        request = json.dumps([{"model": m, "options": o} for m, o in missing], default=list)
+        command = [sys.executable, "-m", "core.memory", "--profile", request]
+        env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONWARNINGS="ignore")
+        try:
+            done = subprocess.run(
+                command,
+                cwd=settings.REPO_ROOT,
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=PROFILE_TIMEOUT_S,
+                check=False,
+            )
+        except subprocess.TimeoutExpired as error:
+            raise EstimateError(f"building {names} took over {PROFILE_TIMEOUT_S} s") from error
+        if done.returncode != 0:
+            last = (done.stderr.strip().splitlines() or ["no output"])[-1]
+            raise EstimateError(f"building {names} failed: {last}")
+    found = [cached_profile(model, options) for model, options in models]
+    if any(profile is None for profile in found):
+        raise EstimateError(f"building the models left no profile in {cache_path()}")
+    return found  # type: ignore[return-value]
 
 
 # --- measuring a built model (runs in the subprocess; imports Keras) -----------
@@ -296,15 +305,17 @@ def _main(argv: Sequence[str] | None = None) -> int:
         prog="python -m core.memory",
         description="Estimate a training run's peak memory (and build model profiles).",
     )
-    parser.add_argument("--profile", help='JSON {"model": ..., "options": {...}}: build, cache')
+    parser.add_argument(
+        "--profile", help='JSON [{"model": ..., "options": {...}}, ...]: build and cache'
+    )
     parser.add_argument("--model", default="cnn")
     parser.add_argument("--image-size", type=int, default=128)
     parser.add_argument("--batch-size", type=int, default=32)
     args = parser.parse_args(argv)
     if args.profile:
-        request = json.loads(args.profile)
-        model, options = request["model"], request.get("options") or {}
-        _store(profile_key(model, options), build_profile(model, options))
+        for item in json.loads(args.profile):
+            model, options = item["model"], item.get("options") or {}
+            _store(profile_key(model, options), build_profile(model, options))
         return 0
     spec = registry.get_spec(args.model)
     found = profile_for(args.model, spec.resolve_options({}))

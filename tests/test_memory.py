@@ -109,7 +109,7 @@ def test_a_failed_build_is_an_estimate_error(monkeypatch, tmp_path):
 
 
 def open_train_page(monkeypatch, tiny_dataset, available: float) -> AppTest:
-    monkeypatch.setattr(memory, "profile_for", lambda model, options: PROFILE)
+    monkeypatch.setattr(memory, "profiles_for", lambda models: [PROFILE] * len(models))
     monkeypatch.setattr(memory, "available_bytes", lambda: int(available))
     at = AppTest.from_file(APP, default_timeout=60)
     at.run()

@@ -29,17 +29,17 @@ def memory_check(configs: list[TrainConfig]) -> list[str]:
     """
     if not configs:
         return []
-    worst = None
     try:
         with st.spinner("Estimating peak memory (the first time for a model, it is built once)..."):
-            for config in configs:
-                profile = memory.profile_for(config.model, config.options)
-                needed = memory.estimate(profile, config.image_size, config.batch_size)
-                if worst is None or needed.total > worst[2].total:
-                    worst = (config, profile, needed)
+            profiles = memory.profiles_for([(config.model, config.options) for config in configs])
     except memory.EstimateError as error:
         st.caption(f"Peak memory could not be estimated ({error}).")
         return []
+    runs = [
+        (config, profile, memory.estimate(profile, config.image_size, config.batch_size))
+        for config, profile in zip(configs, profiles, strict=True)
+    ]
+    worst = max(runs, key=lambda run: run[2].total)
     config, profile, needed = worst
     available = memory.available_bytes()
     which = f" ({registry.display_name(config.model)}, the largest)" if len(configs) > 1 else ""
