@@ -237,6 +237,8 @@ def explain(error: BaseException, credentials: str | None) -> str:
     )
     if isinstance(error, DownloadError):
         return str(error)
+    if isinstance(error, ImportError):
+        return f"kagglehub is not installed: run `pip install -r requirements.txt`, or {instead}."
     code = getattr(getattr(error, "response", None), "status_code", None)
     name = type(error).__name__
     if code in (401, 403) or name in ("CredentialError", "UnauthenticatedError"):

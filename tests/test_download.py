@@ -128,6 +128,8 @@ def test_failures_are_explained_in_one_sentence():
     assert "(404)" in download.explain(_http_error(404), None)
     timeout = download.explain(requests.exceptions.ConnectTimeout("Connection timed out"), None)
     assert timeout.startswith("Could not reach Kaggle (the connection timed out)")
+    missing = download.explain(ModuleNotFoundError("No module named 'kagglehub'"), None)
+    assert missing.startswith("kagglehub is not installed")
     full = download.explain(OSError(28, "No space left on device"), None)
     assert full.startswith("The disk holding") and "is full" in full
 

@@ -40,14 +40,14 @@ def download_section() -> None:
     if status.active:
         st.fragment(_progress, run_every=POLL_S)()
         return
-    if status.state == "finished":
+    remembered = download.remembered_dataset()
+    if status.state == "finished" and remembered is not None:
         st.success(status.message, icon="✅")
     elif status.state == "failed":
         st.error(status.message, icon="📥")
     elif status.state == "cancelled":
         st.info(status.message)
 
-    remembered = download.remembered_dataset()
     if remembered is not None:
         st.caption(
             f"The app uses the downloaded dataset `{remembered}` while the sidebar's "
