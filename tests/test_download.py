@@ -15,7 +15,7 @@ import pytest
 import requests
 from streamlit.testing.v1 import AppTest
 
-from core import download, settings
+from core import download, kaggle, settings
 
 APP = str(settings.REPO_ROOT / "streamlit_app.py")
 FAKE = settings.REPO_ROOT / "tests" / "fake_kagglehub"
@@ -29,7 +29,7 @@ def fake_kaggle(monkeypatch, tmp_path):
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "home" / ".config"))
     for name in ("KAGGLE_USERNAME", "KAGGLE_KEY", "KAGGLE_API_TOKEN", "KAGGLE_CONFIG_DIR"):
         monkeypatch.delenv(name, raising=False)
-    monkeypatch.delenv(download.CACHE_ENV, raising=False)
+    monkeypatch.delenv(kaggle.CACHE_ENV, raising=False)
 
     def mode(value: str) -> None:
         monkeypatch.setenv("FAKE_KAGGLE", value)
@@ -53,7 +53,7 @@ def test_background_download_lands_and_becomes_the_dataset(fake_kaggle, artifact
     assert download.start()
     status = wait_for(lambda s: s.state in ("finished", "failed"))
     assert status.state == "finished", status.message
-    expected = artifacts / "kaggle" / "datasets" / download.HANDLE / "versions" / "1" / "Dataset"
+    expected = artifacts / "kaggle" / "datasets" / kaggle.HANDLE / "versions" / "1" / "Dataset"
     assert Path(status.folder) == expected
     assert status.done == status.total > 0  # progress came through kagglehub's tqdm
     assert download.remembered_dataset() == expected
@@ -75,16 +75,16 @@ def test_offline_gives_one_sentence(fake_kaggle):
     status = wait_for(lambda s: s.state in ("finished", "failed"))
     assert status.state == "failed"
     assert status.message.startswith("Could not reach Kaggle (no network or DNS)")
-    assert download.PAGE_URL in status.message and status.message.count(". ") == 0
+    assert kaggle.PAGE_URL in status.message and status.message.count(". ") == 0
     assert download.remembered_dataset() is None
 
 
 def test_no_credentials_says_what_to_do(fake_kaggle):
     fake_kaggle("unauthorized")
-    assert download.credentials_source() is None
+    assert kaggle.credentials_source() is None
     assert download.start()
     status = wait_for(lambda s: s.state in ("finished", "failed"))
-    assert status.message == download.NO_CREDENTIALS
+    assert status.message == kaggle.NO_CREDENTIALS
 
 
 def test_progress_then_cancel(fake_kaggle):
@@ -101,18 +101,18 @@ def test_progress_then_cancel(fake_kaggle):
 
 
 def test_credentials_are_found_where_kagglehub_and_kaggle_look(fake_kaggle, tmp_path, monkeypatch):
-    assert download.credentials_source() is None
+    assert kaggle.credentials_source() is None
     xdg = tmp_path / "home" / ".config" / "kaggle" / "kaggle.json"
     xdg.parent.mkdir(parents=True)
     xdg.write_text('{"username": "u", "key": "k"}')
-    assert download.credentials_source() == str(xdg)
+    assert kaggle.credentials_source() == str(xdg)
     usual = tmp_path / "home" / ".kaggle" / "kaggle.json"
     usual.parent.mkdir(parents=True)
     usual.write_text('{"username": "u", "key": "k"}')
-    assert download.credentials_source() == str(usual)
+    assert kaggle.credentials_source() == str(usual)
     monkeypatch.setenv("KAGGLE_USERNAME", "u")
     monkeypatch.setenv("KAGGLE_KEY", "k")
-    assert download.credentials_source() == "KAGGLE_USERNAME and KAGGLE_KEY"
+    assert kaggle.credentials_source() == "KAGGLE_USERNAME and KAGGLE_KEY"
 
 
 def _http_error(code: int) -> requests.HTTPError:
@@ -122,21 +122,21 @@ def _http_error(code: int) -> requests.HTTPError:
 
 
 def test_failures_are_explained_in_one_sentence():
-    refused = download.explain(_http_error(403), "/home/me/.kaggle/kaggle.json")
+    refused = kaggle.explain(_http_error(403), "/home/me/.kaggle/kaggle.json")
     assert refused.startswith("Kaggle refused the credentials in /home/me/.kaggle/kaggle.json")
-    assert download.explain(_http_error(401), None) == download.NO_CREDENTIALS
-    assert "(404)" in download.explain(_http_error(404), None)
-    timeout = download.explain(requests.exceptions.ConnectTimeout("Connection timed out"), None)
+    assert kaggle.explain(_http_error(401), None) == kaggle.NO_CREDENTIALS
+    assert "(404)" in kaggle.explain(_http_error(404), None)
+    timeout = kaggle.explain(requests.exceptions.ConnectTimeout("Connection timed out"), None)
     assert timeout.startswith("Could not reach Kaggle (the connection timed out)")
-    missing = download.explain(ModuleNotFoundError("No module named 'kagglehub'"), None)
+    missing = kaggle.explain(ModuleNotFoundError("No module named 'kagglehub'"), None)
     assert missing.startswith("kagglehub is not installed")
-    full = download.explain(OSError(28, "No space left on device"), None)
+    full = kaggle.explain(OSError(28, "No space left on device"), None)
     assert full.startswith("The disk holding") and "is full" in full
 
 
 def test_a_short_disk_is_refused_before_downloading(monkeypatch):
     monkeypatch.setattr(download.shutil, "disk_usage", lambda _: type("U", (), {"free": 10**9})())
-    with pytest.raises(download.DownloadError, match="Not enough free disk space"):
+    with pytest.raises(kaggle.DownloadError, match="Not enough free disk space"):
         download._Reporter().started(total=2 * 10**9, initial=0)
     # what run() makes of it: the same sentence, as a failure
     status = download.run(fetch=lambda reporter: reporter.started(2 * 10**9, 0))
@@ -166,9 +166,9 @@ def test_home_section_download_progress_and_failure(fake_kaggle):
     assert download.read_status().state == "cancelled"
     assert "cancelled" in " ".join(info.value for info in home.info)
 
-    download.write_status("failed", message=download.NO_CREDENTIALS)
+    download.write_status("failed", message=kaggle.NO_CREDENTIALS)
     home.run()
-    assert download.NO_CREDENTIALS in [error.value for error in home.error]
+    assert kaggle.NO_CREDENTIALS in [error.value for error in home.error]
     assert home.button(key="home_download_start")  # it can be tried again
 
 

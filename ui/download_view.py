@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from core import download, settings
+from core import download, kaggle, settings
 
 POLL_S = 1.0
 
@@ -63,10 +63,10 @@ def download_section() -> None:
             "run `python -m core.download`."
         )
         return
-    found = download.credentials_source()
+    found = kaggle.credentials_source()
     st.write(
-        f"*Deepfake and Real Images* ([Kaggle]({download.PAGE_URL}), about 190,000 face "
-        f"images) is downloaded with kagglehub into `{download.cache_dir()}` and then "
+        f"*Deepfake and Real Images* ([Kaggle]({kaggle.PAGE_URL}), about 190,000 face "
+        f"images) is downloaded with kagglehub into `{kaggle.cache_dir()}` and then "
         "becomes the dataset the app uses."
     )
     st.caption(
