@@ -95,16 +95,22 @@ def profile(model: str) -> memory.Profile:
     return memory.profile_for(model, registry.get_spec(model).resolve_options({}))
 
 
-def calibrate(rows: list[dict]) -> tuple[float, float]:
-    """Least squares of target - parameters - pipeline = baseline + k * batch * activations."""
+def calibrate(rows: list[dict]) -> tuple[float, float, float]:
+    """Least squares of target - pipeline = baseline + k * batch * activations + p * parameters.
+
+    Returns:
+        (baseline bytes, activation factor k, bytes per parameter p).
+    """
     design, target = [], []
     for row in rows:
         found = profile(row["model"])
         parts = memory.estimate(found, row["size"], row["batch"])
-        design.append([1.0, row["batch"] * found.activation_bytes(row["size"])])
-        target.append(streaming_target(row) - parts.parameters - parts.pipeline)
-    (baseline, factor), *_ = np.linalg.lstsq(np.array(design), np.array(target), rcond=None)
-    return float(baseline), float(factor)
+        activations = row["batch"] * found.activation_bytes(row["size"])
+        design.append([1.0, activations, float(found.parameters)])
+        target.append(streaming_target(row) - parts.pipeline)
+    solution, *_ = np.linalg.lstsq(np.array(design), np.array(target), rcond=None)
+    baseline, factor, per_parameter = (float(value) for value in solution)
+    return baseline, factor, per_parameter
 
 
 def table(rows: list[dict], runtime: float | None) -> str:
@@ -114,7 +120,7 @@ def table(rows: list[dict], runtime: float | None) -> str:
         f"split), measured (`ru_maxrss`) minus today's in-memory subsets ({IN_MEMORY_RATIO}x "
         "their pixels), against `core.memory`'s estimate "
         f"(baseline {memory.BASELINE_BYTES / 1e9:.2f} GB, activation factor "
-        f"{memory.ACTIVATION_FACTOR:.2f}).",
+        f"{memory.ACTIVATION_FACTOR:.2f}, {memory.PARAM_BYTES} bytes per parameter).",
         "",
         "| model | px | batch | measured GB | streaming target GB | estimate GB | error |",
         "|---|---:|---:|---:|---:|---:|---:|",
@@ -149,8 +155,11 @@ def main() -> None:
     runtime = next((row["peak"] for row in rows if row["model"] == "runtime only"), None)
     rows = [row for row in rows if row["model"] != "runtime only" and not row.get("status")]
     if args.calibrate:
-        baseline, factor = calibrate(rows)
-        print(f"calibrated: BASELINE_BYTES = {baseline:.3e}, ACTIVATION_FACTOR = {factor:.3f}")
+        baseline, factor, per_parameter = calibrate(rows)
+        print(
+            f"calibrated: BASELINE_BYTES = {baseline:.3e}, ACTIVATION_FACTOR = {factor:.3f}, "
+            f"PARAM_BYTES = {per_parameter:.1f}"
+        )
     text = table(rows, runtime)
     print(text)
     if not args.no_record:

@@ -4,7 +4,8 @@ The Train page refuses a setting whose estimate does not fit in the memory this
 machine has available, and says which batch size would. The estimate (bytes) is::
 
     baseline                      the TensorFlow/Keras runtime, our code, the tf.data machinery
-  + 16 * parameters               float32 weights, their gradients and Adam's two slots
+  + p * parameters                float32 weights, their gradients and Adam's two slots
+                                  (16 bytes) and the runtime's further copies of them
   + k * batch * activations(s)    every layer's output for one image at side s, kept for the
                                   backward pass and its gradients (k covers both)
   + pipeline(batch, s)            a few batches in flight: uint8 pixels and float32 copies
@@ -14,7 +15,7 @@ output sizes of its layers. Building needs TensorFlow, which the pages never imp
 so a subprocess (``python -m core.memory --profile ...``) builds each model at three
 sizes once and the quadratic through them (exact for the conv layers' s², close for
 the rest) is cached per model, options and model source in a small JSON file.
-``baseline`` and ``k`` are calibrated against measured peak RSS by
+``baseline``, ``p`` and ``k`` are calibrated against measured peak RSS by
 ``python -m bench.memory_bench`` (docs/BENCHMARKS.md gives the residuals).
 
 The data pipeline is counted as the streaming one: memory that does not grow with
@@ -42,12 +43,13 @@ logger = logging.getLogger(__name__)
 
 GB = 1e9
 #: Calibrated by bench/memory_bench.py (least squares over CNN, CapsNet, Xception at
-#: 128 and 256 px, batch 16 and 32): the runtime's resident baseline (bytes) and the
-#: factor on one batch's layer outputs (forward values + what the backward pass keeps).
-BASELINE_BYTES = 1.0e9
-ACTIVATION_FACTOR = 3.0
-#: Bytes per parameter: float32 weights, gradients and Adam's two moment slots.
-PARAM_BYTES = 16
+#: 128 and 256 px, batch 16 and 32; docs/BENCHMARKS.md): the runtime's resident
+#: baseline (bytes), the factor on one batch's layer outputs (forward values + what the
+#: backward pass keeps) and the bytes per parameter (16 for float32 weights, gradients
+#: and Adam's two slots, the rest the runtime's own copies).
+BASELINE_BYTES = 0.90e9
+ACTIVATION_FACTOR = 1.08
+PARAM_BYTES = 44.0
 #: Batches the streaming pipeline holds at once (prefetch, the batch being built, the
 #: one in the model), each as uint8 pixels plus a float32 copy.
 PIPELINE_BATCHES = 4
