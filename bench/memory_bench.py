@@ -11,7 +11,7 @@ not: that share is subtracted so the figures target the streaming pipeline.
 :mod:`core.memory` from the measurements; the table always uses the constants in the
 code. ``--reuse`` re-renders the table from the last measurements.
 
-    python -m bench.memory_bench                 # measure (about 15 min on 2 cores), record
+    python -m bench.memory_bench                 # measure (15-60 min on 2 cores), record
     python -m bench.memory_bench --reuse --calibrate
 """
 
