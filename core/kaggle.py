@@ -8,12 +8,15 @@ do instead (:func:`explain`).
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 from pathlib import Path
 from typing import Any, Protocol
 
 from core import settings
+
+logger = logging.getLogger(__name__)
 
 HANDLE = "manjilkarki/deepfake-and-real-images"
 PAGE_URL = f"https://www.kaggle.com/datasets/{HANDLE}"
@@ -143,10 +146,17 @@ def _is_network(error: BaseException) -> bool:
 
 
 def hook_progress(reporter: Reporter) -> None:
-    """Make kagglehub's tqdm progress bar report to ``reporter`` as well."""
+    """Make kagglehub's tqdm progress bar report to ``reporter`` as well.
+
+    ``kagglehub.clients.tqdm`` is not a public API: where it is missing, the download
+    still runs, only without progress (the status says "Contacting Kaggle..." until done).
+    """
     from kagglehub import clients
 
-    base = clients.tqdm
+    base = getattr(clients, "tqdm", None)
+    if not isinstance(base, type):
+        logger.warning("kagglehub.clients.tqdm not found: no download progress")
+        return
 
     class ReportingBar(base):  # type: ignore[misc, valid-type]
         def __init__(self, *args: Any, **kwargs: Any) -> None:
