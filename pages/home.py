@@ -4,6 +4,7 @@ import streamlit as st
 
 from core import jobs, runs
 from ui import common
+from ui.download_view import download_section
 
 st.title("🕵️ Deepfake Detection Workbench")
 st.write(
@@ -12,6 +13,7 @@ st.write(
     "compare them fairly on the same test images, and classify your own images."
 )
 
+download_section()
 choice, index = common.dataset_or_stop()
 
 st.subheader("Dataset in use")

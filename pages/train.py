@@ -18,6 +18,7 @@ from core.models import registry
 from core.models.registry import list_models
 from ui import common
 from ui.fakes_from_view import fakes_from_choice
+from ui.memory_view import memory_check
 from ui.model_options import model_options
 from ui.store_view import stores_panel
 from ui.train_view import ALL_MODELS, live_panel, model_label, signature
@@ -146,6 +147,7 @@ def training_form(choice: common.DatasetChoice, index, counts: dict[str, int]) -
             )
         except ValueError as error:  # TrainConfig.problems(), joined
             problems.append(f"{registry.display_name(name)}: {error}")
+    problems += memory_check(configs)
     for problem in problems:
         st.error(problem)
 
