@@ -37,6 +37,7 @@ import sys
 import time
 from pathlib import Path
 
+from bench._record import record_section
 from core import settings
 
 SHARED = settings.REPO_ROOT.parent / "shared" / "data"
@@ -49,6 +50,12 @@ KAGGLE_COUNTS = {
     "Test": (5_413, 5_492),
 }
 PROBE_BATCHES = 100
+NOTES = """
+The tree is hard links to the shared real images, so after the first pass the
+files come from the page cache: the decoder and the store build read the same
+files the same way. The 400-image split's 100 batches span 8 epochs (13 batches
+each) and their validation passes; the whole tree's are the first 100 of epoch 1.
+"""
 GB = 2**30
 
 
@@ -127,8 +134,13 @@ def probe_training(data_dir: Path, size: int, work: Path, batches: int = PROBE_B
     out.unlink(missing_ok=True)
     command = [sys.executable, "-m", "bench.scale_bench", "--child-train", "--out", str(out)]
     command += ["--data-dir", str(data_dir), "--image-size", str(size), "--batches", str(batches)]
+    home = work / "probe-artifacts"  # its run folders, killed mid-run, stay out of the app's
+    home.mkdir(parents=True, exist_ok=True)
+    if not (home / "stores").exists():
+        (home / "stores").symlink_to(settings.artifacts_dir() / "stores")
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", settings.ARTIFACTS_ENV: str(home)}
     started = time.time()
-    subprocess.run(command, check=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
+    subprocess.run(command, check=True, env=env)
     result = json.loads(out.read_text())
     result["start_to_first_batch_s"] = result["first_batch_at"] - started
     return result
@@ -193,7 +205,7 @@ def _child_throughput(args: argparse.Namespace) -> None:
     print(json.dumps({"mode": args.mode, "images_per_s": images / steady}))
 
 
-def throughput(size: int, epochs: int = 4, rounds: int = 2) -> dict[str, list[float]]:
+def throughput(size: int = 128, epochs: int = 4, rounds: int = 2) -> dict[str, list[float]]:
     """Training images/s per pipeline, alternating memory/stream runs in fresh processes."""
     found: dict[str, list[float]] = {"memory": [], "stream": []}
     for _ in range(rounds):
@@ -258,11 +270,123 @@ def page_during_rescore(tree: Path, work: Path, images: int = 2000) -> dict[str,
     }
 
 
+def _all_samples(dataset: Path) -> tuple[Path, list]:
+    from core import data
+
+    index = data.index_dataset(dataset)
+    return index.root, [sample for split in data.SPLITS for sample in index.splits[split]]
+
+
+def build_rate(dataset: Path, size: int, work: Path, count: int = 3000) -> dict[str, float]:
+    """Images/s of a fresh store build against the bare decoder, same files and threads."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from core import data, images, store
+
+    root, samples = _all_samples(dataset)
+    chosen = samples[:: max(1, len(samples) // count)][:count]
+    paths = [sample.path for sample in chosen]
+    rates: dict[str, list[float]] = {"decoder": [], "store": []}
+    for round_ in range(2):  # interleaved: the machine's load moves
+        start = time.perf_counter()
+        with ThreadPoolExecutor(max_workers=data.io_workers()) as pool:
+            list(pool.map(lambda relative: images.load(root / relative, size), paths))
+        rates["decoder"].append(len(paths) / (time.perf_counter() - start))
+        os.environ[settings.ARTIFACTS_ENV] = str(work / f"rate-{size}-{round_}")
+        start = time.perf_counter()
+        store.Store(root, size).ensure(paths)
+        rates["store"].append(len(paths) / (time.perf_counter() - start))
+        store.delete_store(store.store_path(root, size))
+    return {key: max(values) for key, values in rates.items()} | {"files": len(paths)}
+
+
+def build_whole(dataset: Path, size: int) -> dict[str, float]:
+    """Build (or extend) the store of every file of ``dataset`` at ``size`` px."""
+    from core import store
+
+    root, samples = _all_samples(dataset)
+    last = [0.0]
+
+    def report(progress: store.BuildProgress) -> None:
+        if time.monotonic() - last[0] > 30:
+            last[0] = time.monotonic()
+            print(f"  {size} px: {progress.done:,}/{progress.total:,} at {progress.rate:.0f}/s")
+
+    start = time.perf_counter()
+    decoded = store.Store(root, size).ensure([sample.path for sample in samples], report)
+    seconds = time.perf_counter() - start
+    info = next(i for i in store.list_stores() if i.path == store.store_path(root, size))
+    return {"decoded": decoded, "seconds": seconds, "bytes": info.bytes, "images": info.images}
+
+
+def _save(results: dict, work: Path) -> None:
+    (work / "results.json").write_text(json.dumps(results, indent=1))
+
+
+def _rows(results: dict) -> list[str]:
+    """The markdown table of whatever has been measured."""
+    lines = ["| target | measured | ratio / value | goal | met |", "|---|---|---:|---|---|"]
+
+    def add(target: str, measured: str, value: float, goal: str, met: bool) -> None:
+        lines.append(f"| {target} | {measured} | {value:.2f} | {goal} | {'yes' if met else 'NO'} |")
+
+    for size in (128, 256):
+        probe = results.get(f"probe-{size}")
+        if probe:
+            small, whole = probe["small"]["peak_rss"] / GB, probe["whole"]["peak_rss"] / GB
+            add(
+                f"peak RSS, whole tree vs 400-image split, {size} px",
+                f"{whole:.2f} GB vs {small:.2f} GB",
+                whole - small,
+                "<= 0.5 GB more",
+                whole - small <= 0.5,
+            )
+            first = probe["whole"]["start_to_first_batch_s"]
+            add(
+                f"trainer start to first batch, 140,002 Train images, {size} px",
+                f"{first:.1f} s",
+                first,
+                "<= 15 s",
+                first <= 15,
+            )
+        rate = results.get(f"rate-{size}")
+        if rate:
+            ratio = rate["store"] / rate["decoder"]
+            add(
+                f"store build vs bare decoder, {rate['files']:,} files, {size} px",
+                f"{rate['store']:.0f} vs {rate['decoder']:.0f} images/s",
+                ratio,
+                ">= 0.8x",
+                ratio >= 0.8,
+            )
+    speed = results.get("throughput")
+    if speed:
+        ratio = max(speed["stream"]) / max(speed["memory"])
+        add(
+            "training images/s, 400-image split, streamed vs in-memory (128 px)",
+            f"{max(speed['stream']):.1f} vs {max(speed['memory']):.1f}",
+            ratio,
+            ">= 0.95x",
+            ratio >= 0.95,
+        )
+    page = results.get("page")
+    if page:
+        add(
+            "Compare page rerun during a 2,000-image background re-score",
+            f"{page['busy_s']:.2f} s (idle {page['idle_s']:.2f} s, max {page['busy_max_s']:.2f})",
+            page["busy_s"],
+            "< 1 s",
+            page["busy_s"] < 1,
+        )
+    return lines
+
+
 def main(argv: list[str] | None = None) -> int:
     """Parse the options; run the child role or the benchmark."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", nargs="+", type=int, default=[128, 256])
     parser.add_argument("--record", action="store_true", help="write docs/BENCHMARKS.md")
+    parser.add_argument("--resume", action="store_true", help="keep the steps already measured")
     parser.add_argument("--child-train", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--out", help=argparse.SUPPRESS)
     parser.add_argument("--data-dir", help=argparse.SUPPRESS)
@@ -279,7 +403,37 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     work = settings.artifacts_dir() / "bench"
     tree = kaggle_tree(work / "kaggle-tree")
-    print(f"tree: {tree}")
+    home = os.environ.get(settings.ARTIFACTS_ENV)
+    results = json.loads((work / "results.json").read_text()) if args.resume else {}
+    steps = [(f"rate-{s}", lambda s=s: build_rate(tree, s, work)) for s in args.sizes]
+    for size in args.sizes:
+        steps.append((f"store-{size}", lambda size=size: build_whole(tree, size)))
+        steps.append((f"store-ffhq-{size}", lambda size=size: build_whole(FFHQ, size)))
+        steps.append(
+            (
+                f"probe-{size}",
+                lambda size=size: {
+                    "small": probe_training(FFHQ, size, work),
+                    "whole": probe_training(tree, size, work),
+                },
+            )
+        )
+    steps += [("throughput", throughput), ("page", lambda: page_during_rescore(tree, work))]
+    for name, step in steps:
+        if name in results:
+            continue
+        if home:  # every step reads and writes the same artifacts folder
+            os.environ[settings.ARTIFACTS_ENV] = home
+        else:
+            os.environ.pop(settings.ARTIFACTS_ENV, None)
+        print(f"{name} ...", flush=True)
+        results[name] = step()
+        print(f"{name}: {json.dumps(results[name])[:300]}", flush=True)
+        _save(results, work)
+    text = "## Scale (`python -m bench.scale_bench`)\n\n" + "\n".join(_rows(results)) + "\n"
+    print(text)
+    if args.record:
+        record_section("scale", text + NOTES)
     return 0
 
 
