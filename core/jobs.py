@@ -13,6 +13,8 @@ started with its own session trains them one at a time::
         2-core machine; takes queued runs oldest first; trains each one as its own
         subprocess ``python -m core.train --run-dir DIR`` (a crash in a run never
         kills the worker); exits when the queue is empty.
+    resume(run_dir)             an interrupted run is queued again; its trainer goes on
+                                from the run's last checkpoint (core.checkpoint).
     cancel(run_dir)             queued: cancelled at once; running: the trainer is
                                 asked to stop (it checks every batch) and is
                                 terminated if it has not stopped after a grace period.
@@ -40,7 +42,7 @@ import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-from core import runs, settings
+from core import checkpoint_files, runs, settings
 from core.config import TrainConfig
 from core.processes import (  # noqa: F401 - re-exported: pages, tests and benches use them
     START_TOLERANCE_S,
@@ -214,6 +216,22 @@ def cancel(run_dir: Path) -> str:
     return "cancelled" if cancelled else runs.load_run(run_dir).state
 
 
+def resume(run_dir: Path, start_worker: bool = True) -> bool:
+    """Queue an interrupted run again; the worker's trainer resumes it from its checkpoint.
+
+    ``python -m core.train --run-dir DIR`` continues from the newest checkpoint in
+    DIR (see :mod:`core.checkpoint`); a run without one starts again from scratch.
+
+    Returns:
+        True when it was queued; False when it was not interrupted (nothing changed).
+    """
+    if runs.reopen(run_dir) is None:
+        return False
+    if start_worker:
+        ensure_worker()
+    return True
+
+
 def _cancel_overdue(run_dir: Path) -> bool:
     """True when Cancel was pressed longer than the grace period ago."""
     try:
@@ -275,11 +293,15 @@ def _mark_stopped(run_dir: Path, returncode: int | None) -> None:
     now = time.time()
     if runs.is_complete(run_dir):
         runs.set_status(run_dir, "finished", phase="done", eta_s=0.0, ended=now)
+        checkpoint_files.remove(run_dir)
         return
     if runs.cancel_requested(run_dir):
         runs.set_status(run_dir, "cancelled", phase="cancelled", ended=now)
+        checkpoint_files.remove(run_dir)
         return
     state = "interrupted" if returncode is None or returncode < 0 else "failed"
+    if state == "failed":
+        checkpoint_files.remove(run_dir)  # only interrupted runs are resumed
     if returncode is None:
         how = " (its process is gone: killed, or the machine restarted)"
     elif returncode < 0:

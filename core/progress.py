@@ -15,7 +15,7 @@ from typing import Any
 
 import keras
 
-from core import runs
+from core import checkpoint_files, runs
 
 logger = logging.getLogger(__name__)
 
@@ -100,10 +100,15 @@ class Progress(keras.callbacks.Callback):
         runs.set_status(self.run_dir, "running", **self.status)
 
     def end(self, state: str, **fields: Any) -> None:
-        """Write the final state (``finished``, ``cancelled`` or ``failed``)."""
+        """Write the final state (``finished``, ``cancelled`` or ``failed``).
+
+        The run's checkpoint is deleted: only an interrupted run (its process died
+        without reaching this) is resumed.
+        """
         self.status.update({"eta_s": None, **fields})
         self.status["elapsed_s"] = round(time.time() - self.status["started"], 1)
         runs.set_status(self.run_dir, state, **self.status)
+        checkpoint_files.remove(self.run_dir)
 
     def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
         """Keras hook: a new epoch starts."""
