@@ -29,6 +29,7 @@ import json
 import logging
 import os
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -245,12 +246,13 @@ class Checkpointer(keras.callbacks.Callback):
         checkpoint_files.write(self.run_dir, state, arrays)
 
 
-def resume(run_dir: Path, echo: bool = False) -> Any:
+def resume(run_dir: Path, echo: bool = False, callbacks: Sequence[Any] = ()) -> Any:
     """Continue an interrupted run from its last checkpoint (``--resume RUN_DIR``).
 
     Args:
         run_dir: the run folder (state ``interrupted``).
         echo: print progress and notes to stdout (the CLI does).
+        callbacks: extra Keras callbacks added to ``fit``.
 
     Returns:
         The :class:`core.train.RunResult` of the finished (or cancelled) run.
@@ -270,4 +272,4 @@ def resume(run_dir: Path, echo: bool = False) -> Any:
         raise ResumeError(f"{run.name} changed state meanwhile; look at it again.")
     from core.train import train  # here: core.train imports this module
 
-    return train(config, run_dir=run.path, echo=echo)
+    return train(config, run_dir=run.path, callbacks=callbacks, echo=echo)
