@@ -217,19 +217,11 @@ def cancel(run_dir: Path) -> str:
 
 
 def resume(run_dir: Path, start_worker: bool = True) -> bool:
-    """Queue an interrupted run again; the worker's trainer resumes it from its checkpoint.
-
-    ``python -m core.train --run-dir DIR`` continues from the newest checkpoint in
-    DIR (see :mod:`core.checkpoint`); a run without one starts again from scratch.
-
-    Returns:
-        True when it was queued; False when it was not interrupted (nothing changed).
-    """
-    if runs.reopen(run_dir) is None:
-        return False
-    if start_worker:
+    """Queue an interrupted run again (its trainer goes on from its checkpoint); False if not."""
+    queued = runs.reopen(run_dir) is not None
+    if queued and start_worker:
         ensure_worker()
-    return True
+    return queued
 
 
 def _cancel_overdue(run_dir: Path) -> bool:
