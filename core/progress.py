@@ -8,6 +8,7 @@ cancel request is honoured in every phase.
 from __future__ import annotations
 
 import logging
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -102,13 +103,17 @@ class Progress(keras.callbacks.Callback):
     def end(self, state: str, **fields: Any) -> None:
         """Write the final state (``finished``, ``cancelled`` or ``failed``).
 
-        The run's checkpoint is deleted: only an interrupted run (its process died
-        without reaching this) is resumed.
+        A failure that is a Ctrl-C (KeyboardInterrupt being handled) is written
+        ``interrupted`` instead and keeps the run's checkpoint, so it can be resumed;
+        otherwise the checkpoint is deleted (only interrupted runs are resumed).
         """
+        if state == "failed" and isinstance(sys.exc_info()[1], KeyboardInterrupt):
+            state = "interrupted"
         self.status.update({"eta_s": None, **fields})
         self.status["elapsed_s"] = round(time.time() - self.status["started"], 1)
         runs.set_status(self.run_dir, state, **self.status)
-        checkpoint_files.remove(self.run_dir)
+        if state != "interrupted":
+            checkpoint_files.remove(self.run_dir)
 
     def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
         """Keras hook: a new epoch starts."""

@@ -192,6 +192,22 @@ def test_a_damaged_checkpoint_is_skipped_for_an_older_one(tmp_path):
         checkpoint_files.read(damaged)
 
 
+@pytest.mark.parametrize(
+    ("error", "state"), [(KeyboardInterrupt(), "interrupted"), (ValueError("bad"), "failed")]
+)
+def test_ctrl_c_leaves_a_resumable_run_other_failures_do_not(tmp_path, error, state):
+    from core.progress import Progress
+
+    progress = Progress(tmp_path, {"started": time.time()})
+    write_checkpoint(tmp_path, 1)
+    try:
+        raise error
+    except BaseException:
+        progress.end("failed", error=type(error).__name__)
+    assert runs.read_json(tmp_path / "status.json")["state"] == state
+    assert bool(checkpoint_files.saved(tmp_path)) == (state == "interrupted")
+
+
 # --- (c) killed before its first epoch ended: starts again from scratch -------------
 
 
