@@ -36,7 +36,7 @@ from typing import Any
 import keras
 import numpy as np
 
-from core import checkpoint_files, runs
+from core import checkpoint_files, jobs, runs
 from core.config import TrainConfig
 
 logger = logging.getLogger(__name__)
@@ -250,7 +250,7 @@ def resume(run_dir: Path, echo: bool = False, callbacks: Sequence[Any] = ()) -> 
     """Continue an interrupted run from its last checkpoint (``--resume RUN_DIR``).
 
     Args:
-        run_dir: the run folder (state ``interrupted``).
+        run_dir: the run folder: ``interrupted``, or ``running`` with its trainer gone.
         echo: print progress and notes to stdout (the CLI does).
         callbacks: extra Keras callbacks added to ``fit``.
 
@@ -262,6 +262,9 @@ def resume(run_dir: Path, echo: bool = False, callbacks: Sequence[Any] = ()) -> 
         Exception: whatever made the resumed run fail (see :func:`core.train.train`).
     """
     run = runs.load_run(Path(run_dir))
+    if run.state == "running" and not jobs.trainer_alive(run.status):
+        jobs.mark_stopped(run.path, None)  # died unseen (e.g. a reboot, no page open since)
+        run = runs.load_run(run.path)
     if run.state != "interrupted":
         raise ResumeError(f"{run.name} is {run.state}; only an interrupted run can be resumed.")
     try:

@@ -260,7 +260,7 @@ def refresh_states() -> list[runs.Run]:
         # Gone: read again, the trainer may have written its final state just before exiting.
         current = runs.load_run(run.path).status
         if current.get("state") == "running" and current.get("pid") == status.get("pid"):
-            _mark_stopped(run.path, None)
+            mark_stopped(run.path, None)
             changed = True
     if changed:
         all_runs = runs.list_runs()
@@ -274,7 +274,7 @@ def _same_worker(status: dict, worker: tuple[int, float]) -> bool:
     return same_process(status.get("worker_pid"), status.get("worker_started"), worker)
 
 
-def _mark_stopped(run_dir: Path, returncode: int | None) -> None:
+def mark_stopped(run_dir: Path, returncode: int | None) -> None:
     """Record how a run whose trainer is gone ended, when the trainer could not say.
 
     Complete runs (metrics and model written) are finished whatever happened after.
@@ -364,7 +364,7 @@ def train_one(run_dir: Path) -> int | None:
         should_stop=lambda: _overdue_logged(run_dir),
     )
     if runs.load_run(run_dir).status.get("state") in ACTIVE_STATES:
-        _mark_stopped(run_dir, returncode)
+        mark_stopped(run_dir, returncode)
     logger.info(
         "%s ended: exit code %s, state %s",
         run_dir.name,

@@ -226,7 +226,7 @@ def test_resume_of_a_run_killed_before_its_first_epoch_ended(tiny_dataset):
     half = folder / f"{checkpoint_files.TEMP_PREFIX}killed"
     half.mkdir()
     (half / checkpoint_files.STATE_FILE).write_text('{"epoch": 1, "version": 1}')
-    assert jobs.refresh_states()[0].state == "interrupted"
+    # No page noticed the death (say the machine restarted): the resume sees it.
     result = checkpoint.resume(folder)
     assert result.state == "finished"
     assert_ended_clean(folder, 2)
