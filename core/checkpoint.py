@@ -191,8 +191,7 @@ class Checkpointer(keras.callbacks.Callback):
     def on_train_begin(self, logs: dict | None = None) -> None:
         """Keras hook, after ``fit`` built the optimizer and EarlyStopping reset itself.
 
-        Restores the variables here, not before ``fit``: a model whose optimizer is
-        already built skips a look at the data, which would shift the shuffles.
+        Restores the model's and the optimizer's variables, and EarlyStopping's state.
         """
         if self._stopper_state is None:
             return
