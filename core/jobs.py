@@ -13,6 +13,8 @@ started with its own session trains them one at a time::
         2-core machine; takes queued runs oldest first; trains each one as its own
         subprocess ``python -m core.train --run-dir DIR`` (a crash in a run never
         kills the worker); exits when the queue is empty.
+    resume(run_dir)             an interrupted run is queued again; its trainer goes on
+                                from the run's last checkpoint (core.checkpoint).
     cancel(run_dir)             queued: cancelled at once; running: the trainer is
                                 asked to stop (it checks every batch) and is
                                 terminated if it has not stopped after a grace period.
@@ -40,7 +42,7 @@ import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-from core import runs, settings
+from core import checkpoint_files, runs, settings
 from core.config import TrainConfig
 from core.processes import (  # noqa: F401 - re-exported: pages, tests and benches use them
     START_TOLERANCE_S,
@@ -214,6 +216,14 @@ def cancel(run_dir: Path) -> str:
     return "cancelled" if cancelled else runs.load_run(run_dir).state
 
 
+def resume(run_dir: Path, start_worker: bool = True) -> bool:
+    """Queue an interrupted run again (its trainer goes on from its checkpoint); False if not."""
+    queued = runs.reopen(run_dir) is not None
+    if queued and start_worker:
+        ensure_worker()
+    return queued
+
+
 def _cancel_overdue(run_dir: Path) -> bool:
     """True when Cancel was pressed longer than the grace period ago."""
     try:
@@ -250,7 +260,7 @@ def refresh_states() -> list[runs.Run]:
         # Gone: read again, the trainer may have written its final state just before exiting.
         current = runs.load_run(run.path).status
         if current.get("state") == "running" and current.get("pid") == status.get("pid"):
-            _mark_stopped(run.path, None)
+            mark_stopped(run.path, None)
             changed = True
     if changed:
         all_runs = runs.list_runs()
@@ -264,7 +274,7 @@ def _same_worker(status: dict, worker: tuple[int, float]) -> bool:
     return same_process(status.get("worker_pid"), status.get("worker_started"), worker)
 
 
-def _mark_stopped(run_dir: Path, returncode: int | None) -> None:
+def mark_stopped(run_dir: Path, returncode: int | None) -> None:
     """Record how a run whose trainer is gone ended, when the trainer could not say.
 
     Complete runs (metrics and model written) are finished whatever happened after.
@@ -275,11 +285,15 @@ def _mark_stopped(run_dir: Path, returncode: int | None) -> None:
     now = time.time()
     if runs.is_complete(run_dir):
         runs.set_status(run_dir, "finished", phase="done", eta_s=0.0, ended=now)
+        checkpoint_files.remove(run_dir)
         return
     if runs.cancel_requested(run_dir):
         runs.set_status(run_dir, "cancelled", phase="cancelled", ended=now)
+        checkpoint_files.remove(run_dir)
         return
     state = "interrupted" if returncode is None or returncode < 0 else "failed"
+    if state == "failed":
+        checkpoint_files.remove(run_dir)  # only interrupted runs are resumed
     if returncode is None:
         how = " (its process is gone: killed, or the machine restarted)"
     elif returncode < 0:
@@ -350,7 +364,7 @@ def train_one(run_dir: Path) -> int | None:
         should_stop=lambda: _overdue_logged(run_dir),
     )
     if runs.load_run(run_dir).status.get("state") in ACTIVE_STATES:
-        _mark_stopped(run_dir, returncode)
+        mark_stopped(run_dir, returncode)
     logger.info(
         "%s ended: exit code %s, state %s",
         run_dir.name,

@@ -8,6 +8,7 @@ cancel request is honoured in every phase.
 from __future__ import annotations
 
 import logging
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -15,7 +16,7 @@ from typing import Any
 
 import keras
 
-from core import runs
+from core import checkpoint_files, runs
 
 logger = logging.getLogger(__name__)
 
@@ -100,10 +101,19 @@ class Progress(keras.callbacks.Callback):
         runs.set_status(self.run_dir, "running", **self.status)
 
     def end(self, state: str, **fields: Any) -> None:
-        """Write the final state (``finished``, ``cancelled`` or ``failed``)."""
+        """Write the final state (``finished``, ``cancelled`` or ``failed``).
+
+        A failure that is a Ctrl-C (KeyboardInterrupt being handled) is written
+        ``interrupted`` instead and keeps the run's checkpoint, so it can be resumed;
+        otherwise the checkpoint is deleted (only interrupted runs are resumed).
+        """
+        if state == "failed" and isinstance(sys.exc_info()[1], KeyboardInterrupt):
+            state = "interrupted"
         self.status.update({"eta_s": None, **fields})
         self.status["elapsed_s"] = round(time.time() - self.status["started"], 1)
         runs.set_status(self.run_dir, state, **self.status)
+        if state != "interrupted":
+            checkpoint_files.remove(self.run_dir)
 
     def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
         """Keras hook: a new epoch starts."""

@@ -16,8 +16,9 @@ from dataclasses import dataclass
 from core.config import TrainConfig
 from core.runs import Run
 
-#: States in which an identical run makes a new one pointless (failed or cancelled do not).
-DUPLICATE_STATES = ("queued", "running", "finished")
+#: States in which an identical run makes a new one pointless (failed or cancelled do not;
+#: an interrupted one can be resumed instead).
+DUPLICATE_STATES = ("queued", "running", "finished", "interrupted")
 #: Finished runs of a model used to estimate its speed (the newest ones).
 RATE_SAMPLE = 5
 
@@ -27,7 +28,7 @@ def _config_fields(values: dict) -> dict:
 
 
 def duplicates(config: TrainConfig, all_runs: Sequence[Run]) -> list[Run]:
-    """Runs queued, running or finished with exactly this configuration.
+    """Runs queued, running, finished or interrupted with exactly this configuration.
 
     Args:
         config: the configuration about to be queued.

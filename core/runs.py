@@ -51,7 +51,9 @@ logger = logging.getLogger(__name__)
 #: status: the queue creates runs "queued", ``python -m core.train`` alone "running", and
 #: a run written in one go (imported, or built by a test) may start in any state.
 #: A state may be re-written with itself while the run is active (progress updates);
-#: nothing leaves a final state.
+#: nothing leaves finished, failed or cancelled. An interrupted run (its process died)
+#: may only be queued again, by a deliberate resume (:func:`reopen`): a trainer only
+#: ever writes "running", so a late write of a presumed-dead trainer stays refused.
 TRANSITIONS: dict[str | None, frozenset[str]] = {
     None: frozenset({"queued", "running", "finished", "failed", "cancelled", "interrupted"}),
     "queued": frozenset({"queued", "running", "cancelled"}),
@@ -59,10 +61,12 @@ TRANSITIONS: dict[str | None, frozenset[str]] = {
     "finished": frozenset(),
     "failed": frozenset(),
     "cancelled": frozenset(),
-    "interrupted": frozenset(),
+    "interrupted": frozenset({"queued"}),
 }
 STATES = tuple(state for state in TRANSITIONS if state is not None)
-FINAL_STATES = tuple(state for state in STATES if not TRANSITIONS[state])
+#: States in which nothing runs (an interrupted run waits for a resume, or stays so).
+FINAL_STATES = ("finished", "failed", "cancelled", "interrupted")
+RESUMABLE_STATES = ("interrupted",)
 CANCEL_FLAG = "cancel.request"
 RESCORES_DIR = "rescores"
 STATUS_LOCK = ".status.lock"
@@ -203,6 +207,25 @@ def set_status(
         status.update(fields, state=state, updated=time.time())
         write_json(run_dir / "status.json", status)
     return status
+
+
+def reopen(run_dir: Path, **fields: Any) -> dict[str, Any] | None:
+    """Queue an interrupted run again, for a resume; clear what its death left behind.
+
+    Args:
+        run_dir: the run folder.
+        **fields: other status fields to set (e.g. ``created`` for the queue order).
+
+    Returns:
+        The new status, or None when the run was not interrupted (nothing changed).
+    """
+    if load_run(run_dir).state not in RESUMABLE_STATES:
+        return None
+    (run_dir / CANCEL_FLAG).unlink(missing_ok=True)  # stale: an interrupted run ran nothing
+    cleared = dict.fromkeys(("error", "log_tail", "ended", "worker_pid", "worker_started"))
+    return set_status(
+        run_dir, "queued", only_from=RESUMABLE_STATES, **cleared, phase="queued", **fields
+    )
 
 
 def request_cancel(run_dir: Path) -> None:

@@ -38,7 +38,7 @@ settings.enable_onednn()  # must precede the TensorFlow import below
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
-from core import model_card, scoring, tblogs, train_data  # noqa: E402
+from core import checkpoint, model_card, scoring, tblogs, train_data  # noqa: E402
 from core.blend import DEFAULT_PARAMS  # noqa: E402
 from core.calibration import calibrate_decision_bias, validation_threshold  # noqa: E402
 from core.config import TrainConfig  # noqa: E402
@@ -190,27 +190,29 @@ def _fit(
     extra: Sequence[keras.callbacks.Callback],
     epochs: tuple[int, int],
     phase: str,
+    saver: checkpoint.Checkpointer,
 ) -> tuple[int, float]:
-    """Fit from ``epochs[0]`` to ``epochs[1]`` with early stopping; return (epochs, best AUC)."""
+    """Fit ``epochs[0]``-``epochs[1]`` with early stopping (resumed); return (epochs, best AUC)."""
     stopper = keras.callbacks.EarlyStopping(
         monitor="val_auc",
         mode="max",
         patience=config.early_stopping_patience,
         restore_best_weights=True,
     )
-    progress.start_phase(phase, *epochs)
-    history = setup.model.fit(
+    first = saver.start(phase, stopper, epochs)
+    progress.start_phase(phase, first, epochs[1])
+    setup.model.fit(
         datasets[0],
         validation_data=datasets[1],
         epochs=epochs[1],
-        initial_epoch=epochs[0],
+        initial_epoch=first,
         class_weight=setup.class_weights,
         shuffle=False,  # the tf.data pipeline shuffles itself
-        callbacks=[progress, stopper, *extra],
+        callbacks=[progress, stopper, saver, *extra],  # saver after the two it saves
         verbose=0,
     )
     best = stopper.best if stopper.best is not None and np.isfinite(stopper.best) else -1.0
-    return len(history.history.get("loss", [])), float(best)
+    return len(progress.history.get("loss", [])) - epochs[0], float(best)
 
 
 def fit_phases(
@@ -236,17 +238,20 @@ def fit_phases(
         training_precision=setup.precision,  # "precision" is a metric elsewhere
     )
     datasets = train_data.training_datasets(subsets, config, setup.replicas, subsets.face_boxes)
-    start = time.time()
-    epochs_run, best_auc = _fit(
-        setup, datasets, config, progress, extra, (0, config.epochs), "training"
+    saver = checkpoint.Checkpointer(progress, setup, datasets[0], subsets)  # resumes, if it can
+    start = time.time() - saver.seconds
+    epochs_run, best_auc = saver.phase_one or _fit(
+        setup, datasets, config, progress, extra, (0, config.epochs), "training", saver
     )
     if fine_tune and spec.fine_tune:
-        snapshot = _snapshot(setup.model)
+        snapshot = saver.keep_phase_one(_snapshot(setup.model), epochs_run, best_auc)
         with setup.strategy.scope():
             spec.fine_tune(setup.model)
             compile_model(setup.model, config.learning_rate * FINE_TUNE_LR_FACTOR)
         span = (epochs_run, epochs_run + fine_tune)
-        tuned, tuned_auc = _fit(setup, datasets, config, progress, extra, span, "fine-tuning")
+        tuned, tuned_auc = _fit(
+            setup, datasets, config, progress, extra, span, "fine-tuning", saver
+        )
         epochs_run += tuned
         if tuned_auc < best_auc:  # fine-tuning did not help on validation: keep phase 1
             _restore(setup.model, snapshot)

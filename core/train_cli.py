@@ -6,6 +6,9 @@ Examples::
     python -m core.train --model capsnet --option routing_iterations=3 --option widths=64,128
     python -m core.train --model cnn --fakes-from self-blended --data-dir PATH
     python -m core.train --run-dir artifacts/runs/cnn_20250101-120000   # a queued run
+    python -m core.train --resume artifacts/runs/cnn_20250101-120000    # an interrupted run
+
+A run folder that holds a checkpoint (:mod:`core.checkpoint`) continues from it.
 
 Model options (``--option NAME=VALUE``) are listed per model by ``--list-options``.
 """
@@ -32,6 +35,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--run-dir", type=Path, help="train the queued run whose config.json is here"
+    )
+    parser.add_argument(
+        "--resume",
+        type=Path,
+        metavar="RUN_DIR",
+        help="continue an interrupted run from its last completed epoch",
     )
     parser.add_argument("--config", type=Path, help="a JSON file with TrainConfig fields")
     parser.add_argument("--model", default=defaults.model, help=", ".join(registry.list_models()))
@@ -141,10 +150,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ValueError, OSError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    from core.train import train  # imports TensorFlow
+    from core import checkpoint  # imports TensorFlow
+    from core.train import train
 
     try:
-        result = train(config, run_dir=run_dir, echo=True)
+        if args.resume:
+            result = checkpoint.resume(args.resume, echo=True)
+        else:
+            result = train(config, run_dir=run_dir, echo=True)
+    except checkpoint.ResumeError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     except Exception as error:
         print(f"error: training failed: {error}", file=sys.stderr)
         return 1

@@ -201,10 +201,12 @@ def ask_about_duplicates(configs: list[TrainConfig]) -> None:
     all_runs = jobs.refresh_states()
     same = [run for config in configs for run in run_queue.duplicates(config, all_runs)]
     listed = ", ".join(f"`{run.name}` ({run.state})" for run in same)
+    states = {run.state for run in same}
     st.warning(
         f"An identical run already exists: {listed}. Same model, data, subset, seed and "
         "settings give the same result; change the seed to get another sample. "
-        "Queue it anyway?"
+        + ("Or resume the interrupted one below. " if "interrupted" in states else "")
+        + "Queue it anyway?"
     )
     yes, no = st.columns([1, 1])
     if yes.button("Queue it anyway", key="train_duplicate_yes"):

@@ -270,8 +270,10 @@ def test_transitions_are_enforced_in_one_place():
     # A late progress write of the trainer cannot flip a final state back.
     assert runs.set_status(folder, "running", batch=2) is None
     assert (folder / "status.json").read_text() == before
-    for final in runs.FINAL_STATES:
+    for final in ("finished", "failed", "cancelled"):
         assert runs.TRANSITIONS[final] == frozenset()
+    # An interrupted run can only be queued again (a resume), never written "running".
+    assert runs.TRANSITIONS["interrupted"] == frozenset({"queued"})
     assert runs.allowed("running", "interrupted") and not runs.allowed("finished", "failed")
     with pytest.raises(ValueError, match="Unknown state"):
         runs.set_status(folder, "done")

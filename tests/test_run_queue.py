@@ -21,6 +21,8 @@ def test_duplicates_are_same_config_in_a_live_or_finished_state():
     failed = run("failed", config)
     other_seed = run("queued", config.replace(seed=2))
     assert run_queue.duplicates(config, [same, failed, other_seed]) == [same]
+    interrupted = run("interrupted", config)  # resumable: a new identical run is pointless
+    assert run_queue.duplicates(config, [interrupted, failed]) == [interrupted]
 
 
 def test_queue_eta_adds_the_running_phase_and_the_queued_estimates():

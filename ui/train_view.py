@@ -16,7 +16,7 @@ import streamlit as st
 from core import jobs, run_queue, runs
 from core.models import registry
 from core.models.registry import list_models
-from ui import charts
+from ui import charts, resume_view
 from ui.store_view import decoding_text
 
 ALL_MODELS = "all"
@@ -198,6 +198,8 @@ def runs_table(all_runs: list[runs.Run]) -> None:
             detail = "; ".join(run.errors)
         elif run.state == "cancelled":
             detail = "cancelled by the user"
+        elif run.state in runs.RESUMABLE_STATES:
+            detail = f"{status.get('error') or ''} Resume: {resume_view.resume_text(run)}."
         elif run.finished:
             detail = (run.metrics or {}).get("weights_message") or ""
         rows.append(
@@ -242,4 +244,5 @@ def live_panel() -> None:
         for run in running:
             show_running(run)
         show_queue(running, waiting, all_runs)
+    resume_view.show_interrupted(all_runs)
     runs_table(all_runs)

@@ -1,0 +1,82 @@
+"""AppTest of the Train page's Resume button: an interrupted run is queued again and the
+worker's trainer (the fast fake one) takes it; ``jobs.resume`` leaves other runs alone."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from core import checkpoint_files, jobs, runs, settings
+from core.config import TrainConfig
+from tests.conftest import make_tree
+from tests.test_jobs import fake_trainer, wait_until  # noqa: F401 - the fixture
+
+APP = str(settings.REPO_ROOT / "streamlit_app.py")
+
+
+@pytest.fixture
+def dataset(tmp_path, monkeypatch) -> Path:
+    root = make_tree(tmp_path / "Dataset", {"Train": (6, 6), "Validation": (3, 3), "Test": (3, 3)})
+    monkeypatch.setenv(settings.DATA_ENV, str(root))
+    return root
+
+
+def interrupted_run(epochs_done: int) -> Path:
+    """A run killed after ``epochs_done`` epochs (0: before its first epoch ended)."""
+    folder = runs.new_run_dir("cnn")
+    runs.write_json(folder / "config.json", TrainConfig(model="cnn", epochs=5).to_dict())
+    runs.set_status(folder, "running", created=time.time(), epochs=5, epoch=epochs_done + 1)
+    runs.set_status(folder, "interrupted", error="The training process stopped unexpectedly.")
+    if epochs_done:
+        arrays = {"model/0": np.zeros(3)}
+        checkpoint_files.write(folder, {"epoch": epochs_done, "phase": "training"}, arrays)
+    time.sleep(1.01)  # run folders are named by the second
+    return folder
+
+
+def open_page() -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.run()
+    at.switch_page("pages/train.py")
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def test_resume_button_queues_the_run_and_the_worker_takes_it(dataset, fake_trainer):  # noqa: F811
+    fresh = interrupted_run(0)
+    killed = interrupted_run(2)
+    at = open_page()
+    shown = " ".join(warning.value for warning in at.warning)
+    assert f"`{killed.name}` (CNN) was interrupted" in shown
+    assert "With **Resume** it resumes from epoch 3 of 5." in shown
+    assert "it starts again from epoch 1" in shown  # the run without a checkpoint
+    details = at.dataframe[0].value.set_index("run")["details"]
+    assert "Resume: resumes from epoch 3 of 5." in details[killed.name]
+
+    at.button(key=f"train_resume_{killed.name}").click()
+    at.run()
+    assert not at.exception, at.exception
+    assert runs.load_run(killed).state in ("queued", "running", "finished")
+    assert runs.load_run(fresh).state == "interrupted"  # only the one pressed
+    assert not any(button.key == f"train_resume_{killed.name}" for button in at.button)
+    wait_until(lambda: runs.load_run(killed).state == "finished", 60, "the resumed run to end")
+    assert f"start {killed.name}" in fake_trainer.read_text()
+    status = runs.load_run(killed).status
+    assert status["error"] is None and status.get("log_tail") is None
+
+
+def test_jobs_resume_only_takes_interrupted_runs(dataset, monkeypatch):
+    monkeypatch.setattr(jobs, "ensure_worker", lambda: None)
+    folder = interrupted_run(1)
+    (folder / runs.CANCEL_FLAG).touch()  # a stale request must not stop the resumed run
+    assert jobs.resume(folder) is True
+    assert runs.load_run(folder).state == "queued" and not runs.cancel_requested(folder)
+    assert jobs.resume(folder) is False  # queued now: nothing changes
+    runs.set_status(folder, "cancelled")
+    assert jobs.resume(folder) is False
+    assert runs.load_run(folder).state == "cancelled"
