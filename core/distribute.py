@@ -33,11 +33,12 @@ import json
 import logging
 import os
 import shutil
+import sys
 import tempfile
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from core import runs, settings
 
@@ -49,6 +50,8 @@ TRAINING_JOBS = ("chief", "worker")
 
 #: The one multi-worker strategy of this process (TensorFlow allows one, made first).
 _multi_worker: Any = None
+#: How long a finished worker waits for the others before it exits (:func:`exit_process`).
+EXIT_BARRIER_S = 120
 
 
 class DistributeError(ValueError):
@@ -288,6 +291,30 @@ def run_folder(run_dir: Path | str | None, model: str) -> Path:
             (scratch / model).mkdir()
             return scratch / model
     return Path(run_dir) if run_dir else runs.new_run_dir(model)
+
+
+def exit_process(code: int) -> NoReturn:
+    """End ``python -m core.train`` with ``code``.
+
+    After a multi-worker run the workers first wait for each other (at most
+    :data:`EXIT_BARRIER_S`), then leave without TensorFlow's own teardown: with
+    the cluster's coordination service inside it, that teardown took from 10 s to
+    over a minute, or never ended, on a busy machine. Everything the run wrote is
+    closed by then; the exit handlers still run (a non-chief's temporary folder goes).
+    """
+    if _multi_worker is None:
+        sys.exit(code)
+    if code == 0:
+        from tensorflow.python.eager import context
+
+        try:
+            context.context().wait_at_barrier("deepfake-train-exit", EXIT_BARRIER_S * 1000)
+        except Exception as error:  # a worker that failed or left: exit all the same
+            logger.warning("not every worker reached the end: %s", error)
+    atexit._run_exitfuncs()  # what a normal exit runs: temporary folders, log handlers
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 def _device_label(name: str) -> str:

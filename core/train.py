@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import logging
 import os
-import sys
 import time
 import traceback
 from collections.abc import Callable, Sequence
@@ -424,4 +423,4 @@ def train(
 if __name__ == "__main__":
     from core.train_cli import main
 
-    sys.exit(main())
+    distribute.exit_process(main())

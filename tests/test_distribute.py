@@ -137,6 +137,10 @@ def test_gpu_requirements_are_the_cpu_ones_with_cuda_tensorflow():
     assert gpu == cpu
 
 
+#: Two TensorFlow processes on 2 shared cores: about 40 s idle, minutes under load.
+WORKERS_DEADLINE_S = 300
+
+
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -144,11 +148,10 @@ def free_port() -> int:
 
 
 def test_two_workers_on_localhost_write_one_complete_run(tmp_path, artifacts):
-    data = make_tree(tmp_path / "Dataset", {"Train": (8, 8), "Validation": (4, 4), "Test": (4, 4)})
+    data = make_tree(tmp_path / "Dataset", {"Train": (4, 4), "Validation": (2, 2), "Test": (2, 2)})
     hosts = [f"127.0.0.1:{free_port()}" for _ in range(2)]
     command = [sys.executable, "-m", "core.train", "--model", "cnn", "--data-dir", str(data)]
-    command += ["--image-size", "32", "--epochs", "2", "--batch-size", "8"]
-    command += ["--option", "widths=8,16", "--patience", "2"]
+    command += ["--image-size", "32", "--epochs", "1", "--batch-size", "8", "--option", "widths=8"]
     scratch = tmp_path / "worker-tmp"
     scratch.mkdir()
     workers = []
@@ -171,9 +174,12 @@ def test_two_workers_on_localhost_write_one_complete_run(tmp_path, artifacts):
                 start_new_session=True,
             )
         )
-    deadline = time.monotonic() + 120
+    deadline, codes = time.monotonic() + WORKERS_DEADLINE_S, []
     try:
-        codes = [worker.wait(timeout=max(1, deadline - time.monotonic())) for worker in workers]
+        for worker in workers:
+            codes.append(worker.wait(timeout=max(1, deadline - time.monotonic())))
+    except subprocess.TimeoutExpired:
+        codes.append("timed out")
     finally:
         for worker in workers:
             if worker.poll() is None:
@@ -189,7 +195,7 @@ def test_two_workers_on_localhost_write_one_complete_run(tmp_path, artifacts):
     assert distribute.devices_text(run.metrics) == "2 workers x 1 CPU"
     assert run.status["workers"] == 2 and run.state == "finished"
     assert len(run.history()["loss"]) == run.metrics["epochs_run"]
-    assert "the chief writes the run" in logs[1]
+    assert "the chief writes the run" in (tmp_path / "worker1.log").read_text()
     assert not any(scratch.iterdir())  # the non-chief's throwaway folder is gone
 
 
