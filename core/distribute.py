@@ -194,10 +194,16 @@ def _patch_keras() -> None:
     averaged "along axis 0", so scalars are averaged whole. The epoch's logs come
     from the metrics' own cross-worker aggregation either way.
     """
+    from keras import version as keras_version
     from keras.src import tree
     from keras.src.backend.tensorflow import trainer
 
     if getattr(trainer, "_deepfake_patched", False):
+        return
+    if not hasattr(trainer, "reduce_per_replica") or not hasattr(
+        trainer.TensorFlowTrainer, "_maybe_symbolic_build"
+    ):  # a Keras whose trainer differs from 3.10-3.15's: leave it as it is
+        logger.warning("Keras %s: multi-worker fit not patched", keras_version())
         return
     reduce_per_replica = trainer.reduce_per_replica
     maybe_symbolic_build = trainer.TensorFlowTrainer._maybe_symbolic_build

@@ -122,6 +122,18 @@ def test_devices_in_words(record, text):
     assert distribute.devices_text(record) == text
 
 
+def test_a_run_on_this_machine_records_its_device():
+    import tensorflow as tf
+
+    used = distribute.devices_used(distribute.distribution_strategy())
+    if tf.config.list_physical_devices("GPU"):  # a GPU machine: TensorFlow's default device
+        assert used["devices_used"][0].startswith("GPU:0")
+        assert distribute.devices_text(used).startswith("1 GPU")
+    else:
+        assert used == {"devices_used": ["CPU"], "workers": 1}
+        assert distribute.devices_text(used) == "1 CPU"
+
+
 def test_gpu_requirements_are_the_cpu_ones_with_cuda_tensorflow():
     def requirements(name: str) -> dict[str, str]:
         lines = (settings.REPO_ROOT / name).read_text().splitlines()
