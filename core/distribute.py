@@ -156,6 +156,8 @@ def multi_worker_strategy() -> Any:
     if _multi_worker is None:
         import tensorflow as tf
 
+        hosts = json.loads(os.environ[TF_CONFIG_ENV])["cluster"]
+        logger.info("waiting for every worker of TF_CONFIG's cluster to start: %s", hosts)
         strategy = tf.distribute.MultiWorkerMirroredStrategy()
         distribute = strategy.experimental_distribute_dataset
 
