@@ -2,10 +2,18 @@
 PYTHON ?= python3
 PIP := $(PYTHON) -m pip install --quiet --disable-pip-version-check
 
-.PHONY: app test test-min deps deps-dev browser lint bench
+.PHONY: app app-gpu test test-min deps deps-gpu deps-dev browser lint bench
 
 app: deps  ## install and start the app
 	$(PYTHON) -m streamlit run streamlit_app.py
+
+# tensorflow-cpu and tensorflow install the same `tensorflow` package: the CPU build goes first.
+app-gpu: deps-gpu  ## with an NVIDIA GPU: TensorFlow with CUDA instead of tensorflow-cpu, then the app
+	$(PYTHON) -m streamlit run streamlit_app.py
+
+deps-gpu:
+	$(PYTHON) -m pip uninstall --quiet --yes tensorflow-cpu
+	$(PIP) -r requirements-gpu.txt
 
 test: deps-dev browser  ## install everything and run the whole test suite
 	$(PYTHON) -m pytest

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import logging
 import os
-import sys
 import time
 import traceback
 from collections.abc import Callable, Sequence
@@ -31,7 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from core import runs, settings, testsets
+from core import distribute, runs, settings, testsets
 
 settings.enable_onednn()  # must precede the TensorFlow import below
 
@@ -43,6 +42,7 @@ from core.blend import DEFAULT_PARAMS  # noqa: E402
 from core.calibration import calibrate_decision_bias, validation_threshold  # noqa: E402
 from core.config import TrainConfig  # noqa: E402
 from core.data import LoadedImages  # noqa: E402
+from core.distribute import distribution_strategy  # noqa: E402
 from core.models import registry  # noqa: E402
 from core.progress import Cancelled, Progress  # noqa: E402
 from core.subsets import Subsets, class_weights, load_subsets  # noqa: E402
@@ -68,19 +68,6 @@ class RunResult:
     run_dir: Path
     state: str
     metrics: dict[str, Any] | None
-
-
-def distribution_strategy() -> Any:
-    """MirroredStrategy over several visible GPUs (or several logical CPUs); else the default."""
-    import tensorflow as tf
-
-    gpus = tf.config.list_logical_devices("GPU")
-    if len(gpus) > 1:
-        return tf.distribute.MirroredStrategy([device.name for device in gpus])
-    cpus = tf.config.list_logical_devices("CPU")
-    if not gpus and len(cpus) > 1:
-        return tf.distribute.MirroredStrategy([device.name for device in cpus])
-    return tf.distribute.get_strategy()
 
 
 def compile_model(model: keras.Model, learning_rate: float) -> None:
@@ -159,7 +146,7 @@ def build_model(config: TrainConfig, run_dir: Path, subsets: Subsets, echo: bool
         for note in subsets.notes + ([weights.message] if weights else []):
             print(note, flush=True)
     strategy = distribution_strategy()
-    precision = settings.training_precision(bool(tf.config.list_physical_devices("GPU")))
+    precision = distribute.training_precision(bool(tf.config.list_physical_devices("GPU")))
     build_args = {"image_size": config.image_size, "augment": config.augment, "seed": config.seed}
     build_args.update(config.options)
     if weights is not None:
@@ -234,6 +221,7 @@ def fit_phases(
         batches=train_data.steps_per_epoch(subsets.train, config.fakes_from, config.batch_size),
         train_images=len(train_data.effective_labels(subsets.train, config.fakes_from)),
         devices=setup.replicas,
+        **distribute.devices_used(setup.strategy),
         epochs=config.epochs + fine_tune,
         training_precision=setup.precision,  # "precision" is a metric elsewhere
     )
@@ -336,6 +324,7 @@ def run_metrics(
         "model": config.model,
         "model_display": registry.display_name(config.model),
         "devices": setup.replicas,
+        **distribute.devices_used(setup.strategy),
         "training_precision": setup.precision,
     }
 
@@ -419,7 +408,7 @@ def train(
         Exception: whatever made the run fail, after marking it ``failed`` with the
             error in status.json and the traceback in ``error.log``.
     """
-    run_dir = Path(run_dir) if run_dir else runs.new_run_dir(config.model)
+    run_dir = distribute.run_folder(run_dir, config.model)  # first: may start TF's cluster
     if not (run_dir / "config.json").exists():
         runs.write_json(run_dir / "config.json", config.to_dict())
     progress = Progress(run_dir, _initial_status(config, run_dir), echo, on_step)
@@ -439,4 +428,4 @@ def train(
 if __name__ == "__main__":
     from core.train_cli import main
 
-    sys.exit(main())
+    distribute.exit_process(main())

@@ -13,7 +13,7 @@ from datetime import datetime
 import pandas as pd
 import streamlit as st
 
-from core import jobs, run_queue, runs
+from core import distribute, jobs, run_queue, runs
 from core.models import registry
 from core.models.registry import list_models
 from ui import charts, resume_view
@@ -112,6 +112,7 @@ def show_running(run: runs.Run) -> None:
             if status.get("training_precision")
             else ""
         )
+        + (f" · training on {distribute.devices_text(status)}" if "devices_used" in status else "")
     )
     figure = charts.training_curves({run.name: history}, charts.run_colours([run.name]))
     if figure is not None:
@@ -134,6 +135,7 @@ def show_last_ended(all_runs: list[runs.Run]) -> None:
         st.success(
             f"The last run, `{last.name}` ({model_label(last.model)}), finished: test accuracy "
             f"{metric_text(last, 'accuracy')}, AUC {metric_text(last, 'auc')}."
+            + (f" Trained on: {used}." if (used := distribute.devices_text(last.metrics)) else "")
         )
         st.page_link(
             "pages/compare.py",
@@ -212,6 +214,7 @@ def runs_table(all_runs: list[runs.Run]) -> None:
                 "image size": run.config.get("image_size"),
                 "test accuracy": metric_text(run, "accuracy"),
                 "test AUC": metric_text(run, "auc"),
+                "trained on": distribute.devices_text(run.metrics or status),
                 "details": detail,
             }
         )
