@@ -50,6 +50,7 @@ from core.processes import (  # noqa: F401 - re-exported: pages, tests and bench
     child_env,
     lock_holder,
     log_tail,
+    lower_priority,
     process,
     run_watched,
     same_process,
@@ -439,6 +440,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.worker:
         _configure_logging()
+        lower_priority()  # the pages stay responsive while a run uses every core
         return run_worker()
     _print_queue()
     return 0

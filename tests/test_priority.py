@@ -6,7 +6,7 @@ import os
 import subprocess
 import sys
 
-from core import processes, score_jobs, settings
+from core import jobs, processes, score_jobs, settings
 
 
 def test_lower_priority_raises_the_niceness_of_the_process_and_its_children():
@@ -33,4 +33,13 @@ def test_the_scoring_worker_entry_point_lowers_its_priority(monkeypatch):
     monkeypatch.setattr(score_jobs, "lower_priority", lambda: calls.append("nice"))
     monkeypatch.setattr(score_jobs, "run_worker", lambda: calls.append("work") or 0)
     assert score_jobs.main(["--worker"]) == 0
+    assert calls == ["nice", "work"]
+
+
+def test_the_training_worker_entry_point_lowers_its_priority(monkeypatch):
+    calls = []
+    monkeypatch.setattr(jobs, "_configure_logging", lambda: None)
+    monkeypatch.setattr(jobs, "lower_priority", lambda: calls.append("nice"))
+    monkeypatch.setattr(jobs, "run_worker", lambda: calls.append("work") or 0)
+    assert jobs.main(["--worker"]) == 0
     assert calls == ["nice", "work"]
