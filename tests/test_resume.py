@@ -7,6 +7,7 @@ unchanged (the history of the epochs done before the kill, saved variables).
 
 from __future__ import annotations
 
+import importlib
 import os
 import shutil
 import signal
@@ -22,9 +23,8 @@ import pytest
 
 from core import checkpoint, checkpoint_files, jobs, runs, settings
 from core.config import TrainConfig
-from core.models.registry import ModelSpec, WeightsChoice, register
+from core.models.registry import ModelSpec, WeightsChoice, register, unregister
 from core.train import train
-from tests import fourth_detector  # noqa: F401 - registers tinyconv
 
 #: A small CNN: two narrow blocks, no SRM channels (builds and traces in seconds).
 SMALL_CNN = {"widths": "8,16", "high_pass": "false"}
@@ -253,16 +253,25 @@ def _open_base(model) -> int:
     return 1
 
 
-register(
-    ModelSpec(
-        name="tinytune",
-        display_name="Tiny fine-tuned (test)",
-        build=_tinytune,
-        min_image_size=16,
-        resolve_weights=lambda path: WeightsChoice(None, True, "Test weights.", "file"),
-        fine_tune=_open_base,
-    )
+TINYTUNE = ModelSpec(
+    name="tinytune",
+    display_name="Tiny fine-tuned (test)",
+    build=_tinytune,
+    min_image_size=16,
+    resolve_weights=lambda path: WeightsChoice(None, True, "Test weights.", "file"),
+    fine_tune=_open_base,
 )
+
+
+@pytest.fixture(autouse=True)
+def registered_test_detectors():
+    """tinyconv and tinytune, registered for each test of this file only (no leak to others)."""
+    specs = (importlib.import_module("tests.fourth_detector").SPEC, TINYTUNE)
+    for spec in specs:
+        register(spec)
+    yield
+    for spec in specs:
+        unregister(spec.name)
 
 
 class CopyAt(keras.callbacks.Callback):
