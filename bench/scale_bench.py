@@ -205,7 +205,7 @@ def _child_throughput(args: argparse.Namespace) -> None:
     print(json.dumps({"mode": args.mode, "images_per_s": images / steady}))
 
 
-def throughput(size: int = 128, epochs: int = 4, rounds: int = 2) -> dict[str, list[float]]:
+def throughput(size: int = 128, epochs: int = 4, rounds: int = 3) -> dict[str, list[float]]:
     """Training images/s per pipeline, alternating memory/stream runs in fresh processes."""
     found: dict[str, list[float]] = {"memory": [], "stream": []}
     for _ in range(rounds):
@@ -332,6 +332,8 @@ def _rows(results: dict) -> list[str]:
 
     for size in (128, 256):
         probe = results.get(f"probe-{size}")
+        if not probe:
+            lines.append(f"| peak RSS and start-up at {size} px | not measured in this run | | | |")
         if probe:
             small, whole = probe["small"]["peak_rss"] / GB, probe["whole"]["peak_rss"] / GB
             add(
@@ -361,10 +363,13 @@ def _rows(results: dict) -> list[str]:
             )
     speed = results.get("throughput")
     if speed:
-        ratio = max(speed["stream"]) / max(speed["memory"])
+        pairs = list(zip(speed["stream"], speed["memory"], strict=True))
+        ratios = sorted(stream / memory for stream, memory in pairs)
+        ratio = ratios[len(ratios) // 2]
         add(
-            "training images/s, 400-image split, streamed vs in-memory (128 px)",
-            f"{max(speed['stream']):.1f} vs {max(speed['memory']):.1f}",
+            "training images/s, 400-image split, streamed vs in-memory (128 px), median "
+            "of rounds run back to back",
+            ", ".join(f"{stream:.1f} vs {memory:.1f}" for stream, memory in pairs),
             ratio,
             ">= 0.95x",
             ratio >= 0.95,
