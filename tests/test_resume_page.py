@@ -8,14 +8,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from streamlit.testing.v1 import AppTest
 
 from core import checkpoint_files, jobs, runs, settings
 from core.config import TrainConfig
 from tests.conftest import make_tree
 from tests.test_jobs import fake_trainer, wait_until  # noqa: F401 - the fixture
-
-APP = str(settings.REPO_ROOT / "streamlit_app.py")
+from tests.test_train_page_ux import open_page
 
 
 @pytest.fixture
@@ -36,15 +34,6 @@ def interrupted_run(epochs_done: int) -> Path:
         checkpoint_files.write(folder, {"epoch": epochs_done, "phase": "training"}, arrays)
     time.sleep(1.01)  # run folders are named by the second
     return folder
-
-
-def open_page() -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=60)
-    at.run()
-    at.switch_page("pages/train.py")
-    at.run()
-    assert not at.exception, at.exception
-    return at
 
 
 def test_resume_button_queues_the_run_and_the_worker_takes_it(dataset, fake_trainer):  # noqa: F811
