@@ -169,7 +169,8 @@ def training_precision(has_gpu: bool, cpuinfo: str | None = None) -> str:
     """The Keras dtype policy to train in, from ``DEEPFAKE_PRECISION`` (default float32).
 
     ``mixed_bfloat16`` trains about 1.7x faster on a CPU with native bfloat16, but
-    scored a little lower on the shared data (docs/BENCHMARKS.md), so it is opt-in.
+    over 3 seeds per model its mean test AUC fell well below float32's for the CNN
+    (``bench/precision_bench.py``, docs/BENCHMARKS.md), so it is opt-in.
     ``auto`` picks it only where it is native: no GPU, oneDNN not switched off and
     the CPU's AVX512-BF16 or AMX-BF16 flag. Saved models are float32 either way.
 
