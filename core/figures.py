@@ -97,6 +97,36 @@ def training_curves(
     return figure
 
 
+def _overlaid(
+    figure: Any,
+    scored: Sequence[tuple[str, Mapping[str, Any]]],
+    colours: Mapping[str, str],
+    curve: tuple[str, str, str],
+    score: tuple[str, str],
+    titles: tuple[str, str],
+    **line: Any,
+):
+    """Add one line per run that has ``curve`` (metrics key, x key, y key) and lay it out.
+
+    Each line is named after its run and ``score`` (metrics key, label), e.g. "AUC 0.912".
+    """
+    key, x, y = curve
+    for name, values in scored:
+        if values.get(key):
+            figure.add_scatter(
+                x=values[key][x],
+                y=values[key][y],
+                mode="lines",
+                line={"color": colours.get(name)},
+                name=f"{name} ({score[1]} {values.get(score[0], float('nan')):.3f})",
+                **line,
+            )
+    figure.update_layout(
+        xaxis_title=titles[0], yaxis_title=titles[1], height=450, legend=LEGEND_BELOW
+    )
+    return figure
+
+
 def roc_curves(scored: Sequence[tuple[str, Mapping[str, Any]]], colours: Mapping[str, str]):
     """Overlaid ROC curves (Fake is the positive class) with the chance diagonal.
 
@@ -108,22 +138,8 @@ def roc_curves(scored: Sequence[tuple[str, Mapping[str, Any]]], colours: Mapping
     figure.add_scatter(
         x=[0, 1], y=[0, 1], mode="lines", line={"dash": "dot", "color": "grey"}, name="chance"
     )
-    for name, values in scored:
-        if values.get("roc"):
-            figure.add_scatter(
-                x=values["roc"]["fpr"],
-                y=values["roc"]["tpr"],
-                mode="lines",
-                line={"color": colours.get(name)},
-                name=f"{name} (AUC {values.get('auc', float('nan')):.3f})",
-            )
-    figure.update_layout(
-        xaxis_title="False-positive rate (real images called fake)",
-        yaxis_title="True-positive rate (fakes caught)",
-        height=450,
-        legend=LEGEND_BELOW,
-    )
-    return figure
+    titles = ("False-positive rate (real images called fake)", "True-positive rate (fakes caught)")
+    return _overlaid(figure, scored, colours, ("roc", "fpr", "tpr"), ("auc", "AUC"), titles)
 
 
 def pr_curves(scored: Sequence[tuple[str, Mapping[str, Any]]], colours: Mapping[str, str]):
@@ -133,24 +149,19 @@ def pr_curves(scored: Sequence[tuple[str, Mapping[str, Any]]], colours: Mapping[
         scored: (run name, metrics with ``pr`` and ``ap``) pairs.
         colours: run name -> colour.
     """
-    figure = go.Figure()
-    for name, values in scored:
-        if values.get("pr"):
-            figure.add_scatter(
-                x=values["pr"]["recall"],
-                y=values["pr"]["precision"],
-                mode="lines",
-                line_shape="hv",
-                line={"color": colours.get(name)},
-                name=f"{name} (AP {values.get('ap', float('nan')):.3f})",
-            )
-    figure.update_layout(
-        xaxis_title="Recall (share of fakes caught)",
-        yaxis_title="Precision (share of 'fake' calls that are fake)",
-        height=450,
-        legend=LEGEND_BELOW,
+    titles = (
+        "Recall (share of fakes caught)",
+        "Precision (share of 'fake' calls that are fake)",
     )
-    return figure
+    return _overlaid(
+        go.Figure(),
+        scored,
+        colours,
+        ("pr", "recall", "precision"),
+        ("ap", "AP"),
+        titles,
+        line_shape="hv",
+    )
 
 
 def confusion_matrix(name: str, matrix: Sequence[Sequence[int]], colour: str | None = None):
