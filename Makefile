@@ -2,7 +2,7 @@
 PYTHON ?= python3
 PIP := $(PYTHON) -m pip install --quiet --disable-pip-version-check
 
-.PHONY: app app-gpu test test-min deps deps-gpu deps-dev browser lint bench
+.PHONY: app app-gpu test test-fast test-min deps deps-gpu deps-dev browser lint bench
 
 app: deps  ## install and start the app
 	$(PYTHON) -m streamlit run streamlit_app.py
@@ -17,6 +17,10 @@ deps-gpu:
 
 test: deps-dev browser  ## install everything and run the whole test suite
 	$(PYTHON) -m pytest
+
+# Everyday lane: every test that trains no real model and drives no browser (under 3 min).
+test-fast: deps-dev  ## the fast tests only: pytest -m "not slow and not e2e"
+	$(PYTHON) -m pytest -m "not slow and not e2e"
 
 # The lowest version of every requirement (its ">=" bound), in a venv outside the
 # repository, then the fast tests: the floors in requirements*.txt are ones the code runs on.

@@ -7,12 +7,9 @@ Run with ``streamlit run streamlit_app.py``. It listens on localhost only
 import streamlit as st
 from streamlit.errors import StreamlitSecretNotFoundError
 
-from core import settings
 from ui import common
 
 st.set_page_config(page_title="Deepfake Detection Workbench", page_icon="🕵️", layout="wide")
-# What the app may open and delete depends on who can reach it (core.settings.restricted).
-settings.note_server_address(st.get_option("server.address"))
 
 
 def login_configured() -> bool:

@@ -5,7 +5,7 @@ artifacts folder; the table goes to docs/BENCHMARKS.md (section ``compare``).
 
 1. Re-scoring: the three registered models (CNN, Capsule Network, Xception), built
    *untrained* at 128 px and saved as run folders, re-scored with
-   :func:`core.scoring.rescore` on the 60-image Test split of the shared
+   :func:`core.evaluation.scoring.rescore` on the 60-image Test split of the shared
    FFHQ/StyleGAN2 set. Untrained weights cost the same to run as trained ones; the
    metrics are meaningless and not reported. Timed: first scoring (model loading,
    decoding, prediction) and the second call, which reads the stored results.
@@ -38,16 +38,18 @@ PAGE_SIZE = 72  # smallest size every model accepts (Xception: 71)
 
 def _finished_run(runs_root: Path, model: str, size: int, dataset: Path) -> Path:
     """Write the JSON files of a finished run around an already saved model.keras."""
-    from core import runs
-    from core.config import TrainConfig
+    from core.runs import run_folders
+    from core.runs.config import TrainConfig
 
-    folder = runs.new_run_dir(model, runs_root)
+    folder = run_folders.new_run_dir(model, runs_root)
     config = TrainConfig(model=model, image_size=size, epochs=3)
     extra = {"dataset": str(dataset), "is_demo": False}
     if model == "xception":
         extra["weights"] = {"imagenet": False, "message": "untrained (benchmark)"}
-    runs.write_json(folder / "config.json", config.to_dict() | extra)
-    runs.set_status(folder, "finished", epoch=3, epochs=3, created=time.time(), elapsed_s=1.0)
+    run_folders.write_json(folder / "config.json", config.to_dict() | extra)
+    run_folders.set_status(
+        folder, "finished", epoch=3, epochs=3, created=time.time(), elapsed_s=1.0
+    )
     return folder
 
 
@@ -56,20 +58,22 @@ def bench_rescore(work: Path) -> list[str]:
     start = time.perf_counter()
     import keras
 
-    from core import compare, data, runs, scoring
+    from core.data import catalog, testsets
+    from core.evaluation import compare, scoring
     from core.models import registry
+    from core.runs import run_folders
 
     import_seconds = time.perf_counter() - start
     keras.utils.set_random_seed(0)
     runs_root = work / "runs"
-    index = data.index_dataset(FFHQ)
+    index = catalog.index_dataset(FFHQ)
     test = index.splits["Test"]
     for model in MODELS:
         net = registry.build(model, image_size=SIZE, augment=False)
         folder = _finished_run(runs_root, model, SIZE, index.root)
         net.save(folder / "model.keras")
-        runs.write_json(folder / "subsets.json", {"root": str(index.root), "test": []})
-        runs.write_json(
+        run_folders.write_json(folder / "subsets.json", {"root": str(index.root), "test": []})
+        run_folders.write_json(
             folder / "metrics.json",
             {"n": 0, "params": int(net.count_params()), "model": model, "image_size": SIZE},
         )
@@ -77,9 +81,9 @@ def bench_rescore(work: Path) -> list[str]:
     keras.backend.clear_session()
 
     records = compare.load_comparison(runs_root).records
-    test_set = compare.TestSet.of(index.root, [s.path for s in test], "shared Test split")
+    test_set = testsets.TestSet.of(index.root, [s.path for s in test], "shared Test split")
     decode_start = time.perf_counter()
-    data.load_images(index.root, test_set.samples(), SIZE)
+    catalog.load_images(index.root, test_set.samples(), SIZE)
     decode_seconds = time.perf_counter() - decode_start
 
     start = time.perf_counter()
@@ -93,7 +97,7 @@ def bench_rescore(work: Path) -> list[str]:
 
     lines = [
         f"Re-scoring {len(MODELS)} untrained models ({SIZE} px) on the {len(test)}-image "
-        f"Test split of `ffhq-stylegan2` with `core.scoring.rescore`:",
+        f"Test split of `ffhq-stylegan2` with `core.evaluation.scoring.rescore`:",
         "",
         "| step | seconds |",
         "|---|---:|",
@@ -123,10 +127,12 @@ def bench_rescore(work: Path) -> list[str]:
 
 def _make_page_runs(home: Path, count: int) -> None:
     """Write ``count`` finished runs sharing one tiny model, each with its own metrics."""
-    from core import data, metrics, runs
+    from core import metrics
+    from core.data import catalog
     from core.models import registry
+    from core.runs import run_folders
 
-    index = data.index_dataset(FFHQ)
+    index = catalog.index_dataset(FFHQ)
     test = index.splits["Test"]
     labels = np.array([sample.label for sample in test])
     home.mkdir(parents=True, exist_ok=True)
@@ -138,12 +144,12 @@ def _make_page_runs(home: Path, count: int) -> None:
         folder = _finished_run(home / "runs", model, PAGE_SIZE, index.root)
         shutil.copy(template, folder / "model.keras")
         files = [s.path for s in test]
-        runs.write_json(
+        run_folders.write_json(
             folder / "subsets.json",
             {"root": str(index.root), "train": [], "validation": [], "test": files, "skipped": []},
         )
         epochs = int(rng.integers(2, 10))
-        runs.write_json(
+        run_folders.write_json(
             folder / "history.json",
             {
                 key: np.round(rng.uniform(0.2, 1.0, epochs), 4).tolist()
@@ -165,7 +171,7 @@ def _make_page_runs(home: Path, count: int) -> None:
             "image_size": PAGE_SIZE,
             "model": model,
         }
-        runs.write_json(folder / "metrics.json", report)
+        run_folders.write_json(folder / "metrics.json", report)
 
 
 def _render_seconds(select_all: bool, repeats: int = 3) -> tuple[float, float, int]:

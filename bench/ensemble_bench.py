@@ -4,8 +4,8 @@ Run with ``python -m bench.ensemble_bench [--runs RUN_DIR ...]``. Without ``--ru
 it trains each registered detector on the whole shared Train split at 128 px, as
 ``bench.train_bench`` does (same defaults and time budget; about 6 minutes per model on
 a 2-core CPU), in ``$DEEPFAKE_ARTIFACTS_DIR``. Then every run is re-scored on the 60
-Test images (:func:`core.scoring.rescore`) and the ensemble of all of them is scored
-with both rules (:func:`core.ensemble.combine_records`). The table goes to
+Test images (:func:`core.evaluation.scoring.rescore`) and the ensemble of all of them is scored
+with both rules (:func:`core.evaluation.ensemble.combine_records`). The table goes to
 docs/BENCHMARKS.md (section ``ensemble``), whatever it shows.
 """
 
@@ -22,9 +22,9 @@ settings.enable_onednn()
 
 def train_all(image_size: int) -> list[Path]:
     """Train every registered model on the full FFHQ Train split; return the run folders."""
-    from core.config import TrainConfig
     from core.models.registry import list_models
-    from core.train import train
+    from core.runs.config import TrainConfig
+    from core.training.trainer import train
 
     folders = []
     for name in list_models():
@@ -36,11 +36,13 @@ def train_all(image_size: int) -> list[Path]:
 
 def table(folders: list[Path]) -> list[str]:
     """Score the runs and their ensembles on the Test split; return markdown lines."""
-    from core import compare, data, ensemble, runs, scoring
+    from core.data import catalog, testsets
+    from core.evaluation import compare, ensemble, scoring
+    from core.runs import run_folders
 
-    records = [compare.load_record(runs.load_run(folder)) for folder in folders]
-    index = data.index_dataset(FFHQ)
-    test_set = compare.TestSet.of(index.root, [s.path for s in index.splits["Test"]], "Test")
+    records = [compare.load_record(run_folders.load_run(folder)) for folder in folders]
+    index = catalog.index_dataset(FFHQ)
+    test_set = testsets.TestSet.of(index.root, [s.path for s in index.splits["Test"]], "Test")
     results = scoring.rescore(records, test_set)
     assert all(result.error is None for result in results), [r.error for r in results]
     rows = [

@@ -11,11 +11,11 @@ SIGKILLs the chosen process:
 - ``mid-epoch``: it is training (a batch or an epoch done);
 - ``saving``: it is evaluating and saving the model (phase "evaluating");
 - ``after-metrics``: it has written metrics.json but not its final status. This
-  window is held open by the fault-injection pause of :mod:`core.runs`
+  window is held open by the fault-injection pause of :mod:`core.runs.run_folders`
   (``DEEPFAKE_FAULT_PAUSE_AFTER=metrics.json:<s>``, set only here), which touches
   ``metrics.json.paused`` and sleeps before the trainer goes on.
 
-Then it plays the Training page (``jobs.refresh_states()`` every 0.1 s) until nothing
+Then it plays the Training page (``training_queue.refresh_states()`` every 0.1 s) until nothing
 is queued or running, and checks:
 
 1. no run is shown finished without a complete model and metrics (metrics.json a
@@ -52,8 +52,10 @@ import numpy as np
 from PIL import Image
 
 from bench._record import record_section
-from core import jobs, runs, settings
-from core.config import TrainConfig
+from core import processes, settings
+from core.jobs import training_queue
+from core.runs import lifecycle, run_folders
+from core.runs.config import TrainConfig
 
 MOMENTS = ("loading", "mid-epoch", "saving", "after-metrics")
 TARGETS = ("trainer", "worker")
@@ -87,17 +89,17 @@ def folder_digest(folder: Path) -> str:
 
 def make_bystander() -> Path:
     """A finished run that no trial may touch."""
-    folder = runs.new_run_dir("cnn")
-    runs.write_json(folder / "config.json", TrainConfig().to_dict())
-    runs.set_status(folder, "finished", created=0.0)
+    folder = run_folders.new_run_dir("cnn")
+    run_folders.write_json(folder / "config.json", TrainConfig().to_dict())
+    run_folders.set_status(folder, "finished", created=0.0)
     with zipfile.ZipFile(folder / "model.keras", "w") as archive:
         archive.writestr("config.json", "{}")
-    runs.write_json(folder / "metrics.json", {"accuracy": 0.5})
+    run_folders.write_json(folder / "metrics.json", {"accuracy": 0.5})
     return folder
 
 
 def complete_on_disk(run_dir: Path, real: bool) -> bool:
-    """Independent check of a complete run (not core.runs.is_complete)."""
+    """Independent check of a complete run (not core.runs.run_folders.is_complete)."""
     try:
         metrics = json.loads((run_dir / "metrics.json").read_text())
         with zipfile.ZipFile(run_dir / "model.keras") as archive:
@@ -107,11 +109,11 @@ def complete_on_disk(run_dir: Path, real: bool) -> bool:
     if not (whole and isinstance(metrics, dict) and metrics):
         return False
     if real:
-        from core import predict
+        from core.evaluation import scoring
 
         try:
-            predict.load_model(run_dir)
-        except runs.RunError:
+            scoring.load_model(run_dir)
+        except run_folders.RunError:
             return False
     return True
 
@@ -138,11 +140,11 @@ def at_moment(run_dir: Path, moment: str) -> bool:
 def kill(target: str, victim: Path) -> bool:
     """SIGKILL the victim's trainer or the worker, only if identified; True if signalled."""
     if target == "worker":
-        identity = jobs.worker_identity()
-        process = jobs.process(*identity) if identity else None
+        identity = training_queue.worker_identity()
+        process = processes.process(*identity) if identity else None
     else:
-        status = runs.load_run(victim).status
-        process = jobs.process(status.get("pid"), status.get("pid_started"))
+        status = run_folders.load_run(victim).status
+        process = processes.process(status.get("pid"), status.get("pid_started"))
     if process is None:
         return False
     os.kill(process.pid, signal.SIGKILL)
@@ -158,9 +160,9 @@ class Watcher:
         self.seen: dict[str, set[str]] = collections.defaultdict(set)
         self.stale_since: dict[str, float] = {}
 
-    def look(self) -> list[runs.Run]:
-        listed = jobs.refresh_states()
-        worker = jobs.worker_identity()
+    def look(self) -> list[run_folders.Run]:
+        listed = training_queue.refresh_states()
+        worker = training_queue.worker_identity()
         now = time.monotonic()
         for run in listed:
             self.seen[run.name].add(run.state)
@@ -173,9 +175,11 @@ class Watcher:
             starting = (
                 worker is not None
                 and status.get("phase") == "starting"
-                and jobs._same_worker(status, worker)
+                and processes.same_process(
+                    status.get("worker_pid"), status.get("worker_started"), worker
+                )
             )
-            if jobs.trainer_alive(status) or starting:
+            if lifecycle.trainer_alive(status) or starting:
                 self.stale_since.pop(run.name, None)
             elif now - self.stale_since.setdefault(run.name, now) > STALE_RUNNING_S:
                 self.violations.append(f"{run.name} shown running without a live trainer")
@@ -190,13 +194,13 @@ def trial(number: int, rng: random.Random, real: bool, dataset: Path, base: Path
     moment, target = MOMENTS[number % 4], TARGETS[(number // 4) % 2]
     os.environ[settings.ARTIFACTS_ENV] = str(base / f"trial{number:02d}")
     if moment == "after-metrics":
-        os.environ[runs.PAUSE_ENV] = f"metrics.json:{PAUSE_S}"
+        os.environ[run_folders.PAUSE_ENV] = f"metrics.json:{PAUSE_S}"
     else:
-        os.environ.pop(runs.PAUSE_ENV, None)
+        os.environ.pop(run_folders.PAUSE_ENV, None)
     if real:
-        os.environ.pop(jobs.TRAINER_ENV, None)
+        os.environ.pop(training_queue.TRAINER_ENV, None)
     else:
-        os.environ[jobs.TRAINER_ENV] = f"{sys.executable} -m tests.fake_trainer"
+        os.environ[training_queue.TRAINER_ENV] = f"{sys.executable} -m tests.fake_trainer"
         os.environ["FAKE_PHASE_S"] = "0.4"
     bystander = make_bystander()
     before = folder_digest(bystander)
@@ -210,7 +214,7 @@ def trial(number: int, rng: random.Random, real: bool, dataset: Path, base: Path
         augment=False,
         seed=number,
     )
-    victim, following = jobs.submit_many([config, config.replace(seed=number + 1000)])
+    victim, following = training_queue.submit_many([config, config.replace(seed=number + 1000)])
     watcher = Watcher(real)
     deadline = time.monotonic() + MOMENT_S[kind]
     while not at_moment(victim, moment) and time.monotonic() < deadline:
@@ -221,7 +225,7 @@ def trial(number: int, rng: random.Random, real: bool, dataset: Path, base: Path
     deadline = time.monotonic() + SETTLE_S[kind]
     while time.monotonic() < deadline:
         listed = watcher.look()
-        if not any(run.state in jobs.ACTIVE_STATES for run in listed):
+        if not any(run.state in training_queue.ACTIVE_STATES for run in listed):
             break
         time.sleep(0.1)
     else:
@@ -229,7 +233,7 @@ def trial(number: int, rng: random.Random, real: bool, dataset: Path, base: Path
     end = {run.name: run for run in watcher.look()}
     problems = watcher.violations
     final = end[victim.name].state
-    if final not in runs.FINAL_STATES:
+    if final not in run_folders.FINAL_STATES:
         problems.append(f"victim ended {final}")
     if complete_on_disk(victim, real) != (final == "finished"):
         problems.append(f"victim {final} but complete on disk: {complete_on_disk(victim, real)}")
@@ -237,11 +241,11 @@ def trial(number: int, rng: random.Random, real: bool, dataset: Path, base: Path
         problems.append(f"next run ended {end[following.name].state}")
     if folder_digest(bystander) != before:
         problems.append("the bystander run folder changed")
-    identity = jobs.worker_identity()
+    identity = training_queue.worker_identity()
     waited = time.monotonic() + 30
-    while identity and jobs.alive(*identity) and time.monotonic() < waited:
+    while identity and processes.alive(*identity) and time.monotonic() < waited:
         time.sleep(0.1)
-        identity = jobs.worker_identity()
+        identity = training_queue.worker_identity()
     return {
         "trainer": kind,
         "moment": moment,

@@ -2,7 +2,7 @@
 
 Builds the tree of the Kaggle "Deepfake and Real Images" set with its real split and
 class proportions, as hard links to a few real images from ../shared/data (no data is
-copied beyond those few files), times ``core.data.index_dataset`` plus the class
+copied beyond those few files), times ``core.data.catalog.index_dataset`` plus the class
 counts, and records the table in docs/BENCHMARKS.md (section ``index``).
 
 Run: ``python -m bench.index_bench`` (about a minute, most of it building the tree).
@@ -18,7 +18,8 @@ import time
 from pathlib import Path
 
 from bench._record import record_section
-from core import data, settings
+from core import settings
+from core.data import catalog
 
 SOURCE = settings.REPO_ROOT.parent / "shared" / "data" / "ffhq-stylegan2" / "Dataset"
 #: The Kaggle set's layout: split -> (Real, Fake) file counts.
@@ -77,7 +78,7 @@ def main() -> None:
             listed = scandir_only(root)
             baseline_times.append(time.perf_counter() - start)
             start = time.perf_counter()
-            index = data.index_dataset(root)
+            index = catalog.index_dataset(root)
             counts = index.counts()
             index_times.append(time.perf_counter() - start)
         assert listed == made == index.total, (listed, made, index.total)
@@ -92,7 +93,7 @@ def main() -> None:
 ## Indexing a Kaggle-sized tree (`python -m bench.index_bench`)
 
 {made:,} files in the Kaggle layout (hard links to 8 real JPEGs from ../shared/data),
-indexed with `core.data.index_dataset` plus `DatasetIndex.counts()`; median of
+indexed with `core.data.catalog.index_dataset` plus `DatasetIndex.counts()`; median of
 {REPEATS} runs, file-system cache warm (the tree was just built).
 
 | split | Real | Fake |

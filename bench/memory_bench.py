@@ -1,4 +1,4 @@
-"""Peak memory of short training runs, measured, against core.memory's estimate.
+"""Peak memory of short training runs, measured, against core.training.memory's estimate.
 
 Each setting (model, image size, batch size) trains once for one epoch on a small
 subset of the shared FFHQ split (64 Train, 32 Validation, 32 Test images) in its own
@@ -8,7 +8,7 @@ subset of the shared FFHQ split (64 Train, 32 Validation, 32 Test images) in its
 not: that share is subtracted so the figures target the streaming pipeline.
 
 ``--calibrate`` prints the least-squares (baseline, activation factor) of
-:mod:`core.memory` from the measurements; the table always uses the constants in the
+:mod:`core.training.memory` from the measurements; the table always uses the constants in the
 code. ``--reuse`` re-renders the table from the last measurements.
 
     python -m bench.memory_bench                 # measure (15-60 min on 2 cores), record
@@ -29,8 +29,9 @@ import numpy as np
 import psutil
 
 from bench._record import record_section
-from core import memory, settings
+from core import settings
 from core.models import registry
+from core.training import memory
 
 FFHQ = settings.REPO_ROOT.parent / "shared" / "data" / "ffhq-stylegan2" / "Dataset"
 SUBSET = {"train": 64, "val": 32, "test": 32}
@@ -64,12 +65,12 @@ def measure() -> list[dict]:
     with tempfile.TemporaryDirectory() as artifacts:
         env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
         env[settings.ARTIFACTS_ENV] = artifacts
-        runtime, _, _ = peak_rss([sys.executable, "-c", "import core.train"], env)
+        runtime, _, _ = peak_rss([sys.executable, "-c", "import core.training.trainer"], env)
         rows.append({"model": "runtime only", "peak": runtime})
-        print(f"runtime only (import core.train): {runtime / 1e9:.2f} GB", flush=True)
+        print(f"runtime only (import core.training.trainer): {runtime / 1e9:.2f} GB", flush=True)
         for model, size, batch in SETTINGS:
             command = [
-                *[sys.executable, "-m", "core.train", "--model", model],
+                *[sys.executable, "-m", "core.training", "--model", model],
                 *["--data-dir", str(FFHQ), "--image-size", str(size)],
                 *["--batch-size", str(batch), "--epochs", "1"],
                 *[f"--{split}-size={count}" for split, count in SUBSET.items()],
@@ -142,9 +143,9 @@ def held_out(rows: list[dict]) -> str:
 def table(rows: list[dict], runtime: float | None) -> str:
     """The markdown table: estimate vs measured (streaming target) per setting."""
     lines = [
-        "Peak resident memory of one-epoch `core.train` runs (64/32/32 images of the shared FFHQ "
+        "Peak resident memory of one-epoch trainer runs (64/32/32 images of the shared FFHQ "
         f"split), measured (`ru_maxrss`) minus today's in-memory subsets ({IN_MEMORY_RATIO}x "
-        "their pixels), against `core.memory`'s estimate "
+        "their pixels), against `core.training.memory`'s estimate "
         f"(baseline {memory.BASELINE_BYTES / 1e9:.2f} GB, activation factor "
         f"{memory.ACTIVATION_FACTOR:.2f}, {memory.PARAM_BYTES} bytes per parameter).",
         "",
@@ -169,7 +170,9 @@ def table(rows: list[dict], runtime: float | None) -> str:
     total = psutil.virtual_memory().total / 2**30
     lines.append(f"float32, oneDNN on (the defaults); this machine has {total:.0f} GiB of RAM.")
     if runtime:
-        lines.append(f"The runtime alone (`import core.train`) peaks at {runtime / 1e9:.2f} GB.")
+        lines.append(
+            f"The runtime alone (`import core.training.trainer`) peaks at {runtime / 1e9:.2f} GB."
+        )
     return "\n".join(lines)
 
 

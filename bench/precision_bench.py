@@ -51,7 +51,7 @@ def _train(model: str, precision: str, seed: int, epochs: int, size: int) -> dic
     """One training run in a subprocess; returns its row for the results file."""
     with tempfile.TemporaryDirectory() as artifacts:
         env = {**os.environ, "DEEPFAKE_ARTIFACTS_DIR": artifacts, settings.PRECISION_ENV: precision}
-        command = [sys.executable, "-m", "core.train", "--model", model, "--data-dir", str(FFHQ)]
+        command = [sys.executable, "-m", "core.training", "--model", model, "--data-dir", str(FFHQ)]
         command += ["--seed", str(seed), "--epochs", str(epochs), "--image-size", str(size)]
         subprocess.run(command, env=env, check=True, stdout=subprocess.DEVNULL)
         (metrics_path,) = Path(artifacts, "runs").glob("*/metrics.json")

@@ -6,9 +6,9 @@ folder in a temporary artifacts folder, then measures:
 
 - cold: loading ``model.keras`` (safe mode) plus the first verdict, which includes
   Keras tracing its predict function; TensorFlow's own import is timed once, apart;
-- warm verdict: median of 20 calls of :func:`core.predict.classify_images` on the
+- warm verdict: median of 20 calls of :func:`core.serving.predict.classify_images` on the
   bytes of one real 256x256 JPEG (decode, resize, score, decide);
-- warm verdict + Grad-CAM: the same plus :func:`core.gradcam.compute_gradcam`.
+- warm verdict + Grad-CAM: the same plus :func:`core.serving.gradcam.compute_gradcam`.
 
 Targets on a 2-core CPU: warm CNN < 100 ms, Xception < 300 ms, with Grad-CAM < 1 s.
 """
@@ -62,8 +62,10 @@ def main() -> None:
 
     import_s = time.perf_counter() - started
 
-    from core import gradcam, predict, runs
+    from core.evaluation import scoring
     from core.models import registry
+    from core.runs import run_folders
+    from core.serving import gradcam, predict
 
     data, description = sample_bytes()
     source = [("sample.jpg", data)]
@@ -73,10 +75,12 @@ def main() -> None:
             run_dir = Path(folder) / "runs" / f"{name}_bench"
             run_dir.mkdir(parents=True)
             registry.build(name, image_size=IMAGE_SIZE, seed=0).save(run_dir / "model.keras")
-            runs.write_json(run_dir / "config.json", {"model": name, "image_size": IMAGE_SIZE})
+            run_folders.write_json(
+                run_dir / "config.json", {"model": name, "image_size": IMAGE_SIZE}
+            )
 
             started = time.perf_counter()
-            model = predict.load_model(run_dir)
+            model = scoring.load_model(run_dir)
             load_s = time.perf_counter() - started
             first = predict.classify_images(model, source, image_size=IMAGE_SIZE)[0]
             cold_s = time.perf_counter() - started

@@ -5,8 +5,8 @@ Run with ``python -m bench.robustness_bench``. The three registered detectors, b
 saved as run folders in a temporary artifacts folder and scored on the 60-image Test
 split of the shared FFHQ/StyleGAN2 set:
 
-- clean: :func:`core.scoring.rescore` (load the models, decode, predict), forced;
-- robustness: :func:`core.robustness.score_runs` over the clean image and the 15
+- clean: :func:`core.evaluation.scoring.rescore` (load the models, decode, predict), forced;
+- robustness: :func:`core.evaluation.robustness.score_runs` over the clean image and the 15
   perturbation settings (load, decode once, degrade once per setting, predict), forced.
 
 The clean re-score runs before and after the robustness run; the ratio is against
@@ -31,18 +31,21 @@ settings.enable_onednn()
 def _runs(work: Path) -> list[Path]:
     import keras
 
-    from core import data, runs
+    from core.data import catalog
     from core.models import registry
+    from core.runs import run_folders
 
     keras.utils.set_random_seed(0)
-    index = data.index_dataset(FFHQ)
+    index = catalog.index_dataset(FFHQ)
     folders = []
     for model in MODELS:
         net = registry.build(model, image_size=SIZE, augment=False)
         folder = _finished_run(work / "runs", model, SIZE, index.root)
         net.save(folder / "model.keras")
-        runs.write_json(folder / "subsets.json", {"root": str(index.root), "test": []})
-        runs.write_json(folder / "metrics.json", {"n": 0, "model": model, "image_size": SIZE})
+        run_folders.write_json(folder / "subsets.json", {"root": str(index.root), "test": []})
+        run_folders.write_json(
+            folder / "metrics.json", {"n": 0, "model": model, "image_size": SIZE}
+        )
         folders.append(folder)
     keras.backend.clear_session()
     return folders
@@ -50,21 +53,23 @@ def _runs(work: Path) -> list[Path]:
 
 def bench(work: Path) -> list[str]:
     """Time both and return the markdown lines."""
-    from core import compare, data, robustness, runs, scoring
+    from core.data import catalog, testsets
+    from core.evaluation import compare, robustness, scoring
+    from core.runs import run_folders
 
     load = os.getloadavg()
     folders = _runs(work)
-    index = data.index_dataset(FFHQ)
-    test_set = compare.TestSet.of(index.root, [s.path for s in index.splits["Test"]], "Test")
+    index = catalog.index_dataset(FFHQ)
+    test_set = testsets.TestSet.of(index.root, [s.path for s in index.splits["Test"]], "Test")
 
     def clean() -> float:
-        records = [compare.load_record(runs.load_run(folder)) for folder in folders]
+        records = [compare.load_record(run_folders.load_run(folder)) for folder in folders]
         start = time.perf_counter()
         results = scoring.rescore(records, test_set, force=True)
         assert all(result.error is None for result in results)
         return time.perf_counter() - start
 
-    from core.scoring import load_model
+    from core.evaluation.scoring import load_model
 
     start = time.perf_counter()
     for folder in folders:
@@ -88,8 +93,8 @@ def bench(work: Path) -> list[str]:
         "",
         "| what | seconds | ratio to clean |",
         "|---|---:|---:|",
-        f"| clean re-score (`core.scoring.rescore`, forced), mean of 2 | {baseline:.1f} | 1.0 |",
-        f"| robustness (`core.robustness.score_runs`, forced), {settings_n + 1} inputs per "
+        f"| clean re-score (`scoring.rescore`, forced), mean of 2 | {baseline:.1f} | 1.0 |",
+        f"| robustness (`robustness.score_runs`, forced), {settings_n + 1} inputs per "
         f"image | {robust_s:.1f} | {robust_s / baseline:.1f} |",
         f"| of which: loading the 3 models (measured alone) | {load_s:.1f} | |",
         f"| both without loading: clean {baseline - load_s:.1f} s, robustness "

@@ -1,10 +1,10 @@
 """Self-blended training benchmark: does a detector trained without the dataset's fakes
 generalize to face swaps?
 
-For each detector, ``core.train.train`` at 128 px on the shared FFHQ Train split with
+For each detector, ``core.training.trainer.train`` at 128 px on the shared FFHQ Train split with
 ``fakes_from="self-blended"`` (the StyleGAN2 fakes unused: pseudo-fakes blended from the
 300 real images), then the saved model is scored on ``openforensics-sample`` (41 face
-crops of the Kaggle set: face swaps) with ``core.scoring.rescore(purpose="cross")``, so
+crops of the Kaggle set: face swaps) with ``core.evaluation.scoring.rescore(purpose="cross")``, so
 the run's model card lists the score. Its in-domain number is the FFHQ Test split
 (StyleGAN2 fakes: a different kind of fake than it was trained on). Then the same with
 ``fakes_from="both"``. AUCs carry their 95 % bootstrap interval (sets under 500 images).
@@ -25,7 +25,8 @@ from typing import Any
 
 from bench._record import record_section
 from bench.train_bench import _time_limit
-from core import settings, train_data
+from core import settings
+from core.training import pipelines
 
 SHARED = settings.REPO_ROOT.parent / "shared" / "data"
 FFHQ = SHARED / "ffhq-stylegan2" / "Dataset"
@@ -46,8 +47,8 @@ def _auc(report: dict[str, Any]) -> str:
 
 def train_one(model: str, fakes_from: str, epochs: int, budget_s: float) -> dict[str, Any]:
     """Train one detector on FFHQ Train; return its metrics and run folder."""
-    from core.config import TrainConfig
-    from core.train import train
+    from core.runs.config import TrainConfig
+    from core.training.trainer import train
 
     config = TrainConfig(
         model=model,
@@ -71,9 +72,11 @@ def train_one(model: str, fakes_from: str, epochs: int, budget_s: float) -> dict
 
 def cross_score(run_dir) -> dict[str, Any]:
     """Score a run on openforensics-sample, stored as a cross-dataset re-score."""
-    from core import compare, runs, scoring, testsets
+    from core.data import testsets
+    from core.evaluation import compare, scoring
+    from core.runs import run_folders
 
-    record = compare.load_record(runs.load_run(run_dir))
+    record = compare.load_record(run_folders.load_run(run_dir))
     test_set = testsets.dataset_test_set(OPENFORENSICS)
     (result,) = scoring.rescore([record], test_set, purpose="cross", force=True)
     if result.error:
@@ -105,22 +108,22 @@ def interleaved_throughput(rounds: int = 3) -> list[dict[str, Any]]:
     """
     import keras
 
-    from core.config import TrainConfig
     from core.models import registry
-    from core.subsets import load_subsets
-    from core.train import compile_model
+    from core.runs.config import TrainConfig
+    from core.training.subsets import load_subsets
+    from core.training.trainer import compile_model
 
     config = TrainConfig(
         model="cnn", data_dir=str(FFHQ), image_size=IMAGE_SIZE, fakes_from="self-blended"
     )
     subsets = load_subsets(config)
-    sources = train_data.blend_sources(subsets.train, "self-blended")
-    boxes = train_data.detect_boxes(subsets.train.pixels, sources)
+    sources = pipelines.blend_sources(subsets.train, "self-blended")
+    boxes = pipelines.detect_boxes(subsets.train.pixels, sources)
     keras.utils.set_random_seed(config.seed)
     model = registry.build("cnn", image_size=IMAGE_SIZE, seed=config.seed)
     compile_model(model, config.learning_rate)
     feeds = {
-        mode: train_data.training_datasets(subsets, config.replace(fakes_from=mode), 1, boxes)[0]
+        mode: pipelines.training_datasets(subsets, config.replace(fakes_from=mode), 1, boxes)[0]
         for mode in ("dataset", "self-blended")
     }
     seen = {mode: [0, 0.0] for mode in feeds}

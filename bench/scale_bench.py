@@ -13,7 +13,7 @@ Rows (timings are ratios against a baseline measured in the same run):
    batches, so its 100 batches span 8 epochs and their validation passes), at 128
    and 256 px. Target: within 0.5 GB.
 2. Building the decoded-image store: images/s against the bare decoder
-   (``core.images.load`` in the same threads) over the same files. Target >= 0.8x.
+   (``core.data.images.load`` in the same threads) over the same files. Target >= 0.8x.
 3. With the store built, start of the trainer process to its first training batch
    over the 140,002 Train images. Target <= 15 s.
 4. Training images/s on the 400-image shared Train split: the streaming pipeline
@@ -116,8 +116,8 @@ def _probe_callback(out: Path, batches: int):
 
 def _child_train(args: argparse.Namespace) -> None:
     """In a fresh process: train the CNN on the whole dataset until the probe stops it."""
-    from core.config import TrainConfig
-    from core.train import train
+    from core.runs.config import TrainConfig
+    from core.training.trainer import train
 
     config = TrainConfig(
         model="cnn",
@@ -185,11 +185,11 @@ def _child_throughput(args: argparse.Namespace) -> None:
     import keras
     import numpy as np
 
-    from core import train_data
-    from core.config import TrainConfig
     from core.models import registry
-    from core.subsets import load_subsets
-    from core.train import compile_model
+    from core.runs.config import TrainConfig
+    from core.training import pipelines
+    from core.training.subsets import load_subsets
+    from core.training.trainer import compile_model
 
     config = TrainConfig(model="cnn", data_dir=str(FFHQ), image_size=args.image_size, seed=1)
     subsets = load_subsets(config)
@@ -197,7 +197,7 @@ def _child_throughput(args: argparse.Namespace) -> None:
         pixels = np.asarray(subsets.train.pixels[np.arange(len(subsets.train.labels))])
         train = _in_memory_dataset(pixels, subsets.train.labels, config.batch_size, config.seed)
     else:
-        train, _ = train_data.training_datasets(subsets, config, 1)
+        train, _ = pipelines.training_datasets(subsets, config, 1)
     keras.utils.set_random_seed(config.seed)
     model = registry.build("cnn", image_size=config.image_size, augment=True, seed=config.seed)
     compile_model(model, config.learning_rate)
@@ -243,7 +243,8 @@ def page_during_rescore(tree: Path, work: Path, images: int = 2000) -> dict[str,
     from streamlit.testing.v1 import AppTest
 
     from bench.compare_bench import _make_page_runs
-    from core import score_jobs, testsets
+    from core.data import testsets
+    from core.jobs import scoring_queue
 
     home = work / "page-artifacts"
     os.environ[settings.ARTIFACTS_ENV] = str(home)  # the page and the worker read it
@@ -254,17 +255,17 @@ def page_during_rescore(tree: Path, work: Path, images: int = 2000) -> dict[str,
     at.run()
     idle = _warm_reruns(at)
     test_set = testsets.dataset_test_set(tree, images, 0)
-    job = score_jobs.submit("rescore", sorted((home / "runs").iterdir())[:3], test_set)
+    job = scoring_queue.submit("rescore", sorted((home / "runs").iterdir())[:3], test_set)
 
     def predicting() -> bool:
-        status = score_jobs.load_job(job).status
+        status = scoring_queue.load_job(job).status
         return status.get("state") == "running" and status.get("done", 0) > 0
 
     deadline = time.monotonic() + 600
     while not predicting() and time.monotonic() < deadline:
         time.sleep(0.2)
     busy = _warm_reruns(at, predicting)
-    score_jobs.cancel(job)
+    scoring_queue.cancel(job)
     return {
         "idle_s": statistics.median(idle),
         "busy_s": statistics.median(busy) if busy else float("nan"),
@@ -274,17 +275,17 @@ def page_during_rescore(tree: Path, work: Path, images: int = 2000) -> dict[str,
 
 
 def _all_samples(dataset: Path) -> tuple[Path, list]:
-    from core import data
+    from core.data import catalog
 
-    index = data.index_dataset(dataset)
-    return index.root, [sample for split in data.SPLITS for sample in index.splits[split]]
+    index = catalog.index_dataset(dataset)
+    return index.root, [sample for split in catalog.SPLITS for sample in index.splits[split]]
 
 
 def build_rate(dataset: Path, size: int, work: Path, count: int = 3000) -> dict[str, float]:
     """Images/s of a fresh store build against the bare decoder, same files and threads."""
     from concurrent.futures import ThreadPoolExecutor
 
-    from core import data, images, store
+    from core.data import catalog, images, store
 
     root, samples = _all_samples(dataset)
     chosen = samples[:: max(1, len(samples) // count)][:count]
@@ -292,7 +293,7 @@ def build_rate(dataset: Path, size: int, work: Path, count: int = 3000) -> dict[
     rates: dict[str, list[float]] = {"decoder": [], "store": []}
     for round_ in range(2):  # interleaved: the machine's load moves
         start = time.perf_counter()
-        with ThreadPoolExecutor(max_workers=data.io_workers()) as pool:
+        with ThreadPoolExecutor(max_workers=catalog.io_workers()) as pool:
             list(pool.map(lambda relative: images.load(root / relative, size), paths))
         rates["decoder"].append(len(paths) / (time.perf_counter() - start))
         os.environ[settings.ARTIFACTS_ENV] = str(work / f"rate-{size}-{round_}")
@@ -305,7 +306,7 @@ def build_rate(dataset: Path, size: int, work: Path, count: int = 3000) -> dict[
 
 def build_whole(dataset: Path, size: int) -> dict[str, float]:
     """Build (or extend) the store of every file of ``dataset`` at ``size`` px."""
-    from core import store
+    from core.data import store
 
     root, samples = _all_samples(dataset)
     last = [0.0]

@@ -5,13 +5,13 @@ Run with ``python -m bench.store_bench``; the table goes to docs/BENCHMARKS.md
 
 On the 520 real images of the shared FFHQ/StyleGAN2 set, at 128 and 256 px:
 
-1. Build: the bare decoder (``core.images.load`` in :func:`core.data.io_workers`
+1. Build: the bare decoder (``core.data.images.load`` in :func:`core.data.catalog.io_workers`
    threads over the files) against building a store of the same files
-   (:meth:`core.store.Store.ensure`: the same decoding plus writing slots and
+   (:meth:`core.data.store.Store.ensure`: the same decoding plus writing slots and
    committing the index). The issue's target is >= 0.8x.
 2. Read: one epoch of shuffled batches of 32, the way training reads them, from
-   (a) the store (:class:`core.stream.StoreView` through ``tf.data``), (b) the JPEG
-   bytes held in memory, decoded with ``core.images.load`` in the same threads,
+   (a) the store (:class:`core.data.stream.StoreView` through ``tf.data``), (b) the JPEG
+   bytes held in memory, decoded with ``core.data.images.load`` in the same threads,
    (c) the same bytes through ``tf.data`` with ``tf.io.decode_jpeg`` + ``tf.image.resize``
    (parallel map). Files are read once before timing, so the page cache is warm for all.
 3. Bytes per image on disk (store slot vs JPEG file), and how far (c)'s pixels are
@@ -40,9 +40,9 @@ REPEATS = 7
 
 
 def _files() -> list[str]:
-    from core import data
+    from core.data import catalog
 
-    index = data.index_dataset(FFHQ)
+    index = catalog.index_dataset(FFHQ)
     return [sample.path for part in index.splits.values() for sample in part]
 
 
@@ -63,17 +63,17 @@ class _Timer:
 
 
 def bare_decoder(files: list[str], size: int) -> tuple[float, float]:
-    """``core.images.load`` over the files in the store's thread count: (images/s, CPU ms)."""
-    from core import data, images
+    """``core.data.images.load`` over the files in the store's thread count: (images/s, CPU ms)."""
+    from core.data import catalog, images
 
-    with _Timer() as timer, ThreadPoolExecutor(max_workers=data.io_workers()) as pool:
+    with _Timer() as timer, ThreadPoolExecutor(max_workers=catalog.io_workers()) as pool:
         list(pool.map(lambda relative: images.load(FFHQ / relative, size), files))
     return timer.result(len(files))
 
 
 def store_build(files: list[str], size: int) -> tuple[float, float]:
     """Building a fresh store of the files (decode, write slots, commit): (images/s, CPU ms)."""
-    from core import store
+    from core.data import store
 
     folder = store.store_path(FFHQ, size)
     if folder.exists():
@@ -96,9 +96,9 @@ def _epoch(dataset) -> int:
 
 def read_store(files: list[str], size: int) -> tuple[float, float]:
     """One shuffled epoch of batches read from the store via tf.data: (images/s, CPU ms)."""
-    from core import data, store
+    from core.data import catalog, store
 
-    samples = [data.Sample(relative, 0) for relative in files]
+    samples = [catalog.Sample(relative, 0) for relative in files]
     view = store.load(FFHQ, samples, size).pixels
     dataset = view.dataset(np.zeros(len(files)), BATCH, shuffle=True, seed=0)
     _epoch(dataset.take(2))  # tracing
@@ -108,11 +108,11 @@ def read_store(files: list[str], size: int) -> tuple[float, float]:
 
 
 def read_bytes_pil(blobs: list[bytes], size: int) -> tuple[float, float]:
-    """Shuffled batches of in-memory JPEG bytes, core.images in threads: (images/s, CPU ms)."""
-    from core import data, images
+    """Shuffled batches of in-memory JPEG bytes, core.data.images in threads: (images/s, CPU ms)."""
+    from core.data import catalog, images
 
     order = np.random.default_rng(0).permutation(len(blobs))
-    with _Timer() as timer, ThreadPoolExecutor(max_workers=data.io_workers()) as pool:
+    with _Timer() as timer, ThreadPoolExecutor(max_workers=catalog.io_workers()) as pool:
         for first in range(0, len(order), BATCH):
             batch = [blobs[i] for i in order[first : first + BATCH]]
             np.stack(list(pool.map(lambda blob: images.load(blob, size), batch)))
@@ -144,8 +144,8 @@ def read_bytes_tf(blobs: list[bytes], size: int) -> tuple[float, float]:
 
 
 def tf_skew(files: list[str], blobs: list[bytes], size: int, count: int = 50) -> float:
-    """Mean absolute pixel difference between tf.image's decode+resize and core.images."""
-    from core import images
+    """Mean absolute pixel difference between tf.image's decode+resize and core.data.images."""
+    from core.data import images
 
     dataset, decode = _tf_pipeline(blobs[:count], size)
     diffs = [
@@ -175,10 +175,10 @@ def bench_size(files: list[str], blobs: list[bytes], size: int) -> list[str]:
     slot = size * size * 3 / 1e3
     skew = tf_skew(files, blobs, size)
     what = (
-        ("build: bare decoder (core.images.load, threads)", f"{jpeg:.1f} KB (JPEG)"),
+        ("build: bare decoder (core.data.images.load, threads)", f"{jpeg:.1f} KB (JPEG)"),
         ("build: store (decode + write slots + index)", f"{slot:.1f} KB (slot)"),
         ("read: store, shuffled batches via tf.data", f"{slot:.1f} KB"),
-        ("read: JPEG bytes, core.images.load in threads", f"{jpeg:.1f} KB"),
+        ("read: JPEG bytes, core.data.images.load in threads", f"{jpeg:.1f} KB"),
         (
             "read: JPEG bytes, tf.io.decode_jpeg + resize (tf.data)",
             f"{jpeg:.1f} KB; pixels off by {skew:.2f}/255 on average",

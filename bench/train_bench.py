@@ -1,15 +1,15 @@
 """Training benchmark: accuracy of each detector on the shared FFHQ/StyleGAN2 data, and
 our input pipeline's throughput against the original project's naive one.
 
-For each model: ``core.train.train`` on all of ``Dataset/Train`` (early stopping on
+For each model: ``core.training.trainer.train`` on all of ``Dataset/Train`` (early stopping on
 Validation AUC; Test is never used for any choice), then the Test metrics. Then, in
 fresh subprocesses (TensorFlow reads ``TF_ENABLE_ONEDNN_OPTS`` once, at import), the
 same CNN fed three ways for a few epochs:
 
 - naive: ``keras.utils.image_dataset_from_directory`` straight into ``fit``, no
   caching, TensorFlow's defaults (the original project's way);
-- ours: images decoded once through ``core.images``, cached ``tf.data``, oneDNN on,
-  in the precision ``core.train`` uses (``DEEPFAKE_PRECISION``, default float32);
+- ours: images decoded once through ``core.data.images``, cached ``tf.data``, oneDNN on,
+  in the precision ``core.training.trainer`` uses (``DEEPFAKE_PRECISION``, default float32);
 - ours without oneDNN (``TF_ENABLE_ONEDNN_OPTS=0``), to measure what oneDNN brings.
 
 Throughput is training images per second over the epochs after the first (which
@@ -60,7 +60,7 @@ def _throughput_worker(mode: str, image_size: int, epochs: int) -> None:
     import keras
 
     from core.models import registry
-    from core.train import compile_model
+    from core.training.trainer import compile_model
 
     keras.utils.set_random_seed(0)
     start = time.perf_counter()
@@ -77,14 +77,14 @@ def _throughput_worker(mode: str, image_size: int, epochs: int) -> None:
         )
         count = sum(1 for folder in ("Fake", "Real") for _ in (FFHQ / "Train" / folder).iterdir())
     else:
-        from core.data import index_dataset, load_images, make_dataset
+        from core.data.catalog import index_dataset, load_images, make_dataset
 
         index = index_dataset(FFHQ)
         loaded = load_images(index.root, index.splits["Train"], image_size)
         data = make_dataset(loaded, 32, shuffle=True, seed=0)
         count = len(loaded.labels)
     prepare = time.perf_counter() - start
-    # Ours trains in the precision core.train uses (DEEPFAKE_PRECISION).
+    # Ours trains in the precision core.training.trainer uses (DEEPFAKE_PRECISION).
     precision = "float32" if mode == "naive" else settings.training_precision(has_gpu=False)
     model = registry.build("cnn", image_size=image_size, seed=0, precision=precision)
     compile_model(model, 1e-3)
@@ -146,8 +146,8 @@ def accuracy_rows(
 ) -> list[dict]:
     """Train every model on the full FFHQ Train split and return its Test metrics."""
     settings.enable_onednn()
-    from core.config import TrainConfig
-    from core.train import train
+    from core.runs.config import TrainConfig
+    from core.training.trainer import train
 
     rows = []
     for name in models:
@@ -236,8 +236,8 @@ def markdown(rows: list[dict], throughput: dict[str, dict], image_size: int) -> 
 
 def main() -> None:
     """Run the benchmark and record its table."""
-    from core.config import DEFAULT_IMAGE_SIZE
     from core.models.registry import list_models
+    from core.runs.config import DEFAULT_IMAGE_SIZE
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", nargs="*", default=list_models())

@@ -1,4 +1,4 @@
-"""Background processes shared by the training and scoring lanes of :mod:`core.jobs`.
+"""Background processes shared by the training and scoring lanes of :mod:`core.jobs.training_queue`.
 
 Processes are identified by (pid, start time), read with psutil, never by a bare
 pid: after a reboot or once a pid is reused, an unrelated process is never
@@ -44,7 +44,7 @@ def process(pid: int | None, started: float | None) -> psutil.Process | None:
 
     Args:
         pid: the recorded process id.
-        started: its recorded start time (:func:`core.runs.process_started`). None
+        started: its recorded start time (:func:`core.runs.run_folders.process_started`). None
             (folders written before start times were recorded) accepts no process.
 
     Returns:

@@ -8,7 +8,7 @@ app at a temporary folder with two environment variables:
 - ``DEEPFAKE_DATA_DIR``: the dataset root used when the sidebar names none
   (default: the generated demo dataset).
 
-It also holds what a server shared with others may do (see :func:`restricted`):
+It also holds what a server shared with others may do (see :class:`Access`):
 
 - ``DEEPFAKE_DATA_ROOTS``: the folders (separated by ``:``) under which datasets may
   be opened; setting it restricts the app even on localhost.
@@ -18,6 +18,7 @@ It also holds what a server shared with others may do (see :func:`restricted`):
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -32,10 +33,6 @@ DELETE_OFF_MESSAGE = (
     "Deleting runs is off: this app is shared (served beyond localhost or with "
     f"{DATA_ROOTS_ENV} set). Whoever runs the server can allow it with {ALLOW_DELETE_ENV}=1."
 )
-
-#: The address the Streamlit server listens on, as noted by the UI (None: not served).
-_server_address: str | None = None
-_server_noted = False
 
 #: Fixed label convention, used everywhere: models output the logit of P(Real).
 LABEL_FAKE = 0
@@ -68,36 +65,10 @@ def env_data_dir() -> Path | None:
     return Path(value).expanduser() if value else None
 
 
-def note_server_address(address: str | None) -> None:
-    """Record the address the Streamlit server listens on (the UI calls this every run).
-
-    Args:
-        address: Streamlit's ``server.address`` option; empty or None means every
-            network interface.
-    """
-    global _server_address, _server_noted
-    _server_address, _server_noted = (address or "").strip(), True
-
-
-def served_beyond_localhost() -> bool:
-    """True when the app is served on an address other machines can reach."""
-    return _server_noted and _server_address not in LOCAL_ADDRESSES
-
-
 def data_roots() -> list[Path]:
     """The folders listed in ``DEEPFAKE_DATA_ROOTS`` (``:``-separated), resolved."""
     value = os.environ.get(DATA_ROOTS_ENV, "")
     return [Path(part).expanduser().resolve() for part in value.split(os.pathsep) if part.strip()]
-
-
-def restricted() -> bool:
-    """True when the app must protect the machine from its users.
-
-    That is when it is served beyond localhost or ``DEEPFAKE_DATA_ROOTS`` is set:
-    then datasets outside the allowed roots are refused (:func:`folder_refusal`)
-    and deleting is off unless ``DEEPFAKE_ALLOW_DELETE=1`` (:func:`delete_allowed`).
-    """
-    return served_beyond_localhost() or bool(os.environ.get(DATA_ROOTS_ENV, "").strip())
 
 
 def allowed_roots() -> list[Path]:
@@ -113,28 +84,60 @@ def allowed_roots() -> list[Path]:
     return roots
 
 
-def folder_refusal(path: str | Path) -> str | None:
-    """Why a dataset folder typed by a user may not be opened, or None when it may.
+@dataclass(frozen=True)
+class Access:
+    """Who can reach the app, and so what it may open and delete.
 
-    Only while :func:`restricted`: the folder, with links and ``..`` resolved, must
-    lie inside one of :func:`allowed_roots`.
+    Made once per page run by the UI from Streamlit's ``server.address`` and passed
+    to the core functions that open folders or delete; a shell command or worker
+    uses ``Access()`` (not served).
+
+    Attributes:
+        server_address: the address the server listens on; None when not served,
+            empty for every network interface.
     """
-    if not restricted():
-        return None
-    folder = Path(path).expanduser().resolve()
-    roots = allowed_roots()
-    if any(folder.is_relative_to(root) for root in roots):
-        return None
-    listed = ", ".join(str(root) for root in data_roots()) or "none are listed"
-    return (
-        f"{path} is outside the dataset folders this server may open ({listed}); "
-        f"whoever runs it can add a folder to {DATA_ROOTS_ENV}."
-    )
+
+    server_address: str | None = None
+
+    def served_beyond_localhost(self) -> bool:
+        """True when other machines can reach the app."""
+        if self.server_address is None:
+            return False
+        return self.server_address.strip() not in LOCAL_ADDRESSES
+
+    def restricted(self) -> bool:
+        """True when the app must protect the machine from its users.
+
+        That is when it is served beyond localhost or ``DEEPFAKE_DATA_ROOTS`` is set:
+        then datasets outside the allowed roots are refused (:meth:`folder_refusal`)
+        and deleting is off unless ``DEEPFAKE_ALLOW_DELETE=1`` (:meth:`delete_allowed`).
+        """
+        return self.served_beyond_localhost() or bool(os.environ.get(DATA_ROOTS_ENV, "").strip())
+
+    def folder_refusal(self, path: str | Path) -> str | None:
+        """Why a dataset folder typed by a user may not be opened, or None when it may.
+
+        Only while :meth:`restricted`: the folder, with links and ``..`` resolved, must
+        lie inside one of :func:`allowed_roots`.
+        """
+        if not self.restricted():
+            return None
+        folder = Path(path).expanduser().resolve()
+        if any(folder.is_relative_to(root) for root in allowed_roots()):
+            return None
+        listed = ", ".join(str(root) for root in data_roots()) or "none are listed"
+        return (
+            f"{path} is outside the dataset folders this server may open ({listed}); "
+            f"whoever runs it can add a folder to {DATA_ROOTS_ENV}."
+        )
+
+    def delete_allowed(self) -> bool:
+        """True unless :meth:`restricted` and ``DEEPFAKE_ALLOW_DELETE`` is not ``1``."""
+        return not self.restricted() or os.environ.get(ALLOW_DELETE_ENV, "").strip() == "1"
 
 
-def delete_allowed() -> bool:
-    """True unless :func:`restricted` and ``DEEPFAKE_ALLOW_DELETE`` is not ``1``."""
-    return not restricted() or os.environ.get(ALLOW_DELETE_ENV, "").strip() == "1"
+#: A command line or background worker: not served, so only ``DEEPFAKE_DATA_ROOTS`` restricts.
+SHELL = Access()
 
 
 def enable_onednn() -> None:

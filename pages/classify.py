@@ -14,22 +14,19 @@ from pathlib import Path
 import numpy as np
 import streamlit as st
 
-from core import data, faces, gradcam, images, predict, runs, verdict
+from core.data import catalog, images
+from core.evaluation import scoring
 from core.models.registry import display_name
-from ui import classify_ensemble, common, gradcam_view
+from core.runs import run_folders
+from core.serving import classify, gradcam, verdict
+from ui import classify_ensemble, classify_view, common
 from ui.model_card_view import card_summary
 
 UPLOAD_LIMIT_MB = int(st.get_option("server.maxUploadSize"))
 UPLOAD_LIMIT_BYTES = UPLOAD_LIMIT_MB * 1024 * 1024
 SAMPLE_COUNT = 4
-DISPLAY_SIDE = 256
 SAMPLES_KEY = "classify_samples"
 SAMPLE_ROUND_KEY = "classify_sample_round"
-VERDICT_COLOURS = {
-    "Real": "green",
-    "Fake": "red",
-    verdict.UNCERTAIN: "gray",
-}  # no verdict: neither colour
 
 
 @dataclass
@@ -41,14 +38,14 @@ class Item:
     truth: str | None = None
 
 
-def _model_stamp(run: runs.Run) -> float:
+def _model_stamp(run: run_folders.Run) -> float:
     path = run.path / "model.keras"
     return path.stat().st_mtime if path.exists() else 0.0
 
 
 @st.cache_resource(show_spinner="Loading the model...", max_entries=8)
 def _load_model(run_path: str, stamp: float):
-    return predict.load_model(Path(run_path))
+    return scoring.load_model(Path(run_path))
 
 
 @st.cache_data(show_spinner=False, max_entries=256)
@@ -56,22 +53,24 @@ def _gradcam(run_path: str, stamp: float, pixels: np.ndarray, target: str):
     return gradcam.compute_gradcam(_load_model(run_path, stamp), pixels, target=target)
 
 
-def _auc(run: runs.Run) -> float | None:
+def gradcam_for(judged: classify.RunVerdict):
+    """The Grad-CAM map of one verdict (cached), or None when the map is switched off."""
+    if not show_gradcam:
+        return None
+    run = judged.detector.run
+    # An uncertain image is explained towards the side it leans to.
+    return _gradcam(str(run.path), _model_stamp(run), judged.pixels, judged.verdict.leaning)
+
+
+def _auc(run: run_folders.Run) -> float | None:
     value = (run.metrics or {}).get("auc")
     return float(value) if isinstance(value, int | float) else None
 
 
-def _describe(run: runs.Run) -> str:
+def _describe(run: run_folders.Run) -> str:
     auc = _auc(run)
     model = display_name(run.model)
     return f"{model} · {run.name} · AUC {auc:.3f}" if auc is not None else f"{model} · {run.name}"
-
-
-def uncertain_reason(shown: verdict.Verdict) -> str:
-    """Why an image got no verdict, in a few words."""
-    if shown.within_band:
-        return f"within ±{shown.band:.2f} of the threshold: too close to call"
-    return f"P({shown.leaning}) would be below 50%: too close to call"
 
 
 def _pick_samples() -> None:
@@ -83,14 +82,14 @@ def _pick_samples() -> None:
         return
     try:
         index = common.dataset_index(common.current_dataset())
-    except data.DatasetError as error:
+    except catalog.DatasetError as error:
         st.session_state[SAMPLES_KEY] = str(error)
         return
     test = index.splits.get("Test") or []
     if len(test) < 2:
         st.session_state[SAMPLES_KEY] = "The current dataset has no Test images to sample."
         return
-    chosen = data.stratified_subset(
+    chosen = catalog.stratified_subset(
         test, min(SAMPLE_COUNT, len(test)), seed=st.session_state[SAMPLE_ROUND_KEY]
     )
     st.session_state[SAMPLES_KEY] = [
@@ -126,7 +125,7 @@ st.caption(
 )
 
 common.folder_problem_banner()  # the sidebar's folder, if unusable
-finished = runs.finished_runs()
+finished = run_folders.finished_runs()
 if not finished:
     st.info(
         "No finished training run yet: a verdict needs a trained model. "
@@ -219,83 +218,30 @@ if not items:
     st.info("Upload one or more images, or pick sample images from the Test split.")
     st.stop()
 
-loaded = []
-for name in chosen_names:
-    run = by_name[name]
-    try:
-        model = _load_model(str(run.path), _model_stamp(run))
-    except runs.RunError as error:
-        st.warning(f"Skipped {run.name}: {error}")
-        continue
-    size = predict.run_image_size(run.path) or predict.model_image_size(model)
-    threshold = slider_threshold
-    threshold_source = "slider"
-    if use_eer:
-        eer = predict.eer_threshold(run.metrics)
-        if eer is None:
-            st.warning(f"{run.name} records no EER threshold; using {slider_threshold:.2f}.")
-        else:
-            threshold, threshold_source = eer, "EER"
-    loaded.append((run, model, size, threshold, threshold_source))
-if not loaded:
+detectors, problems = classify.load_detectors(
+    [by_name[name] for name in chosen_names],
+    lambda run: _load_model(str(run.path), _model_stamp(run)),
+    slider_threshold,
+    use_eer,
+)
+for problem in problems:
+    st.warning(problem)
+if not detectors:
     st.error("None of the chosen runs could be loaded; choose other runs or retrain.")
     st.stop()
 
-summaries = {run.name: card_summary(run.path) for run, *_ in loaded}  # model cards, one line
-for item in items:
+summaries = {d.run.name: card_summary(d.run.path) for d in detectors}  # model cards, one line
+
+
+results = classify.classify(
+    detectors,
+    [(item.name, item.data) for item in items],
+    band=band,
+    face_crop=face_crop,
+    max_bytes=UPLOAD_LIMIT_BYTES,
+    ensemble_rule=ensemble_rule,
+    ensemble_threshold=slider_threshold,
+)
+for item, result in zip(items, results, strict=True):
     with st.container(border=True):
-        name, decoded, error = predict.decode_source(
-            (item.name, item.data), max_bytes=UPLOAD_LIMIT_BYTES
-        )
-        title = f"**{item.name}**" + (f" · true label: {item.truth}" if item.truth else "")
-        st.markdown(title)
-        if decoded is None:
-            st.error(f"{item.name} could not be classified: {error}")
-            continue
-        columns = st.columns(1 + len(loaded))
-        with columns[0]:
-            original_slot, crop_slot = st.empty(), st.empty()
-        face_box = None
-        votes = []
-        for column, (run, model, size, threshold, source) in zip(columns[1:], loaded, strict=True):
-            prepared = predict.prepare_decoded(item.name, decoded, size, face_crop)
-            prediction = predict.classify_prepared(model, [prepared], threshold)[0]
-            if prediction.face_box is not None and face_box is None:
-                face_box = prediction.face_box
-                crop_slot.image(
-                    images.resize(prediction.pixels, DISPLAY_SIDE),
-                    caption=f"Face crop used ({face_box[2]} px square, resized to the input)",
-                    width="stretch",
-                )
-            shown = verdict.verdict(prediction.p_real, threshold, band)
-            votes.append((run.name, shown))
-            with column:
-                st.caption(f"{display_name(run.model)} · `{run.name}`")
-                if summaries[run.name]:
-                    st.caption(f"Model card: {summaries[run.name]}")
-                st.markdown(f"### :{VERDICT_COLOURS[shown.label]}[{shown.label}]")
-                st.progress(shown.p_real if shown.uncertain else shown.probability, text=shown.text)
-                st.caption(
-                    f"P(Real) = {prediction.p_real:.3f} · threshold {threshold:.3f} ({source})"
-                    + (f" · {uncertain_reason(shown)}" if shown.uncertain else "")
-                )
-                for note in prediction.notes:
-                    if note.startswith("No face found"):
-                        st.warning(note)
-                    elif not note.startswith("Face crop used"):
-                        st.caption(note)
-                if show_gradcam:
-                    # An uncertain image is explained towards the side it leans to.
-                    cam = _gradcam(
-                        str(run.path), _model_stamp(run), prediction.pixels, shown.leaning
-                    )
-                    gradcam_view.show(cam, prediction.pixels, shown.leaning, DISPLAY_SIDE)
-        if ensemble_rule and len(votes) >= 2:
-            classify_ensemble.card(votes, ensemble_rule, slider_threshold, band, VERDICT_COLOURS)
-        original = decoded.pixels if face_box is None else faces.draw_box(decoded.pixels, face_box)
-        original_slot.image(
-            images.thumbnail(original, 2 * DISPLAY_SIDE),
-            caption=f"Image as given: {decoded.original_size[0]}x{decoded.original_size[1]}, "
-            f"{decoded.format or 'unknown format'} {decoded.original_mode}",
-            width="stretch",
-        )
+        classify_view.draw_image(result, item.truth, summaries, ensemble_rule, gradcam_for)

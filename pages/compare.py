@@ -15,9 +15,11 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from core import compare, ensemble, export, jobs, runs, settings
+from core import settings
+from core.evaluation import compare, ensemble, export, figures
+from core.jobs import training_queue
+from core.runs import run_folders
 from ui import (
-    charts,
     common,
     compare_charts,
     compare_jobs,
@@ -51,7 +53,7 @@ if comparison.problems:
         for problem in comparison.problems:
             st.warning(problem)
 
-busy = [run for run in comparison.unfinished if run.state in jobs.ACTIVE_STATES]
+busy = [run for run in comparison.unfinished if run.state in training_queue.ACTIVE_STATES]
 if busy:
     st.caption(f"{len(busy)} run(s) queued or training; they appear here once finished.")
 
@@ -208,7 +210,7 @@ scored = [(r.name, r.metrics_on(test_id)) for r in selected]
 scored = [(name, m) for name, m in scored if m]
 if test_id and len(scored) < len(selected):
     st.caption(f"{len(selected) - len(scored)} selected run(s) are not scored on this set.")
-colours = charts.run_colours(selected_names)
+colours = figures.run_colours(selected_names)
 if combined is not None:
     scored.append((combined.name, combined.result["metrics"]))
     colours[combined.name] = compare_charts.ENSEMBLE_COLOUR
@@ -257,7 +259,7 @@ def delete_runs(folders: dict[str, Path], doomed: list[str]) -> None:
     deleted runs vanish from "Runs to compare" while the rest of the selection stays.
     """
     for name in doomed:
-        runs.delete_run(folders[name])
+        run_folders.delete_run(folders[name], common.access())
     kept = [name for name in st.session_state.get("compare_runs", []) if name not in doomed]
     st.session_state["compare_runs"] = kept
     if st.session_state.get("compare_model_run") in doomed:
@@ -267,7 +269,7 @@ def delete_runs(folders: dict[str, Path], doomed: list[str]) -> None:
     st.session_state[LAST_RESULTS] = {"errors": [], "summary": f"Deleted {len(doomed)} run(s)."}
 
 
-if not settings.delete_allowed():
+if not common.access().delete_allowed():
     st.caption(settings.DELETE_OFF_MESSAGE)
 else:
     with st.expander("Delete runs"):
@@ -275,7 +277,7 @@ else:
         folders |= {
             run.name: run.path
             for run in comparison.unfinished
-            if run.state not in jobs.ACTIVE_STATES  # the trainer still writes there
+            if run.state not in training_queue.ACTIVE_STATES  # the trainer still writes there
         }
         doomed = st.multiselect("Runs to delete", list(folders), key=DELETE_KEYS[0])
         sure = st.checkbox(

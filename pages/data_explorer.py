@@ -3,7 +3,7 @@
 Class balance, sample images, batch shapes, pixel statistics, file properties,
 split leakage and shortcut statistics of the dataset in use.
 
-The statistics come from :mod:`core.eda`; this page caches them per dataset path,
+The statistics come from :mod:`core.explore.eda`; this page caches them per dataset path,
 sample size and seed, and draws them with plotly. It never imports TensorFlow.
 """
 
@@ -15,63 +15,13 @@ import pandas as pd
 import plotly.express as px
 import streamlit as st
 
-from core import eda, images
-from core.data import DatasetIndex
-from ui import charts, common
+from core.data import images
+from core.evaluation import figures
+from core.explore import eda
+from ui import common, explore_cache
 
 SCAN_CHOICES = [500, 2_000, 10_000, 50_000, "all"]
 GRID_SIZE = 128
-
-
-# Cached wrappers: the index itself is not hashed (``_index``); the dataset path and
-# its image count stand for it, with the sampling arguments.
-@st.cache_data(show_spinner="Decoding one batch...", max_entries=16)
-def _batch(_index: DatasetIndex, root: str, total: int, split: str, batch: int, size: int):
-    return eda.batch_summary(_index, split, batch, size)
-
-
-@st.cache_data(show_spinner="Computing pixel histograms...", max_entries=16)
-def _histograms(_index: DatasetIndex, root: str, total: int, per_class: int, seed: int):
-    return eda.pixel_histograms(_index, per_class, seed)
-
-
-@st.cache_data(show_spinner="Reading image headers...", max_entries=16)
-def _properties(_index: DatasetIndex, root: str, total: int, scan, seed: int, decode: bool):
-    return eda.image_properties(_index, scan, seed, decode=decode)
-
-
-@st.cache_data(show_spinner="Hashing files to find duplicates...", max_entries=16)
-def _leakage(_index: DatasetIndex, root: str, total: int, scan, seed: int):
-    return eda.leakage_check(_index, scan, seed)
-
-
-@st.cache_data(show_spinner="Measuring brightness, saturation, sharpness...", max_entries=16)
-def _shortcuts(_index: DatasetIndex, root: str, total: int, per_class: int, seed: int):
-    return eda.shortcut_statistics(_index, per_class, seed)
-
-
-def shortcut_table(summary: pd.DataFrame) -> pd.DataFrame:
-    """The shortcut summary with people's headers, and the direction instead of a raw AUC.
-
-    ``auc`` and ``separation`` are the same number whenever the AUC is above 0.5, so
-    the table shows the separation once and says which class has the higher values.
-    """
-
-    def direction(auc: float | None) -> str:
-        if auc is None or pd.isna(auc) or auc == 0.5:
-            return "neither"
-        return "Real" if auc > 0.5 else "Fake"
-
-    higher = summary["auc"].map(direction)
-    return pd.DataFrame(
-        {
-            "Statistic": summary["statistic"],
-            "Median, Real": summary["median_real"],
-            "Median, Fake": summary["median_fake"],
-            "Higher in": higher,
-            "Separation (AUC)": summary["separation"],
-        }
-    )
 
 
 def _sampling_note(result: dict[str, Any], unit: str = "images") -> None:
@@ -124,7 +74,7 @@ figure = px.bar(
     color="class",
     barmode="group",
     text_auto=True,
-    color_discrete_map=charts.CLASS_COLOURS,
+    color_discrete_map=figures.CLASS_COLOURS,
 )
 figure.update_layout(height=340, margin={"t": 30, "b": 10})
 st.plotly_chart(figure, key="explore_distribution_chart")
@@ -170,7 +120,7 @@ batch_size = controls[1].selectbox("Batch size", [8, 16, 32, 64], index=2, key="
 image_size = controls[2].selectbox(
     "Image size", [64, 96, 128, 192, 256], index=2, key="explore_image_size"
 )
-batch = _batch(index, *key, batch_split, batch_size, image_size)
+batch = explore_cache.batch(index, *key, batch_split, batch_size, image_size)
 # Two per row: a shape like (32, 128, 128, 3) needs the width (four per row cut it off).
 for (label, value), cell in zip(
     [
@@ -195,7 +145,7 @@ if batch["skipped"]:
 
 # Pixel distribution ---------------------------------------------------------
 st.header("Pixel-value distribution")
-histograms = _histograms(index, *key, per_class, seed)
+histograms = explore_cache.histograms(index, *key, per_class, seed)
 _sampling_note(histograms)
 table = histograms["table"].assign(value=lambda t: (t["bin_start"] + t["bin_end"]) / 2)
 figure = px.line(
@@ -204,7 +154,7 @@ figure = px.line(
     y="density",
     color="class",
     facet_col="channel",
-    color_discrete_map=charts.CLASS_COLOURS,
+    color_discrete_map=figures.CLASS_COLOURS,
     labels={"value": "pixel value", "density": "share of pixels"},
 )
 figure.update_layout(height=320, margin={"t": 40, "b": 10})
@@ -217,7 +167,7 @@ st.header("Image sizes, formats and corrupt files")
 decode = st.checkbox(
     "Decode files fully (slower; also catches truncated files)", key="explore_decode"
 )
-properties = _properties(index, *key, scan, seed, decode)
+properties = explore_cache.properties(index, *key, scan, seed, decode)
 _sampling_note(properties, "files")
 left, right = st.columns(2)
 sizes = properties["sizes"]
@@ -228,7 +178,7 @@ if len(sizes):
         y="count",
         color="class",
         barmode="group",
-        color_discrete_map=charts.CLASS_COLOURS,
+        color_discrete_map=figures.CLASS_COLOURS,
     )
     figure.update_layout(height=300, margin={"t": 30, "b": 10}, xaxis_title="width x height")
     left.plotly_chart(figure, key="explore_sizes_chart")
@@ -245,15 +195,15 @@ else:
 
 # Leakage --------------------------------------------------------------------
 st.header("Split leakage (identical files)")
-leakage = _leakage(index, *key, scan, seed)
-_sampling_note(leakage, "files")
-if leakage["sampled"]:
+duplicates = explore_cache.duplicates(index, *key, scan, seed)
+_sampling_note(duplicates, "files")
+if duplicates["sampled"]:
     st.caption("On a sample, a duplicate is found only if both copies were drawn: a lower bound.")
 cells = st.columns(3)
-cells[0].metric("Groups across splits", leakage["cross_split"])
-cells[1].metric("Files in them", leakage["cross_split_files"])
-cells[2].metric("Extra copies within splits", int(leakage["within_split"]["extra_copies"].sum()))
-if leakage["cross_split"]:
+cells[0].metric("Groups across splits", duplicates["cross_split"])
+cells[1].metric("Files in them", duplicates["cross_split_files"])
+cells[2].metric("Extra copies within splits", int(duplicates["within_split"]["extra_copies"].sum()))
+if duplicates["cross_split"]:
     st.error(
         "Identical images appear in more than one split: test scores will be optimistic. "
         "Remove the copies from Validation/Test."
@@ -262,20 +212,20 @@ if leakage["cross_split"]:
         pd.DataFrame(
             [
                 {"splits": ", ".join(group["splits"]), "files": ", ".join(group["files"])}
-                for group in leakage["cross_examples"]
+                for group in duplicates["cross_examples"]
             ]
         ),
         hide_index=True,
     )
 else:
     st.success("No identical image appears in two splits.")
-st.dataframe(leakage["within_split"], hide_index=True)
-if leakage["within_examples"]:
+st.dataframe(duplicates["within_split"], hide_index=True)
+if duplicates["within_examples"]:
     st.dataframe(
         pd.DataFrame(
             [
                 {"split": group["split"], "files": ", ".join(group["files"])}
-                for group in leakage["within_examples"]
+                for group in duplicates["within_examples"]
             ]
         ),
         hide_index=True,
@@ -287,7 +237,7 @@ st.write(
     "If one of these alone separates Real from Fake, a model can score well without "
     "looking at faces. An AUC near 0.5 means no shortcut."
 )
-shortcuts = _shortcuts(index, *key, per_class, seed)
+shortcuts = explore_cache.shortcuts(index, *key, per_class, seed)
 _sampling_note(shortcuts)
 stats_table = shortcuts["table"]
 if len(stats_table):
@@ -300,14 +250,14 @@ if len(stats_table):
             color="class",
             box=True,
             points=False,
-            color_discrete_map=charts.CLASS_COLOURS,
+            color_discrete_map=figures.CLASS_COLOURS,
             title=title,
         )
         figure.update_layout(height=300, margin={"t": 40, "b": 10}, showlegend=False)
         columns[number % 2].plotly_chart(figure, key=f"explore_shortcut_{stat}")
     summary = shortcuts["summary"]
     st.dataframe(
-        shortcut_table(summary).style.format(
+        explore_cache.shortcut_table(summary).style.format(
             {"Median, Real": "{:.3g}", "Median, Fake": "{:.3g}", "Separation (AUC)": "{:.2f}"},
             na_rep="n/a",
         ),

@@ -2,7 +2,8 @@
 
 import streamlit as st
 
-from core import jobs, runs
+from core.jobs import training_queue
+from core.runs import run_folders
 from ui import common
 from ui.download_view import download_section
 
@@ -26,9 +27,9 @@ for column, (split, by_class) in zip(columns, counts.items(), strict=False):
 for warning in index.warnings:
     st.warning(warning)
 
-all_runs = runs.list_runs()
+all_runs = run_folders.list_runs()
 finished = sum(run.finished for run in all_runs)
-active = sum(run.state in jobs.ACTIVE_STATES for run in all_runs)
+active = sum(run.state in training_queue.ACTIVE_STATES for run in all_runs)
 st.subheader("Runs")
 st.write(
     f"{finished} finished run(s), {active} queued or training."

@@ -1,8 +1,8 @@
 """Train: choose a detector and a subset, start a run, watch it learn, see every run.
 
 The page only writes run configurations and reads run folders; training happens in
-a background worker process (core.jobs), one run at a time, so a reload or a second
-tab neither stops nor duplicates it. This page never imports TensorFlow.
+a background worker process (core.jobs.training_queue), one run at a time, so a reload
+or a second tab neither stops nor duplicates it. This page never imports TensorFlow.
 """
 
 from __future__ import annotations
@@ -12,10 +12,10 @@ from pathlib import Path
 
 import streamlit as st
 
-from core import jobs, run_queue
-from core.config import DEFAULT_IMAGE_SIZE, TrainConfig
+from core.jobs import run_queue, training_queue
 from core.models import registry
 from core.models.registry import list_models
+from core.runs.config import DEFAULT_IMAGE_SIZE, TrainConfig
 from ui import common
 from ui.fakes_from_view import fakes_from_choice
 from ui.memory_view import memory_check
@@ -35,22 +35,12 @@ LAST_SIZE = "train_image_size_last"  # the size typed, kept when the model choic
 # --- inputs ------------------------------------------------------------------
 
 
-def training_form(choice: common.DatasetChoice, index, counts: dict[str, int]) -> None:
-    """The settings, checked live against the chosen model(s), and the Start button."""
-    model = st.selectbox(
-        "Model",
-        [*list_models(), ALL_MODELS],
-        format_func=model_label,
-        key="train_model",
-        help="'All' queues every model on the same subset and seed, for a fair comparison.",
-    )
-    models = list_models() if model == ALL_MODELS else [model]
-
+def _subset_sizes(index, counts: dict[str, int]) -> dict[str, int]:
+    """The three subset-size fields, each with what is available under it."""
     st.markdown("**Subset sizes** (images drawn per split, stratified by class)")
-    size_columns = st.columns(3)
     sizes: dict[str, int] = {}
     by_class = index.counts()
-    for column, split in zip(size_columns, SPLIT_FIELDS, strict=True):
+    for column, split in zip(st.columns(3), SPLIT_FIELDS, strict=True):
         sizes[split] = int(
             column.number_input(
                 f"{split} images",
@@ -64,15 +54,17 @@ def training_form(choice: common.DatasetChoice, index, counts: dict[str, int]) -
             f"Available: {counts[split]:,} (Real {by_class[split]['Real']:,} · "
             f"Fake {by_class[split]['Fake']:,})"
         )
+    return sizes
 
-    left, middle, right = st.columns(3)
-    specs = [registry.get_spec(name) for name in models]
+
+def _image_size(specs: list) -> int:
+    """The image-size field, whose minimum follows the chosen models."""
     minimum_size = max(spec.min_image_size for spec in specs)
     default_size = specs[0].default_image_size if len(specs) == 1 else DEFAULT_IMAGE_SIZE
-    # The widget's own minimum follows the models; changing the choice makes a new widget,
-    # which starts from the size typed before (raised to the new minimum if needed).
+    # Changing the model choice makes a new widget, which starts from the size typed
+    # before (raised to the new minimum if needed).
     image_size = int(
-        left.number_input(
+        st.number_input(
             "Image size (px)",
             min_value=minimum_size,
             max_value=512,
@@ -85,19 +77,21 @@ def training_form(choice: common.DatasetChoice, index, counts: dict[str, int]) -
         )
     )
     st.session_state[LAST_SIZE] = image_size
-    epochs = int(
-        middle.number_input("Epochs (max)", 1, 500, TrainConfig.epochs, key="train_epochs")
-    )
-    batch_size = int(right.number_input("Batch size", 1, 1024, 32, key="train_batch_size"))
+    return image_size
+
+
+def _settings(specs: list) -> dict:
+    """Image size, epochs, batch size, learning rate, seed, class weights, augmentation."""
+    left, middle, right = st.columns(3)
+    with left:
+        image_size = _image_size(specs)
+    epochs = middle.number_input("Epochs (max)", 1, 500, TrainConfig.epochs, key="train_epochs")
+    batch_size = right.number_input("Batch size", 1, 1024, 32, key="train_batch_size")
     left, middle, right = st.columns(3)
     learning_rate = left.select_slider(
-        "Learning rate",
-        LEARNING_RATES,
-        value=1e-3,
-        format_func=lambda v: f"{v:g}",
-        key="train_lr",
+        "Learning rate", LEARNING_RATES, value=1e-3, format_func=lambda v: f"{v:g}", key="train_lr"
     )
-    seed = int(middle.number_input("Seed", 0, 2**31 - 1, 42, key="train_seed"))
+    seed = middle.number_input("Seed", 0, 2**31 - 1, 42, key="train_seed")
     class_weight = right.radio(
         "Class weighting",
         ["auto", "on", "off"],
@@ -106,10 +100,62 @@ def training_form(choice: common.DatasetChoice, index, counts: dict[str, int]) -
         help="auto: weight the classes when the training subset is imbalanced.",
     )
     augment = st.checkbox("Augmentation (random horizontal flips)", value=True, key="train_augment")
-    fakes_from = fakes_from_choice(index, seed)
+    return {
+        "image_size": image_size,
+        "epochs": int(epochs),
+        "batch_size": int(batch_size),
+        "learning_rate": float(learning_rate),
+        "seed": int(seed),
+        "class_weight": class_weight,
+        "augment": augment,
+    }
 
+
+def _configs(
+    models: list[str], choice: common.DatasetChoice, fields: dict, choices
+) -> tuple[list[TrainConfig], list[str]]:
+    """One config per chosen model, and every reason the settings cannot work."""
+    configs, problems = [], []
+    for weights_path in choices.weights_paths.values():
+        if weights_path and not Path(weights_path).expanduser().is_file():
+            problems.append(
+                f"Weights file not found: {weights_path}. Check the path or leave it empty."
+            )
+    for name in models:
+        try:
+            configs.append(
+                TrainConfig(
+                    model=name,
+                    data_dir=None if choice.is_demo else str(choice.path),
+                    fine_tune_epochs=choices.fine_tune_epochs.get(name, 0),
+                    weights_path=choices.weights_paths.get(name) or None,
+                    options=choices.options.get(name, {}),
+                    **fields,
+                )
+            )
+        except ValueError as error:  # TrainConfig.problems(), joined
+            problems.append(f"{registry.display_name(name)}: {error}")
+    return configs, problems
+
+
+def training_form(
+    choice: common.DatasetChoice, index, counts: dict[str, int], all_runs: list
+) -> None:
+    """The settings, checked live against the chosen model(s), and the Start button."""
+    model = st.selectbox(
+        "Model",
+        [*list_models(), ALL_MODELS],
+        format_func=model_label,
+        key="train_model",
+        help="'All' queues every model on the same subset and seed, for a fair comparison.",
+    )
+    models = list_models() if model == ALL_MODELS else [model]
+    sizes = _subset_sizes(index, counts)
+    specs = [registry.get_spec(name) for name in models]
+    fields = _settings(specs)
+    fields["fakes_from"] = fakes_from_choice(index, fields["seed"])
+    fields.update(train_size=sizes["Train"], val_size=sizes["Validation"], test_size=sizes["Test"])
     choices = model_options(specs)
-
     # Every field is checked against every chosen model before Start, on each change.
     problems = [
         f"The {split} subset ({sizes[split]:,}) is larger than the {split} split "
@@ -117,40 +163,15 @@ def training_form(choice: common.DatasetChoice, index, counts: dict[str, int]) -
         for split in SPLIT_FIELDS
         if sizes[split] > counts[split]
     ]
-    for weights_path in choices.weights_paths.values():
-        if weights_path and not Path(weights_path).expanduser().is_file():
-            problems.append(
-                f"Weights file not found: {weights_path}. Check the path or leave it empty."
-            )
-    configs = []
-    for name in models:
-        try:
-            configs.append(
-                TrainConfig(
-                    model=name,
-                    data_dir=None if choice.is_demo else str(choice.path),
-                    image_size=image_size,
-                    train_size=sizes["Train"],
-                    val_size=sizes["Validation"],
-                    test_size=sizes["Test"],
-                    epochs=epochs,
-                    batch_size=batch_size,
-                    learning_rate=float(learning_rate),
-                    seed=seed,
-                    augment=augment,
-                    class_weight=class_weight,
-                    fine_tune_epochs=choices.fine_tune_epochs.get(name, 0),
-                    weights_path=choices.weights_paths.get(name) or None,
-                    fakes_from=fakes_from,
-                    options=choices.options.get(name, {}),
-                )
-            )
-        except ValueError as error:  # TrainConfig.problems(), joined
-            problems.append(f"{registry.display_name(name)}: {error}")
-    problems += memory_check(configs)
+    configs, config_problems = _configs(models, choice, fields, choices)
+    problems += config_problems + memory_check(configs)
     for problem in problems:
         st.error(problem)
+    start_button(configs, problems, all_runs)
 
+
+def start_button(configs: list[TrainConfig], problems: list[str], all_runs: list) -> None:
+    """Start training, asking first when an identical run exists; then what happened."""
     start = st.button(
         "Start training",
         type="primary",
@@ -164,25 +185,23 @@ def training_form(choice: common.DatasetChoice, index, counts: dict[str, int]) -
         st.session_state.pop(PENDING)  # the settings changed since the question was asked
         pending = None
     if start and not problems:
-        same = [
-            run for config in configs for run in run_queue.duplicates(config, jobs.refresh_states())
-        ]
+        same = [run for config in configs for run in run_queue.duplicates(config, all_runs)]
         if same:
             st.session_state[PENDING] = pending = wanted
         else:
-            submit(configs)
+            submit(configs, all_runs)
     if pending is not None:
-        ask_about_duplicates(configs)
+        ask_about_duplicates(configs, all_runs)
     feedback = st.session_state.get(FEEDBACK)
     if feedback:
         kind, text = feedback
         (st.success if kind == "success" else st.info)(text)
 
 
-def submit(configs: list[TrainConfig]) -> None:
+def submit(configs: list[TrainConfig], all_runs: list) -> None:
     """Queue the runs and say so: a toast, and a status line that stays until next time."""
-    busy = any(run.state in jobs.ACTIVE_STATES for run in jobs.refresh_states())
-    folders = jobs.submit_many(configs)
+    busy = any(run.state in training_queue.ACTIVE_STATES for run in all_runs)
+    folders = training_queue.submit_many(configs)
     names = ", ".join(f"`{folder.name}`" for folder in folders)
     if busy or len(folders) > 1:
         text = (
@@ -196,9 +215,8 @@ def submit(configs: list[TrainConfig]) -> None:
     st.toast(text.split(". ")[0] + ".", icon="🏋️")
 
 
-def ask_about_duplicates(configs: list[TrainConfig]) -> None:
+def ask_about_duplicates(configs: list[TrainConfig], all_runs: list) -> None:
     """Ask before queueing a run identical to one queued, running or finished."""
-    all_runs = jobs.refresh_states()
     same = [run for config in configs for run in run_queue.duplicates(config, all_runs)]
     listed = ", ".join(f"`{run.name}` ({run.state})" for run in same)
     states = {run.state for run in same}
@@ -211,7 +229,7 @@ def ask_about_duplicates(configs: list[TrainConfig]) -> None:
     yes, no = st.columns([1, 1])
     if yes.button("Queue it anyway", key="train_duplicate_yes"):
         st.session_state.pop(PENDING, None)
-        submit(configs)
+        submit(configs, all_runs)
         st.rerun()
     if no.button("Don't queue", key="train_duplicate_no"):
         st.session_state.pop(PENDING, None)
@@ -226,6 +244,7 @@ st.caption(
 )
 
 choice, index = common.dataset_or_stop()
+all_runs = training_queue.refresh_states()  # read once for the form
 counts = {split: sum(by_class.values()) for split, by_class in index.counts().items()}
 missing = [split for split in SPLIT_FIELDS if counts.get(split, 0) < 2]
 if missing:
@@ -236,11 +255,11 @@ if missing:
         "folders in the sidebar; the runs below are still shown."
     )
 else:
-    training_form(choice, index, counts)
+    training_form(choice, index, counts, all_runs)
 
 
 st.subheader("Now training")
-all_runs = jobs.refresh_states()
+all_runs = training_queue.refresh_states()  # again: Start above may have queued runs
 st.session_state["train_signature"] = signature(all_runs)
 active = bool(st.session_state["train_signature"])
 # Poll only while something is queued or running; when it all ends the fragment

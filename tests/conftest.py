@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from core import settings, testsets
+from core import settings
 
 settings.enable_onednn()
 
@@ -23,8 +23,6 @@ def artifacts(tmp_path_factory, monkeypatch) -> Path:
     """Point the app's artifacts folder at a fresh temporary folder for every test."""
     folder = tmp_path_factory.mktemp("artifacts")
     monkeypatch.setenv(settings.ARTIFACTS_ENV, str(folder))
-    # Dataset folders the app noticed belong to the test that used them.
-    monkeypatch.setattr(testsets, "_noted_roots", [])
     monkeypatch.delenv(settings.DATA_ENV, raising=False)
     return folder
 
@@ -139,8 +137,8 @@ def trained_run(tmp_path_factory, ffhq) -> Path:
     Grad-CAM and the Classify page never depend on what a tiny training run
     learned (that differs between CPUs: AVX2, AVX-512, AMX-BF16, oneDNN on or off).
     """
-    from core.config import TrainConfig
-    from core.train import train
+    from core.runs.config import TrainConfig
+    from core.training.trainer import train
 
     config = TrainConfig(
         model="cnn",

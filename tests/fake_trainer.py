@@ -27,7 +27,8 @@ import time
 import zipfile
 from pathlib import Path
 
-from core import runs, settings
+from core import settings
+from core.runs import run_folders
 
 
 def _event(kind: str, run_dir: Path) -> None:
@@ -52,7 +53,7 @@ def main() -> int:
     mode_file = run_dir / "fake_mode"
     mode = mode_file.read_text().strip() if mode_file.exists() else "finish"
     _event("start", run_dir)
-    runs.write_json(
+    run_folders.write_json(
         run_dir / "env.json",
         {
             "cwd": os.getcwd(),
@@ -62,9 +63,11 @@ def main() -> int:
         },
     )
     phase_s = float(os.environ.get("FAKE_PHASE_S", "0"))
-    runs.set_status(run_dir, "running", pid=os.getpid(), phase="loading data", epoch=0, epochs=1)
+    run_folders.set_status(
+        run_dir, "running", pid=os.getpid(), phase="loading data", epoch=0, epochs=1
+    )
     time.sleep(phase_s)
-    runs.set_status(run_dir, "running", phase="training", epoch=1)
+    run_folders.set_status(run_dir, "running", phase="training", epoch=1)
     if mode == "crash":
         print("fake trainer crashing on purpose", flush=True)
         return 3
@@ -73,19 +76,19 @@ def main() -> int:
         time.sleep(120)
     steps = 400 if mode == "slow" else 4
     for batch in range(steps):
-        if runs.cancel_requested(run_dir):
-            runs.set_status(run_dir, "cancelled", phase="cancelled")
+        if run_folders.cancel_requested(run_dir):
+            run_folders.set_status(run_dir, "cancelled", phase="cancelled")
             return 0
-        runs.set_status(run_dir, "running", batch=batch + 1, batches=steps)
+        run_folders.set_status(run_dir, "running", batch=batch + 1, batches=steps)
         time.sleep(0.05)
-    runs.set_status(run_dir, "running", phase="evaluating")
-    runs.write_json(run_dir / "history.json", {"loss": [0.5], "val_loss": [0.6]})
+    run_folders.set_status(run_dir, "running", phase="evaluating")
+    run_folders.write_json(run_dir / "history.json", {"loss": [0.5], "val_loss": [0.6]})
     time.sleep(phase_s)
     write_fake_model(run_dir / "model.keras")
-    runs.write_json(run_dir / "metrics.json", {"accuracy": 0.75, "auc": 0.8})
+    run_folders.write_json(run_dir / "metrics.json", {"accuracy": 0.75, "auc": 0.8})
     if mode == "die_after_metrics":
         os.kill(os.getpid(), signal.SIGKILL)
-    runs.set_status(run_dir, "finished", phase="done")
+    run_folders.set_status(run_dir, "finished", phase="done")
     _event("end", run_dir)
     return 0
 

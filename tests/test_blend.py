@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from core import blend, images
+from core.data import blend, images
 from tests.conftest import FFHQ
 
 

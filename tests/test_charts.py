@@ -4,43 +4,43 @@ from __future__ import annotations
 
 import pandas as pd
 
-from ui import charts
+from core.evaluation import figures
 
 
 def test_a_run_keeps_its_colour_whatever_else_is_drawn():
     names = ["cnn_20260101-000000", "capsnet_20260101-000001", "xception_20260101-000002"]
-    together = charts.run_colours(names)
-    assert together == charts.run_colours(list(reversed(names)))
+    together = figures.run_colours(names)
+    assert together == figures.run_colours(list(reversed(names)))
     # These names hash to different slots, so each keeps its colour drawn alone or together.
     for name in names:
-        assert charts.run_colours([name]) == {name: together[name]}
+        assert figures.run_colours([name]) == {name: together[name]}
     assert len(set(together.values())) == 3
 
 
 def test_colours_stay_distinct_up_to_the_palette_size():
-    names = [f"cnn_20260101-{i:06d}" for i in range(len(charts.PALETTE))]
-    assert len(set(charts.run_colours(names).values())) == len(charts.PALETTE)
-    many = [f"cnn_20260102-{i:06d}" for i in range(len(charts.PALETTE) + 3)]
-    assert len(charts.run_colours(many)) == len(many)  # beyond it colours repeat, none missing
+    names = [f"cnn_20260101-{i:06d}" for i in range(len(figures.PALETTE))]
+    assert len(set(figures.run_colours(names).values())) == len(figures.PALETTE)
+    many = [f"cnn_20260102-{i:06d}" for i in range(len(figures.PALETTE) + 3)]
+    assert len(figures.run_colours(many)) == len(many)  # beyond it colours repeat, none missing
 
 
 def test_builders_draw_each_run_in_its_colour():
-    colours = charts.run_colours(["a", "b"])
+    colours = figures.run_colours(["a", "b"])
     history = {"loss": [0.7, 0.6], "val_loss": [0.8, 0.7], "auc": [0.5, 0.6]}
-    curves = charts.training_curves({"a": history, "b": history}, colours)
-    assert set(charts.trace_colours(curves).items()) == set(colours.items())
-    assert charts.training_curves({"a": {}}, colours) is None  # no finished epoch yet
+    curves = figures.training_curves({"a": history, "b": history}, colours)
+    assert set(figures.trace_colours(curves).items()) == set(colours.items())
+    assert figures.training_curves({"a": {}}, colours) is None  # no finished epoch yet
     metrics = {
         "roc": {"fpr": [0, 1], "tpr": [0, 1]},
         "auc": 0.5,
         "pr": {"recall": [0, 1], "precision": [1, 0.5]},
         "ap": 0.5,
     }
-    roc = charts.trace_colours(charts.roc_curves([("a", metrics), ("b", metrics)], colours))
+    roc = figures.trace_colours(figures.roc_curves([("a", metrics), ("b", metrics)], colours))
     assert {
         name.split(" ")[0]: colour for name, colour in roc.items() if name != "chance"
     } == colours
-    pr = charts.trace_colours(charts.pr_curves([("a", metrics)], colours))
+    pr = figures.trace_colours(figures.pr_curves([("a", metrics)], colours))
     assert list(pr.values()) == [colours["a"]]
     long = pd.DataFrame({"Run": ["a", "b"], "Metric": ["AUC", "AUC"], "Value": [0.5, 0.6]})
-    assert charts.trace_colours(charts.headline_bars(long, colours)) == colours
+    assert figures.trace_colours(figures.headline_bars(long, colours)) == colours

@@ -119,7 +119,7 @@ def constant_run(with_run: Path, p_real: float, eer_threshold: float | None = No
 
     import keras
 
-    from core import predict
+    from core.serving import predict
 
     size = predict.run_image_size(with_run)
     inputs = keras.Input((size, size, 3))
@@ -206,8 +206,9 @@ def test_ensemble_of_the_selected_runs_gives_one_verdict_with_the_votes(with_run
 
 def test_each_verdict_shows_the_model_cards_summary(with_run):
     """Issue 14.2: the card's one line beside every verdict, cross-dataset scores included."""
-    from core import metrics, model_card
-    from core.runs import write_json
+    from core import metrics
+    from core.runs import model_card
+    from core.runs.run_folders import write_json
 
     labels = np.r_[np.zeros(20), np.ones(21)].astype(int)
     report = metrics.detection_report(labels, np.random.default_rng(0).random(41))

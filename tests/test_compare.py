@@ -1,6 +1,6 @@
-"""core.compare: fair comparison of finished runs, re-scoring, cross-dataset checks, exports.
+"""core.evaluation.compare: fair comparison of runs, re-scoring, cross-dataset checks, exports.
 
-Runs are built by :func:`make_run` in the folder format of core/train.py: a tiny
+Runs are built by :func:`make_run` in the folder format of core/training/trainer.py: a tiny
 functional Keras model saved as ``model.keras`` and the JSON files, with
 metrics.json computed from the model's real predictions on its test files.
 """
@@ -17,8 +17,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from core import compare, data, export, metrics, runs, scoring
-from core.config import TrainConfig
+from core import metrics
+from core.data import catalog, testsets
+from core.evaluation import compare, export, scoring
+from core.runs import run_folders
+from core.runs.config import TrainConfig
 from tests.conftest import make_tree
 from ui import compare_columns
 
@@ -46,21 +49,21 @@ def make_run(
     size: int = SIZE,
 ) -> Path:
     """Write a finished run folder scored on a seeded stratified sample of ``dataset``'s Test."""
-    from core import predict
+    from core.evaluation import scoring
 
-    index = data.index_dataset(dataset)
+    index = catalog.index_dataset(dataset)
     pick = {
-        split: data.stratified_subset(index.splits[split], size, seed)
+        split: catalog.stratified_subset(index.splits[split], size, seed)
         for split, size in (("Train", 4), ("Validation", 2), ("Test", test_size))
     }
-    folder = runs.new_run_dir(model, runs_root)
+    folder = run_folders.new_run_dir(model, runs_root)
     config = TrainConfig(model=model, image_size=size, test_size=test_size, seed=seed, epochs=2)
     weights = {"weights": {"imagenet": False, "message": "offline"}} if model == "xception" else {}
-    runs.write_json(
+    run_folders.write_json(
         folder / "config.json",
         config.to_dict() | {"dataset": str(index.root), "is_demo": False} | weights,
     )
-    runs.write_json(
+    run_folders.write_json(
         folder / "subsets.json",
         {
             "root": str(index.root),
@@ -70,7 +73,7 @@ def make_run(
             "skipped": [],
         },
     )
-    runs.write_json(
+    run_folders.write_json(
         folder / "history.json",
         {
             key: [0.5 + 0.1 * seed, 0.6 + 0.1 * seed]
@@ -79,8 +82,8 @@ def make_run(
     )
     keras_model = tiny_model(seed, size)
     keras_model.save(folder / "model.keras")
-    loaded = data.load_images(index.root, pick["Test"], size)
-    p_real = predict.predict_p_real(keras_model, loaded.pixels)
+    loaded = catalog.load_images(index.root, pick["Test"], size)
+    p_real = scoring.predict_p_real(keras_model, loaded.pixels)
     report = metrics.detection_report(loaded.labels, p_real)
     report |= {
         "train_seconds": 1.5 + seed,
@@ -96,8 +99,10 @@ def make_run(
         "model": model,
         "model_display": model.upper(),
     }
-    runs.set_status(folder, "finished", epoch=2, epochs=2, created=time.time(), elapsed_s=1.0)
-    runs.write_json(folder / "metrics.json", report)
+    run_folders.set_status(
+        folder, "finished", epoch=2, epochs=2, created=time.time(), elapsed_s=1.0
+    )
+    run_folders.write_json(folder / "metrics.json", report)
     return folder
 
 
@@ -158,7 +163,7 @@ def test_rescore_puts_both_runs_on_identical_files(two_runs, dataset):
         stored = result.record
         again = metrics.detection_report(stored["labels"], stored["p_real"])
         assert stored["metrics"]["auc"] == pytest.approx(again["auc"], abs=1e-6)
-        assert stored["labels"] == [compare.label_of(f) for f in stored["files"]]
+        assert stored["labels"] == [testsets.label_of(f) for f in stored["files"]]
     # Re-scoring a run on its own test files reproduces the metrics of training time.
     own = next(r for r in results if r.run == chosen.name).record["metrics"]
     assert own["auc"] == pytest.approx(chosen.metrics["auc"], abs=1e-6)
@@ -170,7 +175,8 @@ def test_rescore_puts_both_runs_on_identical_files(two_runs, dataset):
     assert set(table["common/test_set"]) == {f"{common.id} (8)"}
     assert table["common/auc"].notna().all()
     stored_files = [
-        json.loads(runs.rescore_path(r.run.path, common.id).read_text())["files"] for r in records
+        json.loads(run_folders.rescore_path(r.run.path, common.id).read_text())["files"]
+        for r in records
     ]
     assert stored_files[0] == stored_files[1]
 
@@ -180,7 +186,7 @@ def test_rescore_results_are_stored_and_reused(two_runs, monkeypatch):
     common = compare.run_test_set(comparison.records[0])
     first = scoring.rescore(comparison.records, common)
     for path in two_runs:
-        assert runs.rescore_path(path, common.id).is_file()
+        assert run_folders.rescore_path(path, common.id).is_file()
 
     def no_loading(run_dir):
         raise AssertionError("a stored re-score must be reused, not recomputed")
@@ -201,29 +207,29 @@ def test_rescore_results_are_stored_and_reused(two_runs, monkeypatch):
 
 
 def test_dataset_sample_is_seeded_and_stratified(dataset):
-    one = compare.dataset_test_set(dataset, size=6, seed=7)
-    same = compare.dataset_test_set(dataset.parent, size=6, seed=7)
-    other = compare.dataset_test_set(dataset, size=6, seed=8)
+    one = testsets.dataset_test_set(dataset, size=6, seed=7)
+    same = testsets.dataset_test_set(dataset.parent, size=6, seed=7)
+    other = testsets.dataset_test_set(dataset, size=6, seed=8)
     assert one == same and one.id == same.id
     assert one.id != other.id
     labels = [s.label for s in one.samples()]
     assert labels.count(0) == labels.count(1) == 3
     assert all(path.startswith("Test/") for path in one.files)
-    whole = compare.dataset_test_set(dataset)
+    whole = testsets.dataset_test_set(dataset)
     assert len(whole.files) == 16 and "all 16" in whole.description
 
 
 def test_dataset_without_test_split_is_a_clear_error(tmp_path):
     make_tree(tmp_path / "Dataset", {"Train": (2, 2)})
-    with pytest.raises(compare.CompareError, match="no Test split"):
-        compare.dataset_test_set(tmp_path / "Dataset")
-    with pytest.raises(data.DatasetError, match="Folder not found"):
-        compare.dataset_test_set(tmp_path / "nowhere")
+    with pytest.raises(testsets.CompareError, match="no Test split"):
+        testsets.dataset_test_set(tmp_path / "Dataset")
+    with pytest.raises(catalog.DatasetError, match="Folder not found"):
+        testsets.dataset_test_set(tmp_path / "nowhere")
 
 
 def test_cross_dataset_check_gets_its_own_column_group(two_runs, openforensics):
     records = compare.load_comparison().records
-    cross = compare.dataset_test_set(openforensics, size=10, seed=0)
+    cross = testsets.dataset_test_set(openforensics, size=10, seed=0)
     results = scoring.rescore(records, cross, purpose="cross")
     assert all(r.error is None for r in results)
     assert results[0].record["files"] == results[1].record["files"] == list(cross.files)
@@ -253,18 +259,18 @@ def test_a_broken_model_fails_its_row_only(two_runs):
     by_run = {r.run: r for r in results}
     assert by_run[two_runs[0].name].error is None
     assert "could not be loaded" in by_run[two_runs[1].name].error
-    assert runs.rescore_path(two_runs[0], common.id).exists()
-    assert not runs.rescore_path(two_runs[1], common.id).exists()
+    assert run_folders.rescore_path(two_runs[0], common.id).exists()
+    assert not run_folders.rescore_path(two_runs[1], common.id).exists()
 
 
 def test_unfinished_runs_are_not_listed_as_finished(dataset):
     done = make_run(dataset, test_size=4, seed=1)
-    running = runs.new_run_dir("cnn")
-    runs.write_json(running / "config.json", TrainConfig(image_size=SIZE).to_dict())
-    runs.set_status(running, "running", epoch=1, epochs=3)
-    crashed = runs.new_run_dir("capsnet")
-    runs.set_status(crashed, "finished")  # says finished, but metrics.json never came
-    assert [r.name for r in runs.finished_runs()] == [done.name]
+    running = run_folders.new_run_dir("cnn")
+    run_folders.write_json(running / "config.json", TrainConfig(image_size=SIZE).to_dict())
+    run_folders.set_status(running, "running", epoch=1, epochs=3)
+    crashed = run_folders.new_run_dir("capsnet")
+    run_folders.set_status(crashed, "finished")  # says finished, but metrics.json never came
+    assert [r.name for r in run_folders.finished_runs()] == [done.name]
     comparison = compare.load_comparison()
     assert [r.name for r in comparison.records] == [done.name]
     assert {r.name for r in comparison.unfinished} == {running.name, crashed.name}
@@ -288,7 +294,7 @@ def test_corrupt_metrics_or_rescore_is_reported_not_fatal(dataset):
     good = make_run(dataset, test_size=4, seed=1)
     bad = make_run(dataset, test_size=4, seed=2)
     (bad / "metrics.json").write_text("[1, 2", encoding="utf-8")
-    rescores = good / runs.RESCORES_DIR
+    rescores = good / run_folders.RESCORES_DIR
     rescores.mkdir()
     (rescores / "0123456789.json").write_text("{", encoding="utf-8")
     (rescores / "abcdefabcd.json").write_text('{"test_set_id": "other"}', encoding="utf-8")
@@ -356,15 +362,16 @@ def test_headline_long_form(two_runs):
 
 
 def test_label_of_needs_a_class_folder():
-    assert compare.label_of("Test/Real/a.jpg") == 1
-    assert compare.label_of("test/fake/b.png") == 0
-    with pytest.raises(compare.CompareError):
-        compare.label_of("Test/other/c.jpg")
+    assert testsets.label_of("Test/Real/a.jpg") == 1
+    assert testsets.label_of("test/fake/b.png") == 0
+    with pytest.raises(testsets.CompareError):
+        testsets.label_of("Test/other/c.jpg")
 
 
+@pytest.mark.slow
 def test_a_real_training_run_rescored_on_its_own_files_matches(dataset):
-    """The contract with core.train: its run folder is read, and re-scoring reproduces it."""
-    from core.train import train
+    """The contract with the trainer: its run folder is read, and re-scoring reproduces it."""
+    from core.training.trainer import train
 
     config = TrainConfig(
         model="cnn",

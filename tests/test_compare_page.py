@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from core import compare, settings
+from core import settings
+from core.evaluation import compare
 from tests.conftest import make_tree
 from tests.test_compare import make_run
 
@@ -110,15 +111,15 @@ def _figure(at: AppTest, key: str):
 
 
 def test_one_colour_per_run_across_charts(app_home):
-    """Issue 15.13: a run has the same colour in the ROC, PR, history and bar charts."""
-    from ui import charts
+    """Issue 15.13: a run has the same colour in the ROC, PR, history and bar figures."""
+    from core.evaluation import figures
 
     at = open_page()
     names = at.multiselect(key="compare_runs").value
-    expected = charts.run_colours(names)
+    expected = figures.run_colours(names)
     assert len(set(expected.values())) == len(names)
     for key in ("compare_roc", "compare_pr", "compare_history", "compare_bars"):
-        found = charts.trace_colours(_figure(at, key))
+        found = figures.trace_colours(_figure(at, key))
         for name in names:
             colours = {colour for label, colour in found.items() if label.startswith(name)}
             assert colours == {expected[name]}, (key, name, found)
@@ -128,12 +129,13 @@ def wait_jobs(timeout: float = 240.0) -> list:
     """Wait until every background scoring job has ended; return them."""
     import time
 
-    from core import runs, score_jobs
+    from core.jobs import scoring_queue
+    from core.runs import run_folders
 
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        found = score_jobs.list_jobs()
-        if found and all(job.state in runs.FINAL_STATES for job in found):
+        found = scoring_queue.list_jobs()
+        if found and all(job.state in run_folders.FINAL_STATES for job in found):
             return found
         time.sleep(0.3)
     raise AssertionError(f"jobs still active: {[(j.name, j.state) for j in found]}")
@@ -329,7 +331,7 @@ def test_robustness_tab_queues_a_job_and_draws_the_curves(app_home):
 
 def test_report_buttons_write_html_and_markdown(app_home):
     """Issue 13.3: the report holds every selected run and every section."""
-    from core import report
+    from core.evaluation import report
 
     records = compare.load_comparison().records
     gathered = report.gather(records)

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from core import data
+from core.data import catalog
 from core.settings import LABEL_FAKE, LABEL_REAL
 from tests.conftest import make_tree, write_image
 
 
 def test_good_layout(tiny_dataset):
-    index = data.index_dataset(tiny_dataset)
+    index = catalog.index_dataset(tiny_dataset)
     assert index.root == tiny_dataset
     assert index.counts() == {
         "Train": {"Real": 10, "Fake": 10},
@@ -26,7 +26,7 @@ def test_good_layout(tiny_dataset):
 
 
 def test_root_holding_dataset_folder(tiny_dataset):
-    index = data.index_dataset(tiny_dataset.parent)
+    index = catalog.index_dataset(tiny_dataset.parent)
     assert index.root == tiny_dataset
     assert index.total == 40
 
@@ -39,7 +39,7 @@ def test_lowercase_and_common_spellings(tmp_path, validation_name):
         split_names={"Train": "train", "Validation": validation_name, "Test": "test"},
         class_names=("real", "fake"),
     )
-    index = data.index_dataset(tmp_path)  # the parent of a lowercase "dataset"
+    index = catalog.index_dataset(tmp_path)  # the parent of a lowercase "dataset"
     assert index.root == root
     assert index.counts() == {
         "Train": {"Real": 2, "Fake": 3},
@@ -50,7 +50,7 @@ def test_lowercase_and_common_spellings(tmp_path, validation_name):
 
 def test_missing_split_is_reported_not_fatal(tmp_path):
     make_tree(tmp_path, {"Test": (3, 2)})
-    index = data.index_dataset(tmp_path)
+    index = catalog.index_dataset(tmp_path)
     assert list(index.splits) == ["Test"]
     assert index.missing_splits == ["Train", "Validation"]
     assert any("Train" in w and "Validation" in w for w in index.warnings)
@@ -59,8 +59,8 @@ def test_missing_split_is_reported_not_fatal(tmp_path):
 def test_wrong_layout_names_the_folders_found(tmp_path):
     for name in ("images", "labels"):
         (tmp_path / name).mkdir()
-    with pytest.raises(data.DatasetError) as error:
-        data.index_dataset(tmp_path)
+    with pytest.raises(catalog.DatasetError) as error:
+        catalog.index_dataset(tmp_path)
     message = str(error.value)
     assert "images" in message and "labels" in message
     assert "Train" in message  # says what was expected
@@ -68,18 +68,18 @@ def test_wrong_layout_names_the_folders_found(tmp_path):
 
 def test_split_without_class_folders_names_what_it_found(tmp_path):
     (tmp_path / "Train" / "cats").mkdir(parents=True)
-    with pytest.raises(data.DatasetError, match="cats"):
-        data.index_dataset(tmp_path)
+    with pytest.raises(catalog.DatasetError, match="cats"):
+        catalog.index_dataset(tmp_path)
 
 
 def test_missing_folder_is_a_clear_error(tmp_path):
-    with pytest.raises(data.DatasetError, match="not found"):
-        data.index_dataset(tmp_path / "nowhere")
+    with pytest.raises(catalog.DatasetError, match="not found"):
+        catalog.index_dataset(tmp_path / "nowhere")
 
 
 def test_empty_class_folder_is_a_warning(tmp_path):
     make_tree(tmp_path, {"Train": (3, 0), "Test": (1, 1)})
-    index = data.index_dataset(tmp_path)
+    index = catalog.index_dataset(tmp_path)
     assert index.counts()["Train"] == {"Real": 3, "Fake": 0}
     assert any("Train/Fake" in w for w in index.warnings)
 
@@ -88,7 +88,7 @@ def test_non_image_files_are_ignored(tmp_path):
     make_tree(tmp_path, {"Train": (2, 2)})
     (tmp_path / "Train" / "Real" / "notes.txt").write_text("hello")
     write_image(tmp_path / "Train" / "Real" / "extra.png", seed=99, fmt="PNG")
-    index = data.index_dataset(tmp_path)
+    index = catalog.index_dataset(tmp_path)
     paths = [s.path for s in index.splits["Train"]]
     assert "Train/Real/extra.png" in paths
     assert not any(p.endswith(".txt") for p in paths)
@@ -99,10 +99,10 @@ def test_corrupt_image_is_skipped_and_counted(tiny_dataset):
     bad.write_bytes(b"\xff\xd8\xff this is not really a jpeg")
     empty = tiny_dataset / "Train" / "Real" / "real_empty.jpg"
     empty.write_bytes(b"")
-    index = data.index_dataset(tiny_dataset)
+    index = catalog.index_dataset(tiny_dataset)
     samples = index.splits["Train"]
     assert len(samples) == 22  # indexing lists files without decoding them
-    loaded = data.load_images(index.root, samples, size=16)
+    loaded = catalog.load_images(index.root, samples, size=16)
     assert loaded.pixels.shape == (20, 16, 16, 3)
     assert loaded.pixels.dtype.name == "uint8"
     assert len(loaded.labels) == len(loaded.paths) == 20
@@ -115,35 +115,35 @@ def test_corrupt_image_is_skipped_and_counted(tiny_dataset):
 
 def _imbalanced(tmp_path):
     make_tree(tmp_path, {"Train": (30, 10)}, size=8)
-    return data.index_dataset(tmp_path).splits["Train"]
+    return catalog.index_dataset(tmp_path).splits["Train"]
 
 
 def test_subset_is_stratified(tmp_path):
     samples = _imbalanced(tmp_path)
-    subset = data.stratified_subset(samples, 20, seed=0)
+    subset = catalog.stratified_subset(samples, 20, seed=0)
     assert len(subset) == 20
     assert sum(s.label == LABEL_REAL for s in subset) == 15
     assert sum(s.label == LABEL_FAKE for s in subset) == 5
-    half = data.stratified_subset(samples, 0.5, seed=0)
+    half = catalog.stratified_subset(samples, 0.5, seed=0)
     assert (sum(s.label == LABEL_REAL for s in half), len(half)) == (15, 20)
 
 
 def test_subset_same_seed_same_files_other_seed_differs(tmp_path):
     samples = _imbalanced(tmp_path)
-    first = data.stratified_subset(samples, 12, seed=7)
-    assert first == data.stratified_subset(samples, 12, seed=7)
-    assert first != data.stratified_subset(samples, 12, seed=8)
-    assert data.stratified_subset(samples, None, seed=1) == sorted(samples, key=lambda s: s.path)
+    first = catalog.stratified_subset(samples, 12, seed=7)
+    assert first == catalog.stratified_subset(samples, 12, seed=7)
+    assert first != catalog.stratified_subset(samples, 12, seed=8)
+    assert catalog.stratified_subset(samples, None, seed=1) == sorted(samples, key=lambda s: s.path)
 
 
 def test_subset_too_large_is_refused(tmp_path):
     samples = _imbalanced(tmp_path)
-    with pytest.raises(data.DatasetError, match="only 40"):
-        data.stratified_subset(samples, 41, seed=0)
+    with pytest.raises(catalog.DatasetError, match="only 40"):
+        catalog.stratified_subset(samples, 41, seed=0)
 
 
 def test_ffhq_counts(ffhq):
-    index = data.index_dataset(ffhq)
+    index = catalog.index_dataset(ffhq)
     assert index.counts() == {
         "Train": {"Real": 300, "Fake": 100},
         "Validation": {"Real": 30, "Fake": 30},
@@ -153,6 +153,6 @@ def test_ffhq_counts(ffhq):
 
 
 def test_openforensics_test_split_only(openforensics):
-    index = data.index_dataset(openforensics)
+    index = catalog.index_dataset(openforensics)
     assert index.counts() == {"Test": {"Real": 21, "Fake": 20}}
     assert index.missing_splits == ["Train", "Validation"]

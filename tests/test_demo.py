@@ -9,7 +9,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from core import data, demo, eda, images, metrics, settings
+from core import metrics, settings
+from core.data import catalog, images
+from core.explore import eda
+from core.sources import demo
 
 SMALL = {"Train": (6, 6), "Validation": (3, 3), "Test": (2, 2)}
 
@@ -25,7 +28,7 @@ def _digests(root: Path) -> dict[str, str]:
 def test_default_demo_dataset_layout_and_balance():
     root = demo.ensure_demo_dataset()
     assert root == settings.demo_data_dir() and root.is_dir()
-    index = data.index_dataset(root)
+    index = catalog.index_dataset(root)
     assert index.missing_splits == [] and index.warnings == []
     assert index.counts() == {
         split: {"Real": real, "Fake": fake} for split, (real, fake) in demo.DEFAULT_COUNTS.items()
@@ -50,7 +53,7 @@ def test_generation_is_deterministic(tmp_path):
     assert _digests(first) == _digests(second)
     other = demo.generate_demo_dataset(tmp_path / "c" / "Dataset", SMALL, size=48, seed=6)
     assert _digests(other) != _digests(first)
-    assert data.index_dataset(first).counts() == {
+    assert catalog.index_dataset(first).counts() == {
         split: {"Real": r, "Fake": f} for split, (r, f) in SMALL.items()
     }
 
@@ -90,7 +93,7 @@ def test_concurrent_callers_get_one_complete_set(tmp_path):
         thread.join()
     assert errors == []
     assert results == [root] * 3
-    assert data.index_dataset(root).total == sum(r + f for r, f in SMALL.values())
+    assert catalog.index_dataset(root).total == sum(r + f for r, f in SMALL.values())
     assert [p.name for p in root.parent.iterdir()] == ["Dataset"]  # no leftovers
 
 
@@ -98,14 +101,14 @@ def test_stale_set_is_replaced(tmp_path):
     root = demo.ensure_demo_dataset(tmp_path / "Dataset", counts=SMALL, size=32)
     bigger = {**SMALL, "Test": (4, 4)}
     assert demo.ensure_demo_dataset(root, counts=bigger, size=32) == root
-    assert data.index_dataset(root).counts()["Test"] == {"Real": 4, "Fake": 4}
+    assert catalog.index_dataset(root).counts()["Test"] == {"Real": 4, "Fake": 4}
 
 
 @pytest.fixture(scope="module")
-def fairness_set(tmp_path_factory) -> data.DatasetIndex:
+def fairness_set(tmp_path_factory) -> catalog.DatasetIndex:
     root = tmp_path_factory.mktemp("fair") / "Dataset"
     demo.generate_demo_dataset(root, {"Train": (60, 60)}, seed=11)
-    return data.index_dataset(root)
+    return catalog.index_dataset(root)
 
 
 def test_no_global_colour_shortcut(fairness_set):
@@ -119,7 +122,7 @@ def test_no_global_colour_shortcut(fairness_set):
 def test_fakes_carry_local_traces(fairness_set):
     """The trace is in the face region: the high-frequency energy of the centre,
     relative to the border, ranks the classes far better than chance."""
-    loaded = data.load_images(fairness_set.root, fairness_set.splits["Train"], demo.DEFAULT_SIZE)
+    loaded = catalog.load_images(fairness_set.root, fairness_set.splits["Train"], demo.DEFAULT_SIZE)
     grey = loaded.pixels.astype(np.float32).mean(axis=-1)
     diagonal = np.abs(grey[:, 1:, 1:] - grey[:, :-1, 1:] - grey[:, 1:, :-1] + grey[:, :-1, :-1])
     centre = diagonal[:, 45:95, 40:88].mean(axis=(1, 2))

@@ -1,4 +1,4 @@
-"""core.distribute: TF_CONFIG, the chief, devices in words, and two workers on 127.0.0.1."""
+"""core.training.distribute: TF_CONFIG, the chief, devices in words, two workers on 127.0.0.1."""
 
 from __future__ import annotations
 
@@ -15,7 +15,9 @@ from pathlib import Path
 import pytest
 from conftest import make_tree
 
-from core import distribute, runs, settings
+from core import settings
+from core.runs import run_folders
+from core.training import distribute
 
 
 def tf_config(workers: int, task_type: str = "worker", index: int = 0, chief: bool = False) -> str:
@@ -72,10 +74,10 @@ def test_an_unusable_tf_config_is_one_clear_sentence(text, problem):
 
 
 def test_an_unusable_tf_config_stops_the_cli_before_any_run_folder(monkeypatch, capsys, artifacts):
-    from core import train_cli
+    from core.training import cli
 
     monkeypatch.setenv(distribute.TF_CONFIG_ENV, "{not json")
-    assert train_cli.main(["--model", "cnn", "--epochs", "1"]) == 1
+    assert cli.main(["--model", "cnn", "--epochs", "1"]) == 1
     assert "TF_CONFIG cannot be used: it is not valid JSON" in capsys.readouterr().err
     assert not any((artifacts / "runs").glob("*"))
 
@@ -159,10 +161,11 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
+@pytest.mark.slow
 def test_two_workers_on_localhost_write_one_complete_run(tmp_path, artifacts):
     data = make_tree(tmp_path / "Dataset", {"Train": (4, 4), "Validation": (2, 2), "Test": (2, 2)})
     hosts = [f"127.0.0.1:{free_port()}" for _ in range(2)]
-    command = [sys.executable, "-m", "core.train", "--model", "cnn", "--data-dir", str(data)]
+    command = [sys.executable, "-m", "core.training", "--model", "cnn", "--data-dir", str(data)]
     command += ["--image-size", "32", "--epochs", "1", "--batch-size", "8", "--option", "widths=8"]
     scratch = tmp_path / "worker-tmp"
     scratch.mkdir()
@@ -199,7 +202,7 @@ def test_two_workers_on_localhost_write_one_complete_run(tmp_path, artifacts):
                 worker.wait()
     logs = [(tmp_path / f"worker{index}.log").read_text()[-3000:] for index in range(2)]
     assert codes == [0, 0], logs
-    (run,) = runs.list_runs(artifacts / "runs")
+    (run,) = run_folders.list_runs(artifacts / "runs")
     assert run.finished, logs
     for name in ("config.json", "history.json", "metrics.json", "model.keras", "model_card.md"):
         assert (run.path / name).is_file(), name
@@ -215,14 +218,18 @@ def fake_run(name: str, state: str, created: float, record: dict) -> Path:
     """A run folder the Train page reads: finished (metrics + a model archive) or running."""
     folder = settings.runs_dir() / name
     folder.mkdir(parents=True)
-    runs.write_json(folder / "config.json", {"model": "cnn", "image_size": 32, "train_size": 8})
+    run_folders.write_json(
+        folder / "config.json", {"model": "cnn", "image_size": 32, "train_size": 8}
+    )
     if state == "finished":
         with zipfile.ZipFile(folder / "model.keras", "w") as archive:
             archive.writestr("config.json", "{}")
-        runs.write_json(folder / "metrics.json", {"accuracy": 0.5, "auc": 0.5, **record})
-        runs.set_status(folder, "finished", created=created)
+        run_folders.write_json(folder / "metrics.json", {"accuracy": 0.5, "auc": 0.5, **record})
+        run_folders.set_status(folder, "finished", created=created)
     else:
-        runs.set_status(folder, "running", created=created, pid=os.getpid(), epoch=1, **record)
+        run_folders.set_status(
+            folder, "running", created=created, pid=os.getpid(), epoch=1, **record
+        )
     return folder
 
 

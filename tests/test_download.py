@@ -15,7 +15,8 @@ import pytest
 import requests
 from streamlit.testing.v1 import AppTest
 
-from core import download, kaggle, settings
+from core import settings
+from core.sources import download, kaggle
 
 APP = str(settings.REPO_ROOT / "streamlit_app.py")
 FAKE = settings.REPO_ROOT / "tests" / "fake_kagglehub"

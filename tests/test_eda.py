@@ -1,4 +1,4 @@
-"""core.eda on tiny trees and on the shared real images."""
+"""core.explore.eda on tiny trees and on the shared real images."""
 
 from __future__ import annotations
 
@@ -8,18 +8,19 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from core import data, eda
+from core.data import catalog
+from core.explore import eda, leakage
 from tests.conftest import make_tree, write_image
 
 
 @pytest.fixture
-def index(tiny_dataset) -> data.DatasetIndex:
-    return data.index_dataset(tiny_dataset)
+def index(tiny_dataset) -> catalog.DatasetIndex:
+    return catalog.index_dataset(tiny_dataset)
 
 
 def test_class_distribution_counts_and_balance(tmp_path):
     make_tree(tmp_path, {"Train": (9, 3), "Test": (2, 2)}, size=8)
-    table = eda.class_distribution(data.index_dataset(tmp_path)).set_index("split")
+    table = eda.class_distribution(catalog.index_dataset(tmp_path)).set_index("split")
     assert table.loc["Train", ["Real", "Fake", "total"]].tolist() == [9, 3, 12]
     assert table.loc["Train", "balance"] == pytest.approx(1 / 3)
     assert table.loc["Test", "balance"] == 1.0
@@ -28,7 +29,7 @@ def test_class_distribution_counts_and_balance(tmp_path):
 
 def test_class_distribution_one_class_missing(tmp_path):
     make_tree(tmp_path, {"Train": (4, 0)}, size=8)
-    table = eda.class_distribution(data.index_dataset(tmp_path))
+    table = eda.class_distribution(catalog.index_dataset(tmp_path))
     assert table.loc[0, "balance"] == 0.0
 
 
@@ -77,7 +78,7 @@ def test_image_properties_sizes_formats_and_corrupt(tmp_path):
     write_image(tmp_path / "Train" / "Real" / "big.png", seed=5, size=40, fmt="PNG")
     (tmp_path / "Train" / "Fake" / "broken.jpg").write_bytes(b"not an image at all")
     (tmp_path / "Train" / "Fake" / "empty.jpg").write_bytes(b"")
-    index = data.index_dataset(tmp_path)
+    index = catalog.index_dataset(tmp_path)
     result = eda.image_properties(index, sample_size=None, seed=0)
     assert not result["sampled"] and result["used"] == 9
     sizes = {(row.dimensions, row["class"]): row["count"] for _, row in result["sizes"].iterrows()}
@@ -93,7 +94,7 @@ def test_image_properties_full_decode_finds_truncated_file(tmp_path):
     make_tree(tmp_path, {"Train": (2, 2)}, size=64)
     path = tmp_path / "Train" / "Real" / "real_0.jpg"
     path.write_bytes(path.read_bytes()[:200])  # header intact, data cut
-    index = data.index_dataset(tmp_path)
+    index = catalog.index_dataset(tmp_path)
     decoded = eda.image_properties(index, None, 0, decode=True)
     assert list(decoded["corrupt"]["path"]) == ["Train/Real/real_0.jpg"]
 
@@ -103,8 +104,8 @@ def test_leakage_finds_planted_duplicates(tmp_path):
     # One Train image copied into Test (leak), one Test image copied inside Test.
     shutil.copy(tmp_path / "Train/Real/real_1.jpg", tmp_path / "Test/Real/leaked.jpg")
     shutil.copy(tmp_path / "Test/Fake/fake_0.jpg", tmp_path / "Test/Fake/again.jpg")
-    index = data.index_dataset(tmp_path)
-    result = eda.leakage_check(index, sample_size=None, seed=0)
+    index = catalog.index_dataset(tmp_path)
+    result = leakage.leakage_check(index, sample_size=None, seed=0)
     assert not result["sampled"] and result["hashed"] == 18
     assert result["cross_split"] == 1 and result["cross_split_files"] == 2
     group = result["cross_examples"][0]
@@ -120,7 +121,7 @@ def test_leakage_finds_planted_duplicates(tmp_path):
 
 
 def test_leakage_on_sample_says_so(index):
-    result = eda.leakage_check(index, sample_size=10, seed=1)
+    result = leakage.leakage_check(index, sample_size=10, seed=1)
     assert result["sampled"] and result["hashed"] == 10 and result["population"] == 40
     assert "sample of 10 of 40" in eda.describe_sampling(result, "files")
 
@@ -146,7 +147,7 @@ def test_shortcut_statistics_flags_a_planted_brightness_shortcut(tmp_path):
         for i in range(6):
             pixels = np.clip(base + rng.normal(0, 10, (24, 24, 3)), 0, 255).astype(np.uint8)
             Image.fromarray(pixels).save(folder / f"{label.lower()}_{i}.png")
-    index = data.index_dataset(tmp_path)
+    index = catalog.index_dataset(tmp_path)
     result = eda.shortcut_statistics(index, per_class=5, seed=0)
     assert result["sampled"] and result["used"] == 10
     assert set(result["table"].columns) >= set(eda.SHORTCUT_STATS)
@@ -156,7 +157,7 @@ def test_shortcut_statistics_flags_a_planted_brightness_shortcut(tmp_path):
 
 
 def test_ffhq_has_no_cross_split_leakage_and_a_planted_copy_is_found(ffhq, tmp_path):
-    result = eda.leakage_check(data.index_dataset(ffhq), sample_size=None, seed=0)
+    result = leakage.leakage_check(catalog.index_dataset(ffhq), sample_size=None, seed=0)
     assert not result["sampled"] and result["hashed"] == 520
     assert result["cross_split"] == 0
     # A small copy of it (two files per class folder), with one Train image planted in Test.
@@ -164,11 +165,11 @@ def test_ffhq_has_no_cross_split_leakage_and_a_planted_copy_is_found(ffhq, tmp_p
         (tmp_path / folder).mkdir(parents=True)
         for source in sorted((ffhq / folder).iterdir())[:2]:
             shutil.copy(source, tmp_path / folder / source.name)
-    clean = eda.leakage_check(data.index_dataset(tmp_path), sample_size=None, seed=0)
+    clean = leakage.leakage_check(catalog.index_dataset(tmp_path), sample_size=None, seed=0)
     assert clean["hashed"] == 8 and clean["cross_split"] == 0
     train_real = sorted((tmp_path / "Train/Real").iterdir())[0]
     shutil.copy(train_real, tmp_path / "Test/Real/planted.jpg")
-    planted = eda.leakage_check(data.index_dataset(tmp_path), sample_size=None, seed=0)
+    planted = leakage.leakage_check(catalog.index_dataset(tmp_path), sample_size=None, seed=0)
     assert planted["cross_split"] == 1 and planted["cross_split_files"] == 2
     assert sorted(planted["cross_examples"][0]["files"]) == sorted(
         [f"Train/Real/{train_real.name}", "Test/Real/planted.jpg"]

@@ -5,11 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from core import ensemble, metrics
+from core import metrics
+from core.evaluation import ensemble
 
 
 def record(run: str, p_real: list[float], files: list[str] | None = None) -> dict:
-    """A re-score record as core.compare stores it."""
+    """A re-score record as core.evaluation.compare stores it."""
     files = files or [f"Test/{'Real' if i % 2 else 'Fake'}/{i}.jpg" for i in range(len(p_real))]
     labels = [1 if "/Real/" in path else 0 for path in files]
     return {
@@ -86,7 +87,7 @@ def test_for_test_set_needs_a_common_set_scored_by_every_run() -> None:
     import pandas as pd
     import pytest
 
-    from core import ensemble
+    from core.evaluation import ensemble
 
     stored = {"files": ["a/Real/1.jpg", "a/Fake/2.jpg"], "labels": [1, 0], "p_real": [0.8, 0.3]}
     same = [_record("r1", {"t1": stored}), _record("r2", {"t1": stored})]

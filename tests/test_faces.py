@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from core import faces, images
+from core.data import faces, images
 
 
 @pytest.fixture(scope="module")

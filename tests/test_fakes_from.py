@@ -8,12 +8,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from core import train_cli
-from core.config import TrainConfig
-from core.data import LoadedImages
+from core.data.catalog import LoadedImages
 from core.models.registry import get_spec, list_models
+from core.runs.config import TrainConfig
 from core.settings import LABEL_FAKE, LABEL_REAL
-from core.train_data import blended_dataset, detect_boxes, effective_labels, steps_per_epoch
+from core.training import cli
+from core.training.pipelines import blended_dataset, detect_boxes, effective_labels, steps_per_epoch
 
 
 def loaded(n_real: int, n_fake: int, size: int = 32) -> LoadedImages:
@@ -34,10 +34,10 @@ def test_option_round_trips_through_config_json() -> None:
 
 
 def test_cli_sets_fakes_from(capsys) -> None:
-    parser = train_cli._parser()
-    config, _ = train_cli.config_from_args(parser.parse_args(["--fakes-from", "both"]))
+    parser = cli._parser()
+    config, _ = cli.config_from_args(parser.parse_args(["--fakes-from", "both"]))
     assert config.fakes_from == "both"
-    assert train_cli.config_from_args(parser.parse_args([]))[0].fakes_from == "dataset"
+    assert cli.config_from_args(parser.parse_args([]))[0].fakes_from == "dataset"
     with pytest.raises(SystemExit):
         parser.parse_args(["--fakes-from", "gan"])
     assert "invalid choice" in capsys.readouterr().err
@@ -83,9 +83,10 @@ def test_both_adds_a_blend_of_every_real() -> None:
     assert effective_labels(train, "both").tolist().count(LABEL_FAKE) == 12
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("model", list_models())
 def test_tiny_self_blended_run_finishes(tiny_dataset: Path, model: str) -> None:
-    from core.train import train
+    from core.training.trainer import train
 
     size = max(32, get_spec(model).min_image_size)
     config = TrainConfig(

@@ -10,13 +10,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from core import gradcam, images, predict
+from core.data import images
+from core.evaluation import scoring
 from core.models import registry
+from core.serving import gradcam
 
 
 @pytest.fixture(scope="module")
 def model(trained_run):
-    return predict.load_model(trained_run)
+    return scoring.load_model(trained_run)
 
 
 @pytest.fixture(scope="module")
@@ -41,7 +43,7 @@ def test_heatmap_of_trained_model(model, photo):
     evidence = max((result, other), key=lambda cam: cam.heatmap.max())
     assert evidence.heatmap.max() > 0.9  # normalised to its peak
     assert evidence.heatmap.std() > 0.01, "a trained model's map should not be constant"
-    p_real = predict.predict_p_real(model, images.resize(photo, 48))[0]
+    p_real = scoring.predict_p_real(model, images.resize(photo, 48))[0]
     assert result.p_real == pytest.approx(p_real, abs=1e-5)
 
 

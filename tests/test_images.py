@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from core import images
-from core.predict import prepare_image
+from core.data import images
+from core.serving.predict import prepare_image
 
 
 def save(path: Path, image: Image.Image, fmt: str, **options) -> Path:

@@ -22,8 +22,10 @@ from pathlib import Path
 
 import pytest
 
-from core import jobs, runs, settings
-from core.config import TrainConfig
+from core import processes, settings
+from core.jobs import lane, training_queue
+from core.runs import lifecycle, run_folders
+from core.runs.config import TrainConfig
 from tests.conftest import make_tree
 from tests.fake_trainer import write_fake_model
 
@@ -34,18 +36,18 @@ def wait_until(condition: Callable[[], bool], timeout: float, what: str) -> None
         if condition():
             return
         time.sleep(0.1)
-    log = jobs.worker_log_path()
+    log = training_queue.LANE.worker_log_path()
     detail = log.read_text() if log.exists() else "(no worker log)"
     raise AssertionError(f"Timed out waiting for {what}. Worker log:\n{detail}")
 
 
 def state(run_dir: Path) -> str:
-    return runs.load_run(run_dir).state
+    return run_folders.load_run(run_dir).state
 
 
 def idle() -> bool:
-    return jobs.worker_pid() is None and not any(
-        run.state in jobs.ACTIVE_STATES for run in runs.list_runs()
+    return training_queue.worker_pid() is None and not any(
+        run.state in training_queue.ACTIVE_STATES for run in run_folders.list_runs()
     )
 
 
@@ -54,14 +56,14 @@ def fake_trainer(tmp_path, monkeypatch) -> Path:
     """Inject the fake trainer; return the events file it appends start/end lines to."""
     events = tmp_path / "events.txt"
     events.touch()
-    monkeypatch.setenv(jobs.TRAINER_ENV, f"{sys.executable} -m tests.fake_trainer")
+    monkeypatch.setenv(training_queue.TRAINER_ENV, f"{sys.executable} -m tests.fake_trainer")
     monkeypatch.setenv("FAKE_EVENTS", str(events))
     yield events
     # Never leave a worker of ours behind, even when a test failed half-way.
     with contextlib.suppress(AssertionError):
-        wait_until(lambda: jobs.worker_pid() is None, 10, "the worker to exit")
-    identity = jobs.worker_identity()
-    if identity is not None and jobs.alive(*identity):
+        wait_until(lambda: training_queue.worker_pid() is None, 10, "the worker to exit")
+    identity = training_queue.worker_identity()
+    if identity is not None and processes.alive(*identity):
         os.kill(identity[0], signal.SIGKILL)
 
 
@@ -73,7 +75,7 @@ def events_of(path: Path) -> list[tuple[str, str]]:
 
 def queue(configs: list[TrainConfig], modes: list[str] | None = None) -> list[Path]:
     """Queue runs without starting a worker, each with its fake-trainer mode."""
-    folders = jobs.submit_many(configs, start_worker=False)
+    folders = training_queue.submit_many(configs, start_worker=False)
     for folder, mode in zip(folders, modes or [], strict=False):
         (folder / "fake_mode").write_text(mode)
     return folders
@@ -83,32 +85,32 @@ CONFIG = TrainConfig(model="cnn", image_size=32, epochs=1, train_size=8, val_siz
 
 
 def test_submit_writes_config_and_queued_status():
-    folder = jobs.submit(CONFIG, start_worker=False)
+    folder = training_queue.submit(CONFIG, start_worker=False)
     assert folder.parent == settings.runs_dir()
     assert folder.name.startswith("cnn_")
     assert json.loads((folder / "config.json").read_text()) == CONFIG.to_dict()
     status = json.loads((folder / "status.json").read_text())
     assert status["state"] == "queued"
     assert status["created"] <= time.time()
-    assert jobs.worker_pid() is None  # start_worker=False started nothing
+    assert training_queue.worker_pid() is None  # start_worker=False started nothing
 
 
 def test_queue_positions_follow_submission_order():
     configs = [CONFIG.replace(model=name, image_size=71) for name in ("xception", "cnn", "capsnet")]
-    folders = jobs.submit_many(configs, start_worker=False)
-    assert [jobs.queue_position(folder) for folder in folders] == [1, 2, 3]
-    assert [run.path for run in jobs.queued_runs()] == folders
-    jobs.cancel(folders[0])
-    assert jobs.queue_position(folders[0]) is None
-    assert [jobs.queue_position(folder) for folder in folders[1:]] == [1, 2]
+    folders = training_queue.submit_many(configs, start_worker=False)
+    assert [training_queue.queue_position(folder) for folder in folders] == [1, 2, 3]
+    assert [run.path for run in training_queue.queued_runs()] == folders
+    training_queue.cancel(folders[0])
+    assert training_queue.queue_position(folders[0]) is None
+    assert [training_queue.queue_position(folder) for folder in folders[1:]] == [1, 2]
 
 
 def test_default_trainer_command_uses_this_interpreter(monkeypatch):
-    monkeypatch.delenv(jobs.TRAINER_ENV, raising=False)
-    assert jobs.trainer_command(Path("runs/x")) == [
+    monkeypatch.delenv(training_queue.TRAINER_ENV, raising=False)
+    assert training_queue.trainer_command(Path("runs/x")) == [
         sys.executable,
         "-m",
-        "core.train",
+        "core.training",
         "--run-dir",
         str(Path("runs/x")),
     ]
@@ -116,12 +118,12 @@ def test_default_trainer_command_uses_this_interpreter(monkeypatch):
 
 def test_one_worker_trains_runs_in_order_one_at_a_time(fake_trainer):
     folders = queue([CONFIG.replace(seed=seed) for seed in range(3)])
-    started = [jobs.ensure_worker() for _ in range(3)]
+    started = [training_queue.ensure_worker() for _ in range(3)]
     # A second tab pressing Start at the same moment: a duplicate worker must bow out.
     duplicate = subprocess.Popen(
         [sys.executable, "-m", "core.jobs", "--worker"],
         cwd=settings.REPO_ROOT,
-        env=jobs.child_env(),
+        env=processes.child_env(),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,  # its log lines
         text=True,
@@ -135,15 +137,15 @@ def test_one_worker_trains_runs_in_order_one_at_a_time(fake_trainer):
     # Strictly one after the other (the file's line order is the order of events).
     assert events == [(kind, f.name) for f in folders for kind in ("start", "end")]
     # Either worker may win the race; between them, each run was trained exactly once.
-    log = jobs.worker_log_path().read_text() + duplicate_output
+    log = training_queue.LANE.worker_log_path().read_text() + duplicate_output
     assert log.count("training ") == 3
 
 
 def test_cancel_queued_run_never_starts(fake_trainer):
     first, second = queue([CONFIG, CONFIG.replace(seed=1)])
-    assert jobs.cancel(second) == "cancelled"
+    assert training_queue.cancel(second) == "cancelled"
     assert state(second) == "cancelled"  # at once, no worker involved
-    jobs.ensure_worker()
+    training_queue.ensure_worker()
     wait_until(idle, 30, "the queue to drain")
     assert state(first) == "finished"
     assert state(second) == "cancelled"
@@ -153,35 +155,35 @@ def test_cancel_queued_run_never_starts(fake_trainer):
 
 def test_cancel_running_run_stops_it(fake_trainer):
     (folder,) = queue([CONFIG], ["slow"])
-    jobs.ensure_worker()
-    wait_until(lambda: runs.load_run(folder).status.get("batch"), 30, "training to start")
-    assert jobs.cancel(folder) == "running"
+    training_queue.ensure_worker()
+    wait_until(lambda: run_folders.load_run(folder).status.get("batch"), 30, "training to start")
+    assert training_queue.cancel(folder) == "running"
     wait_until(lambda: state(folder) == "cancelled", 15, "the run to stop")
     assert not (folder / "metrics.json").exists()
-    assert runs.load_run(folder).status["batch"] < 400
+    assert run_folders.load_run(folder).status["batch"] < 400
     wait_until(idle, 10, "the worker to exit")
 
 
 def test_run_ignoring_cancel_is_terminated_after_grace(fake_trainer, monkeypatch):
-    monkeypatch.setenv(jobs.GRACE_ENV, "1")
+    monkeypatch.setenv(lane.GRACE_ENV, "1")
     (folder,) = queue([CONFIG], ["hang"])
-    jobs.ensure_worker()
-    wait_until(lambda: runs.load_run(folder).status.get("pid"), 30, "training to start")
-    status = runs.load_run(folder).status
-    assert jobs.trainer_alive(status)
-    jobs.cancel(folder)
+    training_queue.ensure_worker()
+    wait_until(lambda: run_folders.load_run(folder).status.get("pid"), 30, "training to start")
+    status = run_folders.load_run(folder).status
+    assert lifecycle.trainer_alive(status)
+    training_queue.cancel(folder)
     wait_until(lambda: state(folder) == "cancelled", 20, "the run to be terminated")
-    assert not jobs.trainer_alive(status)
-    assert "ignored Cancel" in jobs.worker_log_path().read_text()
+    assert not lifecycle.trainer_alive(status)
+    assert "ignored Cancel" in training_queue.LANE.worker_log_path().read_text()
 
 
 def test_crashed_run_is_failed_and_worker_goes_on(fake_trainer):
     crashed, fine = queue([CONFIG, CONFIG.replace(seed=1)], ["crash", "finish"])
-    jobs.ensure_worker()
+    training_queue.ensure_worker()
     wait_until(idle, 30, "the queue to drain")
-    run = runs.load_run(crashed)
+    run = run_folders.load_run(crashed)
     assert run.state == "failed"
-    assert run.status["error"] == f"{jobs.UNEXPECTED_STOP} (exit code 3)."
+    assert run.status["error"] == f"{lifecycle.UNEXPECTED_STOP} (exit code 3)."
     assert "crashing on purpose" in run.status["log_tail"]
     assert not run.finished
     assert state(fine) == "finished"
@@ -189,19 +191,19 @@ def test_crashed_run_is_failed_and_worker_goes_on(fake_trainer):
 
 def test_killed_trainer_is_interrupted(fake_trainer):
     (folder,) = queue([CONFIG], ["slow"])
-    jobs.ensure_worker()
-    wait_until(lambda: runs.load_run(folder).status.get("batch"), 30, "training to start")
-    os.kill(runs.load_run(folder).status["pid"], signal.SIGKILL)
+    training_queue.ensure_worker()
+    wait_until(lambda: run_folders.load_run(folder).status.get("batch"), 30, "training to start")
+    os.kill(run_folders.load_run(folder).status["pid"], signal.SIGKILL)
     wait_until(lambda: state(folder) == "interrupted", 15, "the run to be marked interrupted")
-    assert "killed by signal 9" in runs.load_run(folder).status["error"]
+    assert "killed by signal 9" in run_folders.load_run(folder).status["error"]
 
 
 def test_trainer_killed_after_metrics_is_finished(fake_trainer):
     """Killed between metrics.json and its final status: the complete run is finished."""
     (folder,) = queue([CONFIG], ["die_after_metrics"])
-    jobs.ensure_worker()
+    training_queue.ensure_worker()
     wait_until(idle, 30, "the queue to drain")
-    run = runs.load_run(folder)
+    run = run_folders.load_run(folder)
     assert run.state == "finished" and run.finished
     assert run.status["state"] == "finished"  # the worker wrote it, not only derived
 
@@ -209,12 +211,12 @@ def test_trainer_killed_after_metrics_is_finished(fake_trainer):
 def test_running_run_with_dead_pid_is_reported_interrupted():
     finished = subprocess.Popen([sys.executable, "-c", "pass"])
     finished.wait()
-    dead, alive = jobs.submit_many([CONFIG, CONFIG.replace(seed=1)], start_worker=False)
-    runs.set_status(dead, "running", pid=finished.pid, epoch=1, epochs=3)
-    runs.set_status(alive, "running", pid=os.getpid(), epoch=1, epochs=3)
-    listed = {run.name: run for run in jobs.refresh_states()}
+    dead, alive = training_queue.submit_many([CONFIG, CONFIG.replace(seed=1)], start_worker=False)
+    run_folders.set_status(dead, "running", pid=finished.pid, epoch=1, epochs=3)
+    run_folders.set_status(alive, "running", pid=os.getpid(), epoch=1, epochs=3)
+    listed = {run.name: run for run in training_queue.refresh_states()}
     assert listed[dead.name].state == "interrupted"
-    assert listed[dead.name].status["error"].startswith(jobs.UNEXPECTED_STOP)
+    assert listed[dead.name].status["error"].startswith(lifecycle.UNEXPECTED_STOP)
     assert not listed[dead.name].finished
     assert listed[alive.name].state == "running"
     assert state(dead) == "interrupted"  # written to disk, not only reported
@@ -222,72 +224,74 @@ def test_running_run_with_dead_pid_is_reported_interrupted():
 
 def test_reused_pid_is_not_taken_for_the_trainer(monkeypatch):
     """A live pid with another start time is another process: not waited for, not signalled."""
-    monkeypatch.setenv(jobs.GRACE_ENV, "0")
-    folder = jobs.submit(CONFIG, start_worker=False)
-    started = runs.process_started(os.getpid())
+    monkeypatch.setenv(lane.GRACE_ENV, "0")
+    folder = training_queue.submit(CONFIG, start_worker=False)
+    started = run_folders.process_started(os.getpid())
     assert started is not None
-    runs.set_status(folder, "running", pid=os.getpid(), pid_started=started - 1000.0)
-    runs.request_cancel(folder)  # overdue at once: the old code would SIGTERM this pid
-    assert not jobs.trainer_alive(runs.load_run(folder).status)
-    assert jobs.alive(os.getpid(), started)
-    (run,) = jobs.refresh_states()
+    run_folders.set_status(folder, "running", pid=os.getpid(), pid_started=started - 1000.0)
+    run_folders.request_cancel(folder)  # overdue at once: the old code would SIGTERM this pid
+    assert not lifecycle.trainer_alive(run_folders.load_run(folder).status)
+    assert processes.alive(os.getpid(), started)
+    (run,) = training_queue.refresh_states()
     assert run.state == "cancelled"  # judged gone; we are still here to see it
     # A status without a start time (old run folders) names no live process either.
-    assert not jobs.alive(os.getpid(), None)
+    assert not processes.alive(os.getpid(), None)
 
 
 def test_run_complete_on_disk_is_finished_whatever_its_status():
     for recorded in ("running", "failed"):
-        folder = jobs.submit(CONFIG, start_worker=False)
-        runs.set_status(folder, "running", phase="evaluating")
+        folder = training_queue.submit(CONFIG, start_worker=False)
+        run_folders.set_status(folder, "running", phase="evaluating")
         if recorded == "failed":
-            runs.set_status(folder, "failed", error="killed")
+            run_folders.set_status(folder, "failed", error="killed")
         write_fake_model(folder / "model.keras")
-        runs.write_json(folder / "metrics.json", {"accuracy": 0.5})
-        run = runs.load_run(folder)
+        run_folders.write_json(folder / "metrics.json", {"accuracy": 0.5})
+        run = run_folders.load_run(folder)
         assert run.state == "finished" and run.finished, recorded
     # Finished on paper, model cut short: never shown finished.
-    broken = jobs.submit(CONFIG, start_worker=False)
-    runs.set_status(broken, "running")
+    broken = training_queue.submit(CONFIG, start_worker=False)
+    run_folders.set_status(broken, "running")
     write_fake_model(broken / "model.keras")
     data = (broken / "model.keras").read_bytes()
     (broken / "model.keras").write_bytes(data[: len(data) // 2])
-    runs.write_json(broken / "metrics.json", {"accuracy": 0.5})
-    runs.set_status(broken, "finished")
-    run = runs.load_run(broken)
+    run_folders.write_json(broken / "metrics.json", {"accuracy": 0.5})
+    run_folders.set_status(broken, "finished")
+    run = run_folders.load_run(broken)
     assert run.state == "broken" and not run.finished
     assert "model.keras" in run.errors[-1]
 
 
 def test_transitions_are_enforced_in_one_place():
-    folder = jobs.submit(CONFIG, start_worker=False)
-    assert runs.set_status(folder, "finished") is None  # queued -> finished: refused
+    folder = training_queue.submit(CONFIG, start_worker=False)
+    assert run_folders.set_status(folder, "finished") is None  # queued -> finished: refused
     assert state(folder) == "queued"
-    assert runs.set_status(folder, "running", only_from=("queued",), batch=1) is not None
-    assert runs.set_status(folder, "running", only_from=("queued",)) is None
-    assert runs.set_status(folder, "cancelled")["state"] == "cancelled"
+    assert run_folders.set_status(folder, "running", only_from=("queued",), batch=1) is not None
+    assert run_folders.set_status(folder, "running", only_from=("queued",)) is None
+    assert run_folders.set_status(folder, "cancelled")["state"] == "cancelled"
     before = (folder / "status.json").read_text()
     # A late progress write of the trainer cannot flip a final state back.
-    assert runs.set_status(folder, "running", batch=2) is None
+    assert run_folders.set_status(folder, "running", batch=2) is None
     assert (folder / "status.json").read_text() == before
     for final in ("finished", "failed", "cancelled"):
-        assert runs.TRANSITIONS[final] == frozenset()
+        assert run_folders.TRANSITIONS[final] == frozenset()
     # An interrupted run can only be queued again (a resume), never written "running".
-    assert runs.TRANSITIONS["interrupted"] == frozenset({"queued"})
-    assert runs.allowed("running", "interrupted") and not runs.allowed("finished", "failed")
+    assert run_folders.TRANSITIONS["interrupted"] == frozenset({"queued"})
+    assert run_folders.allowed("running", "interrupted") and not run_folders.allowed(
+        "finished", "failed"
+    )
     with pytest.raises(ValueError, match="Unknown state"):
-        runs.set_status(folder, "done")
+        run_folders.set_status(folder, "done")
 
 
 def _write_many(run_dir: str, writer: int, count: int) -> None:
     for i in range(count):
-        runs.set_status(Path(run_dir), "running", **{f"w{writer}_{i}": i})
+        run_folders.set_status(Path(run_dir), "running", **{f"w{writer}_{i}": i})
 
 
 def test_concurrent_status_writers_lose_nothing():
     """Three processes updating status.json at once: every field of every one survives."""
-    folder = jobs.submit(CONFIG, start_worker=False)
-    runs.set_status(folder, "running")
+    folder = training_queue.submit(CONFIG, start_worker=False)
+    run_folders.set_status(folder, "running")
     context = multiprocessing.get_context("fork")
     writers = [context.Process(target=_write_many, args=(str(folder), w, 40)) for w in range(3)]
     for writer in writers:
@@ -295,23 +299,25 @@ def test_concurrent_status_writers_lose_nothing():
     for writer in writers:
         writer.join(60)
         assert writer.exitcode == 0
-    status = runs.read_json(folder / "status.json")
+    status = run_folders.read_json(folder / "status.json")
     missing = [f"w{w}_{i}" for w in range(3) for i in range(40) if f"w{w}_{i}" not in status]
     assert missing == []
 
 
 def test_worker_is_named_by_pid_and_start_time_and_logs_with_timestamps(fake_trainer):
     (folder,) = queue([CONFIG], ["slow"])
-    jobs.ensure_worker()
-    wait_until(lambda: runs.load_run(folder).status.get("batch"), 30, "training to start")
-    identity = jobs.worker_identity()
-    assert identity is not None and jobs.alive(*identity)
-    status = runs.load_run(folder).status
+    training_queue.ensure_worker()
+    wait_until(lambda: run_folders.load_run(folder).status.get("batch"), 30, "training to start")
+    identity = training_queue.worker_identity()
+    assert identity is not None and processes.alive(*identity)
+    status = run_folders.load_run(folder).status
     assert (status["worker_pid"], status["worker_started"]) == pytest.approx(identity)
-    assert status["pid_started"] == pytest.approx(runs.process_started(status["pid"]))
-    jobs.cancel(folder)
+    assert status["pid_started"] == pytest.approx(run_folders.process_started(status["pid"]))
+    training_queue.cancel(folder)
     wait_until(idle, 30, "the worker to exit")
-    lines = [line for line in jobs.worker_log_path().read_text().splitlines() if line]
+    lines = [
+        line for line in training_queue.LANE.worker_log_path().read_text().splitlines() if line
+    ]
     stamp = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} INFO \[worker \d+\]")
     assert any("training " + folder.name in line for line in lines)
     assert all(stamp.match(line) for line in lines), lines
@@ -321,7 +327,7 @@ def test_worker_and_trainer_inherit_environment(fake_trainer, monkeypatch, tmp_p
     data_dir = tmp_path / "somewhere" / "Dataset"
     monkeypatch.setenv(settings.DATA_ENV, str(data_dir))
     (folder,) = queue([CONFIG])
-    jobs.ensure_worker()
+    training_queue.ensure_worker()
     wait_until(idle, 30, "the run to finish")
     env = json.loads((folder / "env.json").read_text())
     assert Path(env["cwd"]) == settings.REPO_ROOT
@@ -332,7 +338,7 @@ def test_worker_and_trainer_inherit_environment(fake_trainer, monkeypatch, tmp_p
 
 @pytest.mark.slow
 def test_real_training_run_end_to_end(tmp_path, monkeypatch):
-    monkeypatch.delenv(jobs.TRAINER_ENV, raising=False)
+    monkeypatch.delenv(training_queue.TRAINER_ENV, raising=False)
     root = make_tree(
         tmp_path / "Dataset", {"Train": (8, 8), "Validation": (4, 4), "Test": (4, 4)}, size=32
     )
@@ -347,25 +353,27 @@ def test_real_training_run_end_to_end(tmp_path, monkeypatch):
         test_size=8,
         augment=False,
     )
-    folder = jobs.submit(config)
-    wait_until(lambda: state(folder) not in jobs.ACTIVE_STATES, 240, "the real run to end")
-    run = runs.load_run(folder)
-    log = (folder / jobs.TRAINER_LOG_NAME).read_text()
+    folder = training_queue.submit(config)
+    wait_until(
+        lambda: state(folder) not in training_queue.ACTIVE_STATES, 240, "the real run to end"
+    )
+    run = run_folders.load_run(folder)
+    log = (folder / lifecycle.TRAINER_LOG_NAME).read_text()
     assert run.state == "finished", f"{run.status}\n{log}"
     assert run.finished
     assert (folder / "model.keras").is_file()
     assert len(run.history()["loss"]) == 1
-    wait_until(lambda: jobs.worker_pid() is None, 30, "the worker to exit")
+    wait_until(lambda: training_queue.worker_pid() is None, 30, "the worker to exit")
 
 
 def test_fault_pause_hook_only_when_asked(tmp_path, monkeypatch):
-    monkeypatch.delenv(runs.PAUSE_ENV, raising=False)
-    runs.write_json(tmp_path / "metrics.json", {"a": 1})
+    monkeypatch.delenv(run_folders.PAUSE_ENV, raising=False)
+    run_folders.write_json(tmp_path / "metrics.json", {"a": 1})
     assert not (tmp_path / "metrics.json.paused").exists()
-    monkeypatch.setenv(runs.PAUSE_ENV, "metrics.json:0.01")
-    runs.write_json(tmp_path / "history.json", {"a": 1})
+    monkeypatch.setenv(run_folders.PAUSE_ENV, "metrics.json:0.01")
+    run_folders.write_json(tmp_path / "history.json", {"a": 1})
     assert not (tmp_path / "history.json.paused").exists()
-    runs.write_json(tmp_path / "metrics.json", {"a": 2})
+    run_folders.write_json(tmp_path / "metrics.json", {"a": 2})
     assert (tmp_path / "metrics.json.paused").exists()
 
 

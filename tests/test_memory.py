@@ -11,8 +11,9 @@ import json
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from core import memory, settings
+from core import settings
 from core.models import registry
+from core.training import memory
 
 APP = str(settings.REPO_ROOT / "streamlit_app.py")
 GB = memory.GB
@@ -93,6 +94,7 @@ def test_profiles_are_cached_per_model_and_options(monkeypatch, tmp_path):
     assert memory.profile_for("cnn", options) == PROFILE
 
 
+@pytest.mark.slow
 def test_a_profile_is_built_in_a_subprocess(monkeypatch, tmp_path):
     monkeypatch.setenv(memory.CACHE_ENV, str(tmp_path))
     options = registry.get_spec("cnn").resolve_options({"widths": "8,16,32"})

@@ -7,8 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from core import metrics, model_card
-from core.runs import read_json, write_json
+from core import metrics
+from core.runs import model_card
+from core.runs.run_folders import read_json, write_json
 
 
 def scores(n: int, separation: float, seed: int) -> dict:
@@ -104,7 +105,7 @@ def test_score_reading() -> None:
 
 
 def test_compare_table_text_of_the_interval() -> None:
-    from core import compare
+    from core.evaluation import compare
 
     assert compare.auc_interval_text({"auc": 0.6, "auc_ci": [0.412, 0.771]}) == "[0.41, 0.77]"
     assert compare.auc_interval_text({"auc": 0.6}) is None  # 500 images or more: none computed

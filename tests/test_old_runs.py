@@ -6,9 +6,13 @@ import time
 
 import numpy as np
 
-from core import compare, data, gradcam, images, metrics, predict, runs, scoring, settings
-from core.config import TrainConfig
+from core import metrics, settings
+from core.data import catalog, images
+from core.evaluation import compare, scoring
 from core.models import registry
+from core.runs import run_folders
+from core.runs.config import TrainConfig
+from core.serving import gradcam, predict
 
 #: config.json as written before model options existed (TrainConfig fields + run facts).
 OLD_CONFIG = {
@@ -34,19 +38,19 @@ OLD_CONFIG = {
 
 def write_old_run(name: str, dataset, model: str = "cnn"):
     """A finished run folder with the files and keys of the previous version, by hand."""
-    index = data.index_dataset(dataset)
-    test = data.stratified_subset(index.splits["Test"], 6, 42)
+    index = catalog.index_dataset(dataset)
+    test = catalog.stratified_subset(index.splits["Test"], 6, 42)
     folder = settings.runs_dir() / name
     config = {**OLD_CONFIG, "model": model, "data_dir": str(dataset), "dataset": str(index.root)}
     if model == "xception":
         config["weights"] = {"imagenet": False, "message": "ImageNet weights unavailable"}
         config["image_size"] = 72
-    runs.write_json(folder / "config.json", config)
-    runs.write_json(
+    run_folders.write_json(folder / "config.json", config)
+    run_folders.write_json(
         folder / "status.json",
         {"state": "finished", "phase": "done", "created": time.time(), "error": None},
     )
-    runs.write_json(
+    run_folders.write_json(
         folder / "subsets.json",
         {
             "root": str(index.root),
@@ -56,7 +60,7 @@ def write_old_run(name: str, dataset, model: str = "cnn"):
             "skipped": [],
         },
     )
-    runs.write_json(folder / "history.json", {"loss": [0.7, 0.6], "val_auc": [0.5, 0.6]})
+    run_folders.write_json(folder / "history.json", {"loss": [0.7, 0.6], "val_auc": [0.5, 0.6]})
     labels = np.array([sample.label for sample in test])
     report = metrics.detection_report(labels, np.linspace(0.1, 0.9, len(labels)))
     extra = {
@@ -67,7 +71,7 @@ def write_old_run(name: str, dataset, model: str = "cnn"):
         "epochs_run": 2,
         "params": 1,
     }
-    runs.write_json(folder / "metrics.json", {**report, **extra})
+    run_folders.write_json(folder / "metrics.json", {**report, **extra})
     registry.build(model, image_size=config["image_size"], seed=0).save(folder / "model.keras")
     return folder
 
@@ -76,9 +80,9 @@ def test_an_old_run_folder_loads_compares_rescores_classifies_and_explains(tiny_
     folder = write_old_run("cnn_20250101-000000", tiny_dataset)
     write_old_run("xception_20250101-000001", tiny_dataset, "xception")
 
-    config = TrainConfig.from_dict(runs.read_json(folder / "config.json"))
+    config = TrainConfig.from_dict(run_folders.read_json(folder / "config.json"))
     assert config.options == registry.get_spec("cnn").defaults()  # what it was built with
-    assert runs.load_run(folder).finished
+    assert run_folders.load_run(folder).finished
 
     comparison = compare.load_comparison()
     assert not comparison.problems

@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from core import demo, settings
+from core import settings
+from core.sources import demo
 
 APP = str(settings.REPO_ROOT / "streamlit_app.py")
 EXPLORER = "pages/data_explorer.py"
@@ -160,7 +161,7 @@ def test_explorer_tables_and_charts_speak_plainly(ffhq, monkeypatch):
     image-size chart uses the Real/Fake colours of every other class chart."""
     import plotly.io
 
-    from ui import charts
+    from core.evaluation import figures
 
     monkeypatch.setenv(settings.DATA_ENV, str(ffhq))
     explorer = AppTest.from_file(APP, default_timeout=60)
@@ -187,9 +188,9 @@ def test_explorer_tables_and_charts_speak_plainly(ffhq, monkeypatch):
     for chart in explorer.get("plotly_chart"):
         figure = plotly.io.from_json(chart.proto.spec)
         for trace in figure.data:
-            if trace.name in charts.CLASS_COLOURS:
-                assert trace.marker.color == charts.CLASS_COLOURS[trace.name] or (
-                    trace.line.color == charts.CLASS_COLOURS[trace.name]
+            if trace.name in figures.CLASS_COLOURS:
+                assert trace.marker.color == figures.CLASS_COLOURS[trace.name] or (
+                    trace.line.color == figures.CLASS_COLOURS[trace.name]
                 ), (chart.key, trace.name)
     # The batch's shape fits its metric: two per row (the browser test checks no truncation).
     assert {m.label for m in explorer.metric} >= {"Images shape", "Labels dtype"}

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from core import images, perturb
+from core.data import images, perturb
 
 PHOTO = (
     Path(__file__).resolve().parents[1] / "../shared/data/ffhq-stylegan2/Dataset/Test/Real"

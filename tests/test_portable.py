@@ -10,7 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from core import compare, runs, scoring, settings, testsets
+from core import settings
+from core.data import testsets
+from core.evaluation import compare, scoring
+from core.runs import run_folders
 from tests.conftest import make_tree
 from tests.test_compare import make_run
 
@@ -20,17 +23,17 @@ def test_id_depends_on_files_and_contents_not_on_the_folder(tmp_path):
     two = tmp_path / "elsewhere" / "copy"
     shutil.copytree(one, two)
     files = ["Test/Real/real_0.jpg", "Test/Fake/fake_1.jpg"]
-    assert compare.test_set_id(one, files) == compare.test_set_id(two, reversed(files))
-    assert compare.test_set_id(one, files) != compare.test_set_id(one, files[:1])
+    assert testsets.test_set_id(one, files) == testsets.test_set_id(two, reversed(files))
+    assert testsets.test_set_id(one, files) != testsets.test_set_id(one, files[:1])
     (two / files[0]).write_bytes((two / files[0]).read_bytes() + b"\0")  # same name, new bytes
-    assert compare.test_set_id(one, files) != compare.test_set_id(two, files)
-    assert len(compare.test_set_id(one, files)) == 10
+    assert testsets.test_set_id(one, files) != testsets.test_set_id(two, files)
+    assert len(testsets.test_set_id(one, files)) == 10
 
 
 def test_file_hashes_are_cached(tmp_path, monkeypatch):
     root = make_tree(tmp_path / "Dataset", {"Test": (3, 3)})
     files = [str(p.relative_to(root)) for p in sorted(root.rglob("*.jpg"))]
-    first = compare.test_set_id(root, files)
+    first = testsets.test_set_id(root, files)
     opened = []
     real_open = open
 
@@ -39,16 +42,16 @@ def test_file_hashes_are_cached(tmp_path, monkeypatch):
         return real_open(path, *args, **kwargs)
 
     monkeypatch.setattr("builtins.open", counting_open)
-    assert compare.test_set_id(root, files) == first
+    assert testsets.test_set_id(root, files) == first
     assert opened == []  # unchanged files are not read again
 
 
 def test_trainer_records_the_dataset_as_given_and_the_content_id(trained_run, ffhq):
-    subsets = runs.read_json(trained_run / "subsets.json")
-    metrics = runs.read_json(trained_run / "metrics.json")
+    subsets = run_folders.read_json(trained_run / "subsets.json")
+    metrics = run_folders.read_json(trained_run / "metrics.json")
     assert subsets["data_dir"] == str(ffhq) and subsets["is_demo"] is False
     assert not Path(subsets["test"][0]).is_absolute()
-    assert metrics["test_set_id"] == compare.test_set_id(subsets["root"], metrics["test_files"])
+    assert metrics["test_set_id"] == testsets.test_set_id(subsets["root"], metrics["test_files"])
 
 
 @pytest.fixture
@@ -64,7 +67,7 @@ def scored(tmp_path, monkeypatch) -> dict:
     common = compare.run_test_set(comparison.record(folders[0].name))
     results = scoring.rescore(comparison.records, common)
     assert all(result.error is None for result in results)
-    sample = compare.dataset_test_set(dataset, size=4, seed=3)
+    sample = testsets.dataset_test_set(dataset, size=4, seed=3)
     return {
         "dataset": dataset,
         "folders": folders,
@@ -111,7 +114,7 @@ def test_moving_artifacts_and_dataset_keeps_everything_usable(scored, tmp_path, 
     monkeypatch.setenv(settings.DATA_ENV, str(new_dataset))
 
     # The same sample of the moved dataset is the same test set; and it can be scored there.
-    sample = compare.dataset_test_set(new_dataset, size=4, seed=3)
+    sample = testsets.dataset_test_set(new_dataset, size=4, seed=3)
     assert sample.id == scored["sample_id"]
     fresh = scoring.rescore(compare.load_comparison().records, sample)
     assert all(result.error is None for result in fresh)
@@ -139,8 +142,8 @@ def test_demo_runs_follow_the_artifacts_folder(tmp_path, monkeypatch):
         settings.demo_data_dir(), {"Train": (4, 4), "Validation": (2, 2), "Test": (4, 4)}
     )
     folder = make_run(demo, test_size=4, seed=1)
-    subsets = runs.read_json(folder / "subsets.json")
-    runs.write_json(folder / "subsets.json", subsets | {"data_dir": None, "is_demo": True})
+    subsets = run_folders.read_json(folder / "subsets.json")
+    run_folders.write_json(folder / "subsets.json", subsets | {"data_dir": None, "is_demo": True})
     new = tmp_path / "new" / "artifacts"
     new.parent.mkdir()
     shutil.move(old, new)
@@ -153,13 +156,13 @@ def test_demo_runs_follow_the_artifacts_folder(tmp_path, monkeypatch):
 
 def test_old_rescore_ids_still_load(scored):
     folder = scored["folders"][0]
-    current = runs.rescore_path(folder, scored["common_id"])
+    current = run_folders.rescore_path(folder, scored["common_id"])
     record = json.loads(current.read_text())
     legacy = testsets.legacy_test_set_id(record["root"], record["requested_files"])
     assert legacy != scored["common_id"]
     record["test_set_id"] = legacy
-    current.rename(runs.rescore_path(folder, legacy))
-    runs.write_json(runs.rescore_path(folder, legacy), record)
+    current.rename(run_folders.rescore_path(folder, legacy))
+    run_folders.write_json(run_folders.rescore_path(folder, legacy), record)
     comparison = compare.load_comparison()
     assert comparison.problems == []
     assert legacy in comparison.record(folder.name).rescores

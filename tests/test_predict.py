@@ -14,15 +14,18 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from core import predict, runs, settings
+from core import settings
+from core.evaluation import scoring
+from core.runs import run_folders
+from core.serving import predict
 from tests.conftest import known_p_real
 
-CLI = [sys.executable, "-m", "core.predict"]
+CLI = [sys.executable, "-m", "core.serving.predict"]
 
 
 @pytest.fixture(scope="module")
 def model(trained_run):
-    return predict.load_model(trained_run)
+    return scoring.load_model(trained_run)
 
 
 @pytest.fixture(scope="module")
@@ -67,15 +70,15 @@ def test_known_model_gives_its_known_probability(trained_run, grey, tmp_path):
 
 
 def test_predict_p_real_matches_batch_and_single(model, test_images):
-    from core import images
+    from core.data import images
 
     pixels = np.stack([images.load(path, 48) for path in test_images])
-    batch = predict.predict_p_real(model, pixels)
-    single = [predict.predict_p_real(model, image)[0] for image in pixels]
+    batch = scoring.predict_p_real(model, pixels)
+    single = [scoring.predict_p_real(model, image)[0] for image in pixels]
     assert batch.shape == (3,)
     np.testing.assert_allclose(batch, single, atol=1e-5)
     # Large batches take the model.predict path; same numbers.
-    many = predict.predict_p_real(model, np.repeat(pixels, 30, axis=0), batch_size=16)
+    many = scoring.predict_p_real(model, np.repeat(pixels, 30, axis=0), batch_size=16)
     np.testing.assert_allclose(many[::30], batch, atol=1e-5)
 
 
@@ -122,7 +125,7 @@ def test_threshold_decides_and_is_recorded(model, test_images):
 
 
 def test_eer_threshold_read_from_metrics(trained_run):
-    metrics = runs.read_json(trained_run / "metrics.json")
+    metrics = run_folders.read_json(trained_run / "metrics.json")
     value = predict.eer_threshold(metrics)
     assert value is not None and 0.0 <= value <= 1.0
     assert predict.eer_threshold({"eer_threshold": None}) is None
@@ -160,21 +163,21 @@ def test_missing_and_corrupt_model_reported(trained_run, tmp_path, test_images):
     missing = tmp_path / "cnn_missing"
     shutil.copytree(trained_run, missing)
     (missing / "model.keras").unlink()
-    with pytest.raises(runs.RunError, match=r"has no model\.keras"):
-        predict.load_model(missing)
+    with pytest.raises(run_folders.RunError, match=r"has no model\.keras"):
+        scoring.load_model(missing)
 
     corrupt = tmp_path / "cnn_corrupt"
     shutil.copytree(trained_run, corrupt)
     (corrupt / "model.keras").write_bytes(b"PK\x03\x04 this is not really a zip")
-    with pytest.raises(runs.RunError, match=r"model\.keras is damaged"):
-        predict.load_model(corrupt)
+    with pytest.raises(run_folders.RunError, match=r"model\.keras is damaged"):
+        scoring.load_model(corrupt)
 
     truncated = tmp_path / "cnn_truncated"
     shutil.copytree(trained_run, truncated)
     data = (trained_run / "model.keras").read_bytes()
     (truncated / "model.keras").write_bytes(data[: len(data) // 2])
-    with pytest.raises(runs.RunError, match=r"could not be loaded|damaged"):
-        predict.load_model(truncated)
+    with pytest.raises(run_folders.RunError, match=r"could not be loaded|damaged"):
+        scoring.load_model(truncated)
 
     process = run_cli("--run", missing, test_images[0])
     assert process.returncode == 2

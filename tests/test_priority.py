@@ -6,7 +6,8 @@ import os
 import subprocess
 import sys
 
-from core import jobs, processes, score_jobs, settings
+from core import processes, settings
+from core.jobs import scoring_queue, training_queue
 
 
 def test_lower_priority_raises_the_niceness_of_the_process_and_its_children():
@@ -30,16 +31,15 @@ def test_lower_priority_raises_the_niceness_of_the_process_and_its_children():
 
 def test_the_scoring_worker_entry_point_lowers_its_priority(monkeypatch):
     calls = []
-    monkeypatch.setattr(score_jobs, "lower_priority", lambda: calls.append("nice"))
-    monkeypatch.setattr(score_jobs, "run_worker", lambda: calls.append("work") or 0)
-    assert score_jobs.main(["--worker"]) == 0
+    monkeypatch.setattr(scoring_queue, "lower_priority", lambda: calls.append("nice"))
+    monkeypatch.setattr(scoring_queue, "run_worker", lambda: calls.append("work") or 0)
+    assert scoring_queue.main(["--worker"]) == 0
     assert calls == ["nice", "work"]
 
 
 def test_the_training_worker_entry_point_lowers_its_priority(monkeypatch):
     calls = []
-    monkeypatch.setattr(jobs, "_configure_logging", lambda: None)
-    monkeypatch.setattr(jobs, "lower_priority", lambda: calls.append("nice"))
-    monkeypatch.setattr(jobs, "run_worker", lambda: calls.append("work") or 0)
-    assert jobs.main(["--worker"]) == 0
+    monkeypatch.setattr(training_queue, "lower_priority", lambda: calls.append("nice"))
+    monkeypatch.setattr(training_queue, "run_worker", lambda: calls.append("work") or 0)
+    assert training_queue.main(["--worker"]) == 0
     assert calls == ["nice", "work"]

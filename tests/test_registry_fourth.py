@@ -16,9 +16,13 @@ import sys
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from core import compare, gradcam, images, runs, scoring, settings
-from core.config import TrainConfig
+from core import settings
+from core.data import images, testsets
+from core.evaluation import compare, scoring
 from core.models import registry
+from core.runs import run_folders
+from core.runs.config import TrainConfig
+from core.serving import gradcam
 
 APP = str(settings.REPO_ROOT / "streamlit_app.py")
 
@@ -41,10 +45,11 @@ def open_page(page: str) -> AppTest:
     return at
 
 
+@pytest.mark.slow
 def test_a_fourth_detector_trains_lists_scores_classifies_and_explains(
     fourth, tiny_dataset, monkeypatch
 ):
-    from core.train import train
+    from core.training.trainer import train
 
     assert registry.list_models() == ["cnn", "capsnet", "xception", "tinyconv"]
     config = TrainConfig(
@@ -62,7 +67,7 @@ def test_a_fourth_detector_trains_lists_scores_classifies_and_explains(
     assert result.state == "finished"
     assert result.run_dir.name.startswith("tinyconv_")
     assert result.metrics["model_display"] == "Tiny conv (test)"
-    saved = TrainConfig.from_dict(runs.read_json(result.run_dir / "config.json"))
+    saved = TrainConfig.from_dict(run_folders.read_json(result.run_dir / "config.json"))
     assert saved.options == {"filters": 3}
 
     # Train page: offered, with its option, and its run listed.
@@ -78,7 +83,7 @@ def test_a_fourth_detector_trains_lists_scores_classifies_and_explains(
     # Compare: re-scored through core, then listed on the page.
     comparison = compare.load_comparison()
     (record,) = comparison.records
-    test_set = compare.dataset_test_set(tiny_dataset, 4, seed=1)
+    test_set = testsets.dataset_test_set(tiny_dataset, 4, seed=1)
     (rescored,) = scoring.rescore([record], test_set)
     assert rescored.error is None and rescored.record["metrics"]["n"] == 4
     table = compare.comparison_table([record], common=test_set.id)

@@ -6,7 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from core import compare, report, robustness, runs, scoring, testsets
+from core.data import testsets
+from core.evaluation import compare, report, robustness, scoring
+from core.runs import run_folders
 from tests.conftest import make_tree
 from tests.test_compare import make_run
 
@@ -32,10 +34,10 @@ def scored_runs(artifacts) -> tuple[list[compare.RunRecord], str]:
     )
     folders = [make_run(dataset, test_size=6, seed=seed) for seed in (1, 2, 3)]
     test_set = testsets.dataset_test_set(dataset, 6, 0)
-    records = [compare.load_record(runs.load_run(folder)) for folder in folders]
+    records = [compare.load_record(run_folders.load_run(folder)) for folder in folders]
     scoring.rescore(records, test_set, "common")
     robustness.score_runs(folders, Path(test_set.root), test_set.files, test_set.id)
-    return [compare.load_record(runs.load_run(folder)) for folder in folders], test_set.id
+    return [compare.load_record(run_folders.load_run(folder)) for folder in folders], test_set.id
 
 
 def external_sources(page: str) -> list[str]:

@@ -21,10 +21,13 @@ import keras
 import numpy as np
 import pytest
 
-from core import checkpoint, checkpoint_files, jobs, runs, settings
-from core.config import TrainConfig
+from core import settings
+from core.jobs import training_queue
 from core.models.registry import ModelSpec, WeightsChoice, register, unregister
-from core.train import train
+from core.runs import checkpoint_files, run_folders
+from core.runs.config import TrainConfig
+from core.training import checkpoint, cli
+from core.training.trainer import train
 
 #: A small CNN: two narrow blocks, no SRM channels (builds and traces in seconds).
 SMALL_CNN = {"widths": "8,16", "high_pass": "false"}
@@ -52,10 +55,10 @@ def run_files(folder: Path) -> set[str]:
 
 def assert_ended_clean(folder: Path, epochs: int) -> dict[str, list[float]]:
     """Finished, complete, every history list ``epochs`` long, no checkpoint left."""
-    run = runs.load_run(folder)
+    run = run_folders.load_run(folder)
     assert run.status["state"] == "finished" and run.finished, run.status
     assert run.metrics["epochs_run"] == epochs
-    history = runs.read_json(folder / "history.json")
+    history = run_folders.read_json(folder / "history.json")
     assert {len(values) for values in history.values()} == {epochs}, history
     assert not checkpoint_files.saved(folder)
     assert not list(folder.glob(f"{checkpoint_files.TEMP_PREFIX}*"))
@@ -64,9 +67,9 @@ def assert_ended_clean(folder: Path, epochs: int) -> dict[str, list[float]]:
 
 
 def queued_run(config: TrainConfig) -> Path:
-    folder = runs.new_run_dir(config.model)
-    runs.write_json(folder / "config.json", config.to_dict())
-    runs.set_status(folder, "queued", created=time.time())
+    folder = run_folders.new_run_dir(config.model)
+    run_folders.write_json(folder / "config.json", config.to_dict())
+    run_folders.set_status(folder, "queued", created=time.time())
     return folder
 
 
@@ -87,6 +90,7 @@ def trainer_env(**extra: str) -> dict[str, str]:
 # --- (a) the target: SIGKILL during epoch 3 of 5, then --resume ----------------------
 
 
+@pytest.mark.slow
 def test_sigkill_in_epoch_3_then_resume_ends_with_5_epochs(tiny_dataset, tmp_path):
     config = TrainConfig(
         model="cnn",
@@ -101,7 +105,7 @@ def test_sigkill_in_epoch_3_then_resume_ends_with_5_epochs(tiny_dataset, tmp_pat
     folder = queued_run(config)
     log = (tmp_path / "victim.log").open("w")
     victim = subprocess.Popen(
-        [sys.executable, "-m", "core.train", "--run-dir", str(folder)],
+        [sys.executable, "-m", "core.training", "--run-dir", str(folder)],
         cwd=settings.REPO_ROOT,
         env=trainer_env(**{checkpoint.FAULT_ENV: "3:300"}),
         stdout=log,
@@ -111,20 +115,20 @@ def test_sigkill_in_epoch_3_then_resume_ends_with_5_epochs(tiny_dataset, tmp_pat
         paused = folder / "epoch-3.paused"  # one batch of epoch 3 trained, then a pause
         wait_for(lambda: paused.exists() or victim.poll() is not None, 300, "epoch 3")
         assert victim.poll() is None, (tmp_path / "victim.log").read_text()[-3000:]
-        before = runs.read_json(folder / "history.json")
-        assert runs.read_json(folder / "status.json")["epoch"] == 3
+        before = run_folders.read_json(folder / "history.json")
+        assert run_folders.read_json(folder / "status.json")["epoch"] == 3
     finally:
         victim.send_signal(signal.SIGKILL)
         victim.wait()
     assert {len(values) for values in before.values()} == {2}
     assert [path.name for path in checkpoint_files.saved(folder)] == ["checkpoint-0002"]
-    listed = {run.name: run for run in jobs.refresh_states()}  # what the Train page does
+    listed = {run.name: run for run in training_queue.refresh_states()}  # what the Train page does
     assert listed[folder.name].state == "interrupted"
     assert checkpoint_files.resume_epoch(folder) == 2
     stored = checkpoint_files.latest(folder).arrays()
 
     probe = Probe()  # resumed in this process: a second TensorFlow start costs more than the run
-    assert checkpoint.resume(folder, callbacks=[probe]).state == "finished"
+    assert cli.resume(folder, callbacks=[probe]).state == "finished"
     probe.assert_restored(stored)  # batch-norm statistics and Adam's moments included
     history = assert_ended_clean(folder, 5)
     for key, values in before.items():  # epochs 1-2 carried over, not trained again
@@ -134,11 +138,11 @@ def test_sigkill_in_epoch_3_then_resume_ends_with_5_epochs(tiny_dataset, tmp_pat
 def test_resume_refuses_a_run_that_is_not_interrupted(tiny_dataset):
     folder = queued_run(TrainConfig(model="cnn", data_dir=str(tiny_dataset)))
     with pytest.raises(checkpoint.ResumeError, match="is queued; only an interrupted run"):
-        checkpoint.resume(folder)
-    from core.train_cli import main
+        cli.resume(folder)
+    from core.training.cli import main
 
     assert main(["--resume", str(folder)]) == 2
-    assert runs.load_run(folder).state == "queued"
+    assert run_folders.load_run(folder).state == "queued"
 
 
 # --- (b) a checkpoint written halfway is never read ---------------------------------
@@ -196,7 +200,7 @@ def test_a_damaged_checkpoint_is_skipped_for_an_older_one(tmp_path):
     ("error", "state"), [(KeyboardInterrupt(), "interrupted"), (ValueError("bad"), "failed")]
 )
 def test_ctrl_c_leaves_a_resumable_run_other_failures_do_not(tmp_path, error, state):
-    from core.progress import Progress
+    from core.runs.progress import Progress
 
     progress = Progress(tmp_path, {"started": time.time()})
     write_checkpoint(tmp_path, 1)
@@ -204,13 +208,14 @@ def test_ctrl_c_leaves_a_resumable_run_other_failures_do_not(tmp_path, error, st
         raise error
     except BaseException:
         progress.end("failed", error=type(error).__name__)
-    assert runs.read_json(tmp_path / "status.json")["state"] == state
+    assert run_folders.read_json(tmp_path / "status.json")["state"] == state
     assert bool(checkpoint_files.saved(tmp_path)) == (state == "interrupted")
 
 
 # --- (c) killed before its first epoch ended: starts again from scratch -------------
 
 
+@pytest.mark.slow
 def test_resume_of_a_run_killed_before_its_first_epoch_ended(tiny_dataset):
     config = TrainConfig(
         model="tinyconv",
@@ -222,15 +227,15 @@ def test_resume_of_a_run_killed_before_its_first_epoch_ended(tiny_dataset):
     )
     folder = queued_run(config)
     # What a trainer killed in epoch 1, during its first save, leaves behind.
-    runs.set_status(folder, "running", phase="training", epoch=1, pid=2**22 + 1)
+    run_folders.set_status(folder, "running", phase="training", epoch=1, pid=2**22 + 1)
     half = folder / f"{checkpoint_files.TEMP_PREFIX}killed"
     half.mkdir()
     (half / checkpoint_files.STATE_FILE).write_text('{"epoch": 1, "version": 1}')
     # No page noticed the death (say the machine restarted): the resume sees it.
-    result = checkpoint.resume(folder)
+    result = cli.resume(folder)
     assert result.state == "finished"
     assert_ended_clean(folder, 2)
-    assert runs.load_run(folder).status["error"] is None
+    assert run_folders.load_run(folder).status["error"] is None
 
 
 # --- (d) the fine-tuning phase -------------------------------------------------------
@@ -313,6 +318,7 @@ class Probe(keras.callbacks.Callback):
                 np.testing.assert_array_equal(value, stored)
 
 
+@pytest.mark.slow
 def test_resume_in_and_between_the_fine_tuning_phase(tiny_dataset):
     config = TrainConfig(
         model="tinytune",
@@ -334,9 +340,9 @@ def test_resume_in_and_between_the_fine_tuning_phase(tiny_dataset):
         if phase == "fine-tuning":  # phase 1's result travels with the checkpoint
             assert saved.state["phase_one"][0] == 2
             assert len(checkpoint._group(arrays, "snapshot")) == 4  # base and logit weights
-        runs.set_status(copy, "interrupted")
+        run_folders.set_status(copy, "interrupted")
         probe = Probe()
-        assert checkpoint.resume(copy, callbacks=[probe]).state == "finished"
+        assert cli.resume(copy, callbacks=[probe]).state == "finished"
         probe.assert_restored(arrays)
         history = assert_ended_clean(copy, 4)
         for key, values in straight.items():

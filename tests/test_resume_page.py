@@ -1,5 +1,5 @@
 """AppTest of the Train page's Resume button: an interrupted run is queued again and the
-worker's trainer (the fast fake one) takes it; ``jobs.resume`` leaves other runs alone."""
+worker's trainer (the fast fake one) takes it; ``training_queue.resume`` leaves other runs alone."""
 
 from __future__ import annotations
 
@@ -9,8 +9,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from core import checkpoint_files, jobs, runs, settings
-from core.config import TrainConfig
+from core import settings
+from core.jobs import training_queue
+from core.runs import checkpoint_files, run_folders
+from core.runs.config import TrainConfig
 from tests.conftest import make_tree
 from tests.test_jobs import fake_trainer, wait_until  # noqa: F401 - the fixture
 from tests.test_train_page_ux import open_page
@@ -25,10 +27,12 @@ def dataset(tmp_path, monkeypatch) -> Path:
 
 def interrupted_run(epochs_done: int) -> Path:
     """A run killed after ``epochs_done`` epochs (0: before its first epoch ended)."""
-    folder = runs.new_run_dir("cnn")
-    runs.write_json(folder / "config.json", TrainConfig(model="cnn", epochs=5).to_dict())
-    runs.set_status(folder, "running", created=time.time(), epochs=5, epoch=epochs_done + 1)
-    runs.set_status(folder, "interrupted", error="The training process stopped unexpectedly.")
+    folder = run_folders.new_run_dir("cnn")
+    run_folders.write_json(folder / "config.json", TrainConfig(model="cnn", epochs=5).to_dict())
+    run_folders.set_status(folder, "running", created=time.time(), epochs=5, epoch=epochs_done + 1)
+    run_folders.set_status(
+        folder, "interrupted", error="The training process stopped unexpectedly."
+    )
     if epochs_done:
         arrays = {"model/0": np.zeros(3)}
         checkpoint_files.write(folder, {"epoch": epochs_done, "phase": "training"}, arrays)
@@ -50,22 +54,26 @@ def test_resume_button_queues_the_run_and_the_worker_takes_it(dataset, fake_trai
     at.button(key=f"train_resume_{killed.name}").click()
     at.run()
     assert not at.exception, at.exception
-    assert runs.load_run(killed).state in ("queued", "running", "finished")
-    assert runs.load_run(fresh).state == "interrupted"  # only the one pressed
+    assert run_folders.load_run(killed).state in ("queued", "running", "finished")
+    assert run_folders.load_run(fresh).state == "interrupted"  # only the one pressed
     assert not any(button.key == f"train_resume_{killed.name}" for button in at.button)
-    wait_until(lambda: runs.load_run(killed).state == "finished", 60, "the resumed run to end")
+    wait_until(
+        lambda: run_folders.load_run(killed).state == "finished", 60, "the resumed run to end"
+    )
     assert f"start {killed.name}" in fake_trainer.read_text()
-    status = runs.load_run(killed).status
+    status = run_folders.load_run(killed).status
     assert status["error"] is None and status.get("log_tail") is None
 
 
 def test_jobs_resume_only_takes_interrupted_runs(dataset, monkeypatch):
-    monkeypatch.setattr(jobs, "ensure_worker", lambda: None)
+    monkeypatch.setattr(training_queue, "ensure_worker", lambda: None)
     folder = interrupted_run(1)
-    (folder / runs.CANCEL_FLAG).touch()  # a stale request must not stop the resumed run
-    assert jobs.resume(folder) is True
-    assert runs.load_run(folder).state == "queued" and not runs.cancel_requested(folder)
-    assert jobs.resume(folder) is False  # queued now: nothing changes
-    runs.set_status(folder, "cancelled")
-    assert jobs.resume(folder) is False
-    assert runs.load_run(folder).state == "cancelled"
+    (folder / run_folders.CANCEL_FLAG).touch()  # a stale request must not stop the resumed run
+    assert training_queue.resume(folder) is True
+    assert run_folders.load_run(folder).state == "queued" and not run_folders.cancel_requested(
+        folder
+    )
+    assert training_queue.resume(folder) is False  # queued now: nothing changes
+    run_folders.set_status(folder, "cancelled")
+    assert training_queue.resume(folder) is False
+    assert run_folders.load_run(folder).state == "cancelled"

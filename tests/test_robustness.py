@@ -7,7 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from core import ensemble, perturb, robustness
+from core.data import perturb
+from core.evaluation import ensemble, robustness
 from tests.conftest import make_tree
 
 SETTINGS = len(list(perturb.settings())) + 1  # plus the clean image
@@ -73,7 +74,7 @@ def test_stored_results_are_reused(dataset, two_runs, monkeypatch) -> None:
     def no_loading(run_dir):
         raise AssertionError("a stored result was scored again")
 
-    monkeypatch.setattr("core.scoring.load_model", no_loading)
+    monkeypatch.setattr("core.evaluation.scoring.load_model", no_loading)
     assert robustness.score_runs(two_runs, root, files, "set1") == first
 
 

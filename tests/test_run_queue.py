@@ -1,12 +1,12 @@
-"""Duplicates of a configuration and the whole queue's ETA (core.run_queue)."""
+"""Duplicates of a configuration and the whole queue's ETA (core.jobs.run_queue)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from core import run_queue
-from core.config import TrainConfig
-from core.runs import Run
+from core.jobs import run_queue
+from core.runs.config import TrainConfig
+from core.runs.run_folders import Run
 
 
 def run(state: str, config: TrainConfig, status: dict | None = None, metrics=None) -> Run:

@@ -16,18 +16,15 @@ import psutil
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from core import runs, settings
+from core import settings
+from core.runs import run_folders
 from tests.conftest import make_tree
 
 APP = str(settings.REPO_ROOT / "streamlit_app.py")
 LOOPBACK = {"127.0.0.1", "::1"}
 
 
-@pytest.fixture
-def local(monkeypatch):
-    """As if the UI had noted a localhost server (tests run in one process)."""
-    monkeypatch.setattr(settings, "_server_address", "localhost")
-    monkeypatch.setattr(settings, "_server_noted", True)
+LOCAL = settings.Access("localhost")
 
 
 def _free_port() -> int:
@@ -79,39 +76,37 @@ def test_started_app_is_reachable_from_this_machine_only(tmp_path):
         server.wait(30)
 
 
-def test_restricted_only_when_shared_or_roots_set(monkeypatch, local, tmp_path):
+def test_restricted_only_when_shared_or_roots_set(monkeypatch, tmp_path):
     monkeypatch.delenv(settings.DATA_ROOTS_ENV, raising=False)
-    assert not settings.restricted()
-    assert settings.folder_refusal(tmp_path) is None and settings.delete_allowed()
+    assert not LOCAL.restricted() and not settings.SHELL.restricted()
+    assert LOCAL.folder_refusal(tmp_path) is None and LOCAL.delete_allowed()
     for address in ("0.0.0.0", "", "192.168.1.20"):
-        settings.note_server_address(address)
-        assert settings.restricted(), address
-    settings.note_server_address("127.0.0.1")
-    assert not settings.restricted()
+        assert settings.Access(address).restricted(), address
+    assert not settings.Access("127.0.0.1").restricted()
     monkeypatch.setenv(settings.DATA_ROOTS_ENV, str(tmp_path / "allowed"))
-    assert settings.restricted()
+    assert LOCAL.restricted() and settings.SHELL.restricted()
 
 
-def test_folders_outside_the_roots_are_refused(monkeypatch, local, tmp_path):
+def test_folders_outside_the_roots_are_refused(monkeypatch, tmp_path):
     allowed = tmp_path / "allowed"
     monkeypatch.setenv(settings.DATA_ROOTS_ENV, f"{allowed}{os.pathsep}{tmp_path / 'more'}")
-    assert settings.folder_refusal(allowed / "Dataset") is None
-    assert settings.folder_refusal(tmp_path / "more" / "x") is None
-    assert settings.folder_refusal(settings.demo_data_dir()) is None  # the demo set
-    refused = settings.folder_refusal("/etc")
+    assert LOCAL.folder_refusal(allowed / "Dataset") is None
+    assert LOCAL.folder_refusal(tmp_path / "more" / "x") is None
+    assert LOCAL.folder_refusal(settings.demo_data_dir()) is None  # the demo set
+    refused = LOCAL.folder_refusal("/etc")
     assert refused and "outside the dataset folders" in refused
     assert settings.DATA_ROOTS_ENV in refused
     # No way out through "..", nor through a link.
-    assert settings.folder_refusal(f"{allowed}/../../etc") is not None
+    assert LOCAL.folder_refusal(f"{allowed}/../../etc") is not None
     allowed.mkdir()
     (allowed / "link").symlink_to("/etc")
-    assert settings.folder_refusal(allowed / "link") is not None
+    assert LOCAL.folder_refusal(allowed / "link") is not None
     # Served beyond localhost with no roots listed: only the operator's folders.
     monkeypatch.delenv(settings.DATA_ROOTS_ENV)
-    settings.note_server_address("0.0.0.0")
-    assert "none are listed" in settings.folder_refusal(allowed)
+    shared = settings.Access("0.0.0.0")
+    assert "none are listed" in shared.folder_refusal(allowed)
     monkeypatch.setenv(settings.DATA_ENV, str(allowed))
-    assert settings.folder_refusal(allowed / "Dataset") is None
+    assert shared.folder_refusal(allowed / "Dataset") is None
 
 
 def _app_with_folder(folder: Path) -> AppTest:
@@ -151,13 +146,13 @@ def test_sidebar_accepts_any_folder_locally(monkeypatch, tmp_path):
     assert f"Using: `{folder}`" in " ".join(c.value for c in at.sidebar.caption)
 
 
-def test_cross_dataset_folder_outside_the_roots_is_refused(monkeypatch, local, tmp_path):
-    from core import compare
+def test_cross_dataset_folder_outside_the_roots_is_refused(monkeypatch, tmp_path):
+    from core.data import testsets
 
     outside = make_tree(tmp_path / "outside" / "Dataset", {"Test": (2, 2)})
     monkeypatch.setenv(settings.DATA_ROOTS_ENV, str(tmp_path / "allowed"))
-    with pytest.raises(compare.CompareError, match="outside the dataset folders"):
-        compare.dataset_test_set(outside)
+    with pytest.raises(testsets.CompareError, match="outside the dataset folders"):
+        testsets.dataset_test_set(outside)
 
 
 @pytest.fixture
@@ -187,7 +182,7 @@ def test_delete_hidden_unless_allowed(one_run, monkeypatch, tmp_path):
     assert not [b for b in at.button if b.key == "compare_delete"]
     assert any("Deleting runs is off" in caption.value for caption in at.caption)
     with pytest.raises(PermissionError, match="Deleting runs is off"):
-        runs.delete_run(one_run)
+        run_folders.delete_run(one_run)
     assert one_run.is_dir()
 
     monkeypatch.setenv(settings.ALLOW_DELETE_ENV, "1")

@@ -11,13 +11,15 @@ import numpy as np
 import pytest
 from conftest import make_tree, write_image
 
-from core import data, images, scoring, store, stream, subsets, testsets
-from core.config import TrainConfig
+from core.data import catalog, images, store, stream, testsets
+from core.evaluation import scoring
+from core.runs.config import TrainConfig
+from core.training import subsets
 
 
 @pytest.fixture
 def decodes(monkeypatch) -> list[str]:
-    """Every file decoded from now on (the store decodes with core.images)."""
+    """Every file decoded from now on (the store decodes with core.data.images)."""
     seen: list[str] = []
     real = images.decode
 
@@ -41,12 +43,12 @@ def _config(root: Path, **sizes) -> TrainConfig:
     return TrainConfig(model="cnn", data_dir=str(root), image_size=40, **sizes)
 
 
-def _all(root: Path) -> list[data.Sample]:
-    return [sample for part in data.index_dataset(root).splits.values() for sample in part]
+def _all(root: Path) -> list[catalog.Sample]:
+    return [sample for part in catalog.index_dataset(root).splits.values() for sample in part]
 
 
 class _Progress:
-    """Stands in for core.progress.Progress: records the status updates."""
+    """Stands in for core.runs.progress.Progress: records the status updates."""
 
     def __init__(self) -> None:
         self.status: dict = {}
@@ -65,7 +67,7 @@ def test_store_pixels_match_the_inference_decoder(tree, monkeypatch):
     monkeypatch.setattr(stream, "IOV_BUFFERS", 7)  # long runs of slots read in several calls
     samples = _all(tree)
     stored = store.load(tree, samples, 40)
-    direct = data.load_images(tree, samples, 40)
+    direct = catalog.load_images(tree, samples, 40)
     assert stored.paths == direct.paths and np.array_equal(stored.labels, direct.labels)
     assert stored.pixels.shape == direct.pixels.shape and len(stored.pixels) == len(samples)
     assert np.array_equal(np.asarray(stored.pixels), direct.pixels)
@@ -109,7 +111,7 @@ def test_a_bigger_subset_extends_the_store_without_decoding_the_old_files(tree, 
     assert len(decodes) == len(samples) - 25
     after = (store.store_path(tree, 40) / store.PIXELS_NAME).read_bytes()
     assert after[: len(before)] == before and len(after) == len(samples) * 40 * 40 * 3
-    assert np.array_equal(np.asarray(loaded.pixels), data.load_images(tree, samples, 40).pixels)
+    assert np.array_equal(np.asarray(loaded.pixels), catalog.load_images(tree, samples, 40).pixels)
 
 
 def test_a_changed_file_is_decoded_again_into_its_slot(tree, decodes):
@@ -162,13 +164,13 @@ def test_a_killed_build_leaves_a_usable_store_that_the_next_build_finishes(tree,
     decodes.clear()
     loaded = store.load(tree, samples, 40)
     assert len(decodes) == len(paths) - len(committed)
-    assert np.array_equal(np.asarray(loaded.pixels), data.load_images(tree, samples, 40).pixels)
+    assert np.array_equal(np.asarray(loaded.pixels), catalog.load_images(tree, samples, 40).pixels)
     assert pixels.stat().st_size == len(paths) * 40 * 40 * 3
 
 
 def test_a_disk_too_small_is_refused_with_one_sentence(tree, monkeypatch):
     monkeypatch.setattr(store.shutil, "disk_usage", lambda _: SimpleNamespace(free=10**6))
-    with pytest.raises(data.DatasetError) as caught:
+    with pytest.raises(catalog.DatasetError) as caught:
         subsets.load_subsets(_config(tree))
     message = str(caught.value)
     assert "Decoding 40 images at 40 px needs" in message and "only 1.0 MB is free" in message
@@ -193,12 +195,12 @@ def test_stores_are_listed_and_deleted(tree, monkeypatch):
 
 def _peak_bytes(config: TrainConfig, batches: int) -> int:
     """Peak Python-tracked memory of loading the subsets, building and reading the pipelines."""
-    from core import train_data
+    from core.training import pipelines
 
     tracemalloc.start()
     try:
         loaded = subsets.load_subsets(config)
-        train, validation = train_data.training_datasets(loaded, config, replicas=1)
+        train, validation = pipelines.training_datasets(loaded, config, replicas=1)
         for _ in train.take(batches):
             pass
         for _ in validation:
@@ -269,7 +271,7 @@ def test_store_panel_lists_stores_and_gates_delete(tree, monkeypatch):
 
 
 def test_robustness_reads_full_size_images_from_a_store_at_their_size(tmp_path, decodes):
-    from core import robustness
+    from core.evaluation import robustness
 
     root = make_tree(tmp_path / "Dataset", {"Test": (3, 3)}, size=32)
     files = [sample.path for sample in _all(root)]

@@ -1,4 +1,4 @@
-"""core.train end to end on tiny data: complete run folders, cancel, failure, CLI, devices."""
+"""The trainer end to end on tiny data: complete run folders, cancel, failure, CLI, devices."""
 
 from __future__ import annotations
 
@@ -13,11 +13,13 @@ import keras
 import numpy as np
 import pytest
 
-from core import runs, scoring, settings
-from core import train_cli as train_module
-from core.config import TrainConfig
-from core.subsets import class_weights
-from core.train import STEPS, RunResult, train
+from core import settings
+from core.evaluation import scoring
+from core.runs import run_folders
+from core.runs.config import TrainConfig
+from core.training import cli as train_module
+from core.training.subsets import class_weights
+from core.training.trainer import STEPS, RunResult, train
 from tests.conftest import make_tree
 
 METRIC_KEYS = {
@@ -60,6 +62,7 @@ def _read(run_dir: Path, name: str):
     return json.loads((run_dir / name).read_text(encoding="utf-8"))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("precision", ["float32", "mixed_bfloat16"])
 def test_train_writes_a_complete_run_folder(tiny_dataset, precision, monkeypatch):
     monkeypatch.setenv(settings.PRECISION_ENV, precision)
@@ -95,11 +98,11 @@ def test_train_writes_a_complete_run_folder(tiny_dataset, precision, monkeypatch
     assert status["pid"] == os.getpid() and status["epochs"] == 2 and status["batches"] == 3
     assert status["training_precision"] == precision  # shown on the Training page
 
-    run = runs.load_run(run_dir)
+    run = run_folders.load_run(run_dir)
     assert run.finished
 
     # The saved model reproduces the stored test predictions' metrics.
-    from core.data import Sample, load_images
+    from core.data.catalog import Sample, load_images
     from core.metrics import detection_report
     from core.models.registry import import_all
 
@@ -116,6 +119,7 @@ def test_train_writes_a_complete_run_folder(tiny_dataset, precision, monkeypatch
     assert again["auc"] == pytest.approx(metrics["auc"], abs=1e-6)
 
 
+@pytest.mark.slow
 def test_missing_validation_split_is_held_out_of_train(tmp_path):
     data = make_tree(tmp_path / "Dataset", {"Train": (10, 10), "Test": (3, 3)})
     result = train(_config(data, model="capsnet"))
@@ -129,30 +133,31 @@ def test_missing_test_split_fails_clearly(tmp_path):
     data = make_tree(tmp_path / "Dataset", {"Train": (4, 4), "Validation": (2, 2)})
     with pytest.raises(ValueError, match="no Test images"):
         train(_config(data))
-    (run,) = runs.list_runs()
+    (run,) = run_folders.list_runs()
     assert run.state == "failed" and "no Test images" in run.status["error"]
 
 
 def test_cancel_before_start_leaves_no_metrics(tiny_dataset):
-    run_dir = runs.new_run_dir("cnn")
-    runs.set_status(run_dir, "queued", created=123.0)
-    runs.request_cancel(run_dir)
+    run_dir = run_folders.new_run_dir("cnn")
+    run_folders.set_status(run_dir, "queued", created=123.0)
+    run_folders.request_cancel(run_dir)
     result = train(_config(tiny_dataset), run_dir=run_dir)
     assert result.state == "cancelled" and result.metrics is None
     status = _read(run_dir, "status.json")
     assert status["state"] == "cancelled" and status["created"] == 123.0
     assert not (run_dir / "metrics.json").exists()
-    assert not runs.load_run(run_dir).finished
+    assert not run_folders.load_run(run_dir).finished
 
 
+@pytest.mark.slow
 def test_cancel_during_training_stops_within_a_batch(tiny_dataset):
-    run_dir = runs.new_run_dir("cnn")
+    run_dir = run_folders.new_run_dir("cnn")
     seen = []
 
     class CancelAfterFirstBatch(keras.callbacks.Callback):
         def on_train_batch_end(self, batch, logs=None):
             seen.append(batch)
-            runs.request_cancel(run_dir)
+            run_folders.request_cancel(run_dir)
 
     result = train(
         _config(tiny_dataset, epochs=5, batch_size=4), run_dir, [CancelAfterFirstBatch()]
@@ -164,6 +169,7 @@ def test_cancel_during_training_stops_within_a_batch(tiny_dataset):
     assert not (run_dir / "model.keras").exists()
 
 
+@pytest.mark.slow
 def test_a_crash_is_marked_failed_with_its_error(tiny_dataset, monkeypatch):
     def broken(*args, **kwargs):
         raise RuntimeError("disk on fire\nsecond line")
@@ -171,7 +177,7 @@ def test_a_crash_is_marked_failed_with_its_error(tiny_dataset, monkeypatch):
     monkeypatch.setattr(scoring, "timed_p_real", broken)
     with pytest.raises(RuntimeError, match="disk on fire"):
         train(_config(tiny_dataset))
-    (run,) = runs.list_runs()
+    (run,) = run_folders.list_runs()
     assert run.state == "failed" and not run.finished
     assert run.status["error"] == "disk on fire second line"
     assert "Traceback" in (run.path / "error.log").read_text()
@@ -188,21 +194,23 @@ def test_class_weights_balance_an_imbalanced_split():
     assert class_weights(three_to_one, "off") is None
 
 
+@pytest.mark.slow
 def test_queued_run_trains_in_its_folder(tiny_dataset):
     config = _config(tiny_dataset)
-    run_dir = runs.new_run_dir("cnn")
-    runs.write_json(run_dir / "config.json", config.to_dict())
-    runs.set_status(run_dir, "queued", created=5.0)
+    run_dir = run_folders.new_run_dir("cnn")
+    run_folders.write_json(run_dir / "config.json", config.to_dict())
+    run_folders.set_status(run_dir, "queued", created=5.0)
     assert train_module.main(["--run-dir", str(run_dir)]) == 0
-    assert runs.load_run(run_dir).finished
+    assert run_folders.load_run(run_dir).finished
     assert train_module.main(["--data-dir", str(tiny_dataset.parent / "nowhere")]) == 1
 
 
+@pytest.mark.slow
 def test_cli_trains_end_to_end(tiny_dataset, artifacts):
     command = [
         sys.executable,
         "-m",
-        "core.train",
+        "core.training",
         "--model",
         "cnn",
         "--data-dir",
@@ -226,11 +234,12 @@ def test_cli_trains_end_to_end(tiny_dataset, artifacts):
     )
     assert done.returncode == 0, done.stderr[-2000:]
     assert "epoch 1:" in done.stdout and "test accuracy" in done.stdout
-    (run,) = runs.list_runs(artifacts / "runs")
+    (run,) = run_folders.list_runs(artifacts / "runs")
     assert run.finished and f"Run folder: {run.path}" in done.stdout
     assert len(run.subsets()["train"]) == 12
 
 
+@pytest.mark.slow
 def test_two_devices_use_mirrored_strategy(tiny_dataset, artifacts):
     # Logical devices must be configured before TensorFlow initialises: a fresh process.
     script = textwrap.dedent(
@@ -242,8 +251,8 @@ def test_two_devices_use_mirrored_strategy(tiny_dataset, artifacts):
         tf.config.set_logical_device_configuration(
             cpu, [tf.config.LogicalDeviceConfiguration()] * 2
         )
-        from core.config import TrainConfig
-        from core.train import distribution_strategy, train
+        from core.runs.config import TrainConfig
+        from core.training.trainer import distribution_strategy, train
         assert distribution_strategy().num_replicas_in_sync == 2
         config = TrainConfig(model="cnn", data_dir={str(tiny_dataset)!r}, image_size=32,
                              epochs=1, batch_size=8)
@@ -263,6 +272,7 @@ def test_two_devices_use_mirrored_strategy(tiny_dataset, artifacts):
     assert "DEVICES 2 finished" in done.stdout
 
 
+@pytest.mark.slow
 def test_without_a_data_dir_trains_on_the_demo_dataset():
     config = TrainConfig(
         image_size=32, train_size=16, val_size=8, test_size=8, epochs=1, batch_size=8
@@ -275,7 +285,7 @@ def test_without_a_data_dir_trains_on_the_demo_dataset():
 
 
 def test_validation_threshold_separates_a_shifted_model():
-    from core.calibration import validation_threshold
+    from core.training.calibration import validation_threshold
 
     labels = np.array([0, 0, 0, 1, 1, 1])
     leaning_real = np.array([0.55, 0.6, 0.65, 0.8, 0.85, 0.9])  # ranks right, all >= 0.5
@@ -285,8 +295,8 @@ def test_validation_threshold_separates_a_shifted_model():
 
 
 def test_calibration_moves_the_decision_point_and_keeps_the_ranking():
-    from core.calibration import calibrate_decision_bias, validation_threshold
     from core.metrics import balanced_accuracy
+    from core.training.calibration import calibrate_decision_bias, validation_threshold
 
     inputs = keras.Input((1,))
     model = keras.Model(inputs, keras.layers.Dense(1, name="logit")(inputs))
@@ -326,6 +336,7 @@ def test_training_precision_is_float32_unless_asked(monkeypatch):
         settings.training_precision(False, bf16_cpu)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("step", ["calibrate", "evaluate", "save"])
 def test_cancel_in_a_late_step_ends_the_run_cancelled(tiny_dataset, step):
     """Issue 15.8: a cancel pressed while evaluating ended the run as finished."""
@@ -334,17 +345,18 @@ def test_cancel_in_a_late_step_ends_the_run_cancelled(tiny_dataset, step):
     def cancel_at(name: str) -> None:
         seen.append(name)
         if name == step:
-            runs.request_cancel(run_dir)
+            run_folders.request_cancel(run_dir)
 
-    run_dir = runs.new_run_dir("cnn")
+    run_dir = run_folders.new_run_dir("cnn")
     result = train(_config(tiny_dataset, epochs=1), run_dir=run_dir, on_step=cancel_at)
     assert seen == list(STEPS[: STEPS.index(step) + 1])
     assert result.state == "cancelled" and result.metrics is None
     assert _read(run_dir, "status.json")["state"] == "cancelled"
     assert not (run_dir / "metrics.json").exists()
-    assert not runs.load_run(run_dir).finished
+    assert not run_folders.load_run(run_dir).finished
 
 
+@pytest.mark.slow
 def test_model_options_are_recorded_and_used(tiny_dataset):
     config = _config(tiny_dataset, epochs=1).replace(options={"widths": [16, 24], "dropout": 0.1})
     result = train(config)

@@ -11,7 +11,10 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from core import demo, jobs, runs, settings
+from core import settings
+from core.jobs import training_queue
+from core.runs import lifecycle, run_folders
+from core.sources import demo
 from tests.conftest import make_tree
 
 APP = str(settings.REPO_ROOT / "streamlit_app.py")
@@ -51,6 +54,7 @@ def table(at: AppTest):
     return frame.value
 
 
+@pytest.mark.slow
 def test_page_trains_a_tiny_run_and_shows_it_finished(artifacts, demo_set):
     use_demo(artifacts, demo_set)
     at = open_page()
@@ -68,7 +72,7 @@ def test_page_trains_a_tiny_run_and_shows_it_finished(artifacts, demo_set):
     at.run()
     assert not at.exception, at.exception
     assert not at.error, [error.value for error in at.error]
-    (run,) = runs.list_runs()
+    (run,) = run_folders.list_runs()
     assert run.config["model"] == "cnn"
     assert run.config["image_size"] == 32
     assert run.config["train_size"] == 32
@@ -76,10 +80,13 @@ def test_page_trains_a_tiny_run_and_shows_it_finished(artifacts, demo_set):
     assert table(at)["state"].iloc[0] in ("queued (#1)", "running", "finished")
 
     deadline = time.monotonic() + 240
-    while runs.load_run(run.path).state in jobs.ACTIVE_STATES and time.monotonic() < deadline:
+    while (
+        run_folders.load_run(run.path).state in training_queue.ACTIVE_STATES
+        and time.monotonic() < deadline
+    ):
         time.sleep(0.5)
-    finished = runs.load_run(run.path)
-    log = (run.path / jobs.TRAINER_LOG_NAME).read_text()
+    finished = run_folders.load_run(run.path)
+    log = (run.path / lifecycle.TRAINER_LOG_NAME).read_text()
     assert finished.finished, f"{finished.status}\n{log}"
 
     at.run()
@@ -90,9 +97,9 @@ def test_page_trains_a_tiny_run_and_shows_it_finished(artifacts, demo_set):
     assert 0 <= float(row["test accuracy"]) <= 1  # shown as text: "0.875", "—" when missing
     assert "No run is training" in " ".join(caption.value for caption in at.caption)
     deadline = time.monotonic() + 60  # TensorFlow takes a few seconds to exit
-    while jobs.worker_pid() is not None and time.monotonic() < deadline:
+    while training_queue.worker_pid() is not None and time.monotonic() < deadline:
         time.sleep(0.1)
-    assert jobs.worker_pid() is None, "the worker should exit once the queue is empty"
+    assert training_queue.worker_pid() is None, "the worker should exit once the queue is empty"
 
 
 def test_page_refuses_inputs_that_cannot_work(tmp_path, monkeypatch):
@@ -106,13 +113,13 @@ def test_page_refuses_inputs_that_cannot_work(tmp_path, monkeypatch):
     errors = " ".join(error.value for error in at.error)
     assert "The Train subset (13) is larger than the Train split (12 images)" in errors
     assert at.button(key="train_start").disabled
-    assert runs.list_runs() == []
+    assert run_folders.list_runs() == []
 
     set_inputs(at, model="xception", size_train=12, size_validation=6, size_test=6)
     at.run()
     assert at.number_input(key="train_image_size").min == 71  # the field refuses 32
-    assert runs.list_runs() == []
-    assert jobs.worker_pid() is None
+    assert run_folders.list_runs() == []
+    assert training_queue.worker_pid() is None
 
 
 def captions(at: AppTest) -> str:
@@ -145,7 +152,7 @@ def test_xception_panel_says_what_this_machine_has(tmp_path, monkeypatch):
 def test_model_options_reach_the_queued_config(tmp_path, monkeypatch):
     root = make_tree(tmp_path / "Dataset", {"Train": (6, 6), "Validation": (3, 3), "Test": (3, 3)})
     monkeypatch.setenv(settings.DATA_ENV, str(root))
-    monkeypatch.setattr(jobs, "ensure_worker", lambda: None)
+    monkeypatch.setattr(training_queue, "ensure_worker", lambda: None)
     at = open_page()
     set_inputs(at, model="capsnet", image_size=32, size_train=8, size_validation=4, size_test=4)
     at.number_input(key="train_option_capsnet_routing_iterations").set_value(3)
@@ -153,7 +160,7 @@ def test_model_options_reach_the_queued_config(tmp_path, monkeypatch):
     at.button(key="train_start").click()
     at.run()
     assert not at.exception, at.exception
-    (queued,) = jobs.queued_runs()
+    (queued,) = training_queue.queued_runs()
     assert queued.config["options"]["routing_iterations"] == 3
     assert queued.config["options"]["widths"] == [16, 32]
     assert queued.config["options"]["n_primary"] == 8  # defaults recorded too
@@ -163,21 +170,21 @@ def test_model_options_reach_the_queued_config(tmp_path, monkeypatch):
     at.run()
     errors = " ".join(error.value for error in at.error)
     assert "capsnet option widths" in errors and "not a number" in errors
-    assert len(jobs.queued_runs()) == 1
+    assert len(training_queue.queued_runs()) == 1
 
 
 def test_page_queues_all_three_models_in_order(tmp_path, monkeypatch):
     root = make_tree(tmp_path / "Dataset", {"Train": (6, 6), "Validation": (3, 3), "Test": (3, 3)})
     monkeypatch.setenv(settings.DATA_ENV, str(root))
     # A trainer that never starts keeps the runs queued: we only check what was queued.
-    monkeypatch.setattr(jobs, "ensure_worker", lambda: None)
+    monkeypatch.setattr(training_queue, "ensure_worker", lambda: None)
     at = open_page()
     set_inputs(at, model="all", image_size=72, size_train=8, size_validation=4, size_test=4)
     at.button(key="train_start").click()
     at.run()
     assert not at.exception, at.exception
     assert "Only one run trains at a time" in " ".join(s.value for s in at.success)
-    queued = jobs.queued_runs()
+    queued = training_queue.queued_runs()
     assert [run.model for run in queued] == ["cnn", "capsnet", "xception"]
     assert {run.config["seed"] for run in queued} == {42}
     assert {run.config["data_dir"] for run in queued} == {str(root)}

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from streamlit.testing.v1 import AppTest
 
-from core import jobs, settings
+from core import settings
+from core.jobs import training_queue
 from tests.conftest import make_tree
 from tests.test_train_page import open_page, set_inputs
 
@@ -16,7 +17,7 @@ def example_captions(at: AppTest) -> list[str]:
 def test_self_blended_choice_shows_examples_and_reaches_the_config(tmp_path, monkeypatch):
     root = make_tree(tmp_path / "Dataset", {"Train": (6, 6), "Validation": (3, 3), "Test": (3, 3)})
     monkeypatch.setenv(settings.DATA_ENV, str(root))
-    monkeypatch.setattr(jobs, "ensure_worker", lambda: None)
+    monkeypatch.setattr(training_queue, "ensure_worker", lambda: None)
     at = open_page()
     assert at.radio(key="train_fakes_from").value == "dataset"
     assert not example_captions(at)  # no examples until a blended option is chosen
@@ -29,5 +30,5 @@ def test_self_blended_choice_shows_examples_and_reaches_the_config(tmp_path, mon
     assert sum("no face found" in caption.value for caption in at.caption) == 3
     at.button(key="train_start").click()
     at.run()
-    (queued,) = jobs.queued_runs()
+    (queued,) = training_queue.queued_runs()
     assert queued.config["fakes_from"] == "self-blended"

@@ -17,9 +17,11 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from core import jobs, runs, settings
-from core.config import TrainConfig
+from core import settings
+from core.jobs import training_queue
 from core.models.registry import get_spec
+from core.runs import run_folders
+from core.runs.config import TrainConfig
 from tests.conftest import make_tree
 
 APP = str(settings.REPO_ROOT / "streamlit_app.py")
@@ -30,7 +32,7 @@ def dataset(tmp_path, monkeypatch) -> Path:
     root = make_tree(tmp_path / "Dataset", {"Train": (6, 6), "Validation": (3, 3), "Test": (3, 3)})
     monkeypatch.setenv(settings.DATA_ENV, str(root))
     # No trainer: queued runs stay queued, the test only reads what the page says.
-    monkeypatch.setattr(jobs, "ensure_worker", lambda: None)
+    monkeypatch.setattr(training_queue, "ensure_worker", lambda: None)
     return root
 
 
@@ -46,16 +48,16 @@ def open_page() -> AppTest:
 def fake_run(state: str, status: dict, metrics: dict | None = None, **config) -> Path:
     """A run folder in ``state`` with the given status, config fields and metrics."""
     values = {"model": "cnn", "image_size": 64, "train_size": 100, "epochs": 2} | config
-    folder = runs.new_run_dir(values["model"])
-    runs.write_json(folder / "config.json", TrainConfig(**values).to_dict())
-    runs.write_json(folder / "history.json", {"loss": [0.7], "val_loss": [0.69]})
+    folder = run_folders.new_run_dir(values["model"])
+    run_folders.write_json(folder / "config.json", TrainConfig(**values).to_dict())
+    run_folders.write_json(folder / "history.json", {"loss": [0.7], "val_loss": [0.69]})
     if metrics is not None:
-        runs.write_json(folder / "metrics.json", metrics)
-        # A finished run needs a whole model archive too (runs.is_complete); the page
+        run_folders.write_json(folder / "metrics.json", metrics)
+        # A finished run needs a whole model archive too (run_folders.is_complete); the page
         # only lists it, so an archive with Keras's config entry stands in for a model.
         with zipfile.ZipFile(folder / "model.keras", "w") as archive:
             archive.writestr("config.json", "{}")
-    runs.set_status(folder, state, **status)
+    run_folders.set_status(folder, state, **status)
     time.sleep(1.01)  # run folders are named by the second
     return folder
 
@@ -109,7 +111,7 @@ def test_start_feedback_stays_in_view(dataset):
     for _ in range(2):  # the live panel reruns the page when the queue changes
         assert "Queued `cnn_" in texts(at, "success")
         at.run()
-    assert len(jobs.queued_runs()) == 3
+    assert len(training_queue.queued_runs()) == 3
 
 
 def test_an_identical_run_needs_a_confirmation(dataset):
@@ -117,22 +119,22 @@ def test_an_identical_run_needs_a_confirmation(dataset):
     at = open_page()
     small_inputs(at)
     at.button(key="train_start").click().run()
-    assert len(runs.list_runs()) == 1
+    assert len(run_folders.list_runs()) == 1
     at.button(key="train_start").click().run()
     assert not at.exception, at.exception
     assert "An identical run already exists" in texts(at, "warning")
-    assert len(runs.list_runs()) == 1
+    assert len(run_folders.list_runs()) == 1
     at.button(key="train_duplicate_no").click().run()
     assert "Nothing was queued." in texts(at, "info")
-    assert len(runs.list_runs()) == 1
+    assert len(run_folders.list_runs()) == 1
     at.button(key="train_start").click().run()
     at.button(key="train_duplicate_yes").click().run()
-    assert len(runs.list_runs()) == 2
+    assert len(run_folders.list_runs()) == 2
     # A different seed is another run: no question.
     at.number_input(key="train_seed").set_value(7).run()
     at.button(key="train_start").click().run()
     assert "An identical run" not in texts(at, "warning")
-    assert len(runs.list_runs()) == 3
+    assert len(run_folders.list_runs()) == 3
 
 
 def test_live_panel_clock_queue_eta_and_table(dataset, monkeypatch):
@@ -161,15 +163,15 @@ def test_live_panel_clock_queue_eta_and_table(dataset, monkeypatch):
     fake_run("queued", {"created": now - 300})
     # Each read of the runs sees the trainer one epoch further: the table and the panel
     # must show the same reading.
-    real_refresh = jobs.refresh_states
+    real_refresh = training_queue.refresh_states
 
     def advancing():
         found = real_refresh()
-        status = runs.load_run(running).status
-        runs.set_status(running, "running", epoch=min(2, status["epoch"] + 1))
+        status = run_folders.load_run(running).status
+        run_folders.set_status(running, "running", epoch=min(2, status["epoch"] + 1))
         return found
 
-    monkeypatch.setattr(jobs, "refresh_states", advancing)
+    monkeypatch.setattr(training_queue, "refresh_states", advancing)
     at = open_page()
     captions = texts(at, "caption")
     # The clock ticks from the start (65 s ago), not from the trainer's stale 7 s.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from core.verdict import UNCERTAIN, verdict
+from core.serving.verdict import UNCERTAIN, verdict
 
 
 @pytest.mark.parametrize(

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 import streamlit as st
 
-from core import ensemble, verdict
+from core.serving import verdict
 
 RULES = {"logit": "mean logit", "probability": "mean probability"}
 
@@ -36,27 +36,23 @@ def choice(n_runs: int) -> str | None:
 def card(
     votes: Sequence[tuple[str, verdict.Verdict]],
     method: str,
-    threshold: float,
-    band: float,
+    shown: verdict.Verdict,
     colours: dict[str, str],
-) -> verdict.Verdict:
-    """Draw the ensemble's verdict and each member's vote; return the ensemble's verdict.
+) -> None:
+    """Draw the ensemble's verdict and each member's vote.
 
     Args:
         votes: (run name, that run's verdict) per member.
         method: ``logit`` or ``probability``.
-        threshold: P(Real) threshold of the ensemble (the slider's).
-        band: the uncertain band.
+        shown: the ensemble's verdict (:func:`core.serving.classify.classify` decides it).
         colours: verdict label -> Streamlit colour name.
     """
-    p_real = float(ensemble.combine([shown.p_real for _, shown in votes], method))
-    shown = verdict.verdict(p_real, threshold, band)
     st.markdown(
         f"**Ensemble of {len(votes)} runs ({RULES[method]})**: "
-        f":{colours[shown.label]}[**{shown.label}**] · {shown.text} · threshold {threshold:.2f}"
+        f":{colours[shown.label]}[**{shown.label}**] · {shown.text} · "
+        f"threshold {shown.threshold:.2f}"
     )
     st.caption(
         "Members: "
         + " · ".join(f"`{name}` :{colours[vote.label]}[{vote.text}]" for name, vote in votes)
     )
-    return shown

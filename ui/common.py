@@ -1,7 +1,7 @@
 """The shared sidebar and the dataset every page works on.
 
 The dataset comes from, in order: the sidebar's path field (validated), the dataset
-downloaded from Kaggle on Home (:func:`core.download.remembered_dataset`), the
+downloaded from Kaggle on Home (:func:`core.sources.download.remembered_dataset`), the
 ``DEEPFAKE_DATA_DIR`` environment variable, else the generated demo dataset.
 """
 
@@ -13,7 +13,9 @@ from pathlib import Path
 
 import streamlit as st
 
-from core import data, demo, download, settings, testsets
+from core import settings
+from core.data import catalog, testsets
+from core.sources import demo, download
 
 DATA_DIR_KEY = "app_data_dir"
 DEMO_LABEL = "Demo dataset (synthetic)"
@@ -34,6 +36,11 @@ class DatasetChoice:
 
 
 @st.cache_resource(show_spinner="Generating the demo dataset (first run only)...")
+def access() -> settings.Access:
+    """Who can reach this app (from Streamlit's ``server.address``): what it may open and delete."""
+    return settings.Access(st.get_option("server.address"))
+
+
 def _demo_root(artifacts: str) -> str:
     return str(demo.ensure_demo_dataset())
 
@@ -49,17 +56,17 @@ def _folder_stamp(path: Path) -> float:
 
 
 @st.cache_data(show_spinner="Indexing the dataset...", max_entries=8)
-def _index(root: str, stamp: float) -> data.DatasetIndex:
-    return data.index_dataset(root)
+def _index(root: str, stamp: float) -> catalog.DatasetIndex:
+    return catalog.index_dataset(root)
 
 
-def dataset_index(choice: DatasetChoice) -> data.DatasetIndex:
+def dataset_index(choice: DatasetChoice) -> catalog.DatasetIndex:
     """Return the cached index of the chosen dataset (re-indexed when folders change)."""
-    root = data.resolve_root(choice.path)
+    root = catalog.resolve_root(choice.path)
     return _index(str(root), _folder_stamp(root))
 
 
-def dataset_or_stop() -> tuple[DatasetChoice, data.DatasetIndex]:
+def dataset_or_stop() -> tuple[DatasetChoice, catalog.DatasetIndex]:
     """Return the dataset in use and its index, with the demo notice shown.
 
     A folder typed in the sidebar that cannot be used stops the page: showing the
@@ -77,7 +84,7 @@ def dataset_or_stop() -> tuple[DatasetChoice, data.DatasetIndex]:
     demo_notice(choice)
     try:
         return choice, dataset_index(choice)
-    except data.DatasetError as error:
+    except catalog.DatasetError as error:
         st.error(str(error))
         st.stop()
         raise  # st.stop() raises; this line only tells type checkers so
@@ -90,16 +97,16 @@ def check_folder(folder: str | Path) -> Path:
         DatasetError: a folder this server may not open (outside ``DEEPFAKE_DATA_ROOTS``
             when restricted), a file instead of a folder, a missing folder, a wrong layout.
     """
-    refusal = settings.folder_refusal(folder)
+    refusal = access().folder_refusal(folder)
     if refusal:
-        raise data.DatasetError(refusal)
+        raise catalog.DatasetError(refusal)
     path = Path(folder).expanduser()
     if path.is_file():
-        raise data.DatasetError(
+        raise catalog.DatasetError(
             f"{folder} is a file, not a folder: enter the dataset folder holding Train/, "
             "Validation/ and Test/ (or the folder above it)."
         )
-    return data.resolve_root(path)
+    return catalog.resolve_root(path)
 
 
 def folder_problem_banner() -> bool:
@@ -123,7 +130,7 @@ def typed_folder_error() -> str | None:
         return None
     try:
         check_folder(typed)
-    except data.DatasetError as error:
+    except catalog.DatasetError as error:
         return str(error)
     return None
 
@@ -138,19 +145,19 @@ def current_dataset() -> DatasetChoice:
     if typed:
         try:
             return DatasetChoice(check_folder(typed), "sidebar", is_demo=False)
-        except data.DatasetError:
+        except catalog.DatasetError:
             pass  # the sidebar shows the error; fall back below
     downloaded = download.remembered_dataset()
     if downloaded is not None:
         try:
             return DatasetChoice(check_folder(downloaded), "download", is_demo=False)
-        except data.DatasetError:
+        except catalog.DatasetError:
             pass  # the sidebar shows the error
     env = settings.env_data_dir()
     if env is not None:
         try:
             return DatasetChoice(check_folder(env), "environment", is_demo=False)
-        except data.DatasetError:
+        except catalog.DatasetError:
             pass
     root = Path(_demo_root(str(settings.artifacts_dir())))
     return DatasetChoice(root, "demo", is_demo=True)
@@ -187,12 +194,12 @@ def sidebar() -> None:
         if downloaded is not None and not typed:
             try:
                 check_folder(downloaded)
-            except data.DatasetError as error:
+            except catalog.DatasetError as error:
                 st.error(f"Downloaded dataset: {error} Download it again on Home.")
         elif env is not None and not typed:
             try:
                 check_folder(env)
-            except data.DatasetError as error:
+            except catalog.DatasetError as error:
                 problem = f"{settings.DATA_ENV}: {error}"
                 st.error(problem)
         choice = current_dataset()

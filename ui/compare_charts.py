@@ -1,6 +1,6 @@
 """Compare page: the ensemble choice, the chart tabs and the robustness tab.
 
-The figures themselves are :mod:`core.figures` (through :mod:`ui.charts`); this module
+The figures themselves are :mod:`core.evaluation.figures`; this module
 decides what goes into them and draws them with Streamlit.
 """
 
@@ -12,10 +12,11 @@ from typing import Any
 
 import streamlit as st
 
-from core import compare, ensemble, robustness
-from core.testsets import TestSet
-from ui import charts, compare_jobs, compare_view
+from core.data import testsets
+from core.data.testsets import TestSet
+from core.evaluation import compare, ensemble, figures, robustness
 from ui import compare_columns as columns_ui
+from ui import compare_jobs, compare_view
 
 ENSEMBLE_CHOICES = {
     "none": "No ensemble",
@@ -75,7 +76,7 @@ def robustness_test_set(
         return None
     try:
         return compare.run_test_set(next(r for r in selected if r.name == reference))
-    except compare.CompareError:
+    except testsets.CompareError:
         return None
 
 
@@ -143,7 +144,7 @@ def robustness_tab(
     all_colours = dict(colours)
     if ensemble_name:
         all_colours[ensemble_name] = ENSEMBLE_COLOUR
-    st.plotly_chart(charts.robustness_curves(lines, all_colours), key="compare_robustness")
+    st.plotly_chart(figures.robustness_curves(lines, all_colours), key="compare_robustness")
 
 
 #: The ensemble's colour on every chart (black: no run has it).
@@ -169,9 +170,9 @@ def chart_tabs(
         ]
     )
     with tabs[0]:
-        st.plotly_chart(charts.roc_curves(scored, colours), key="compare_roc")
+        st.plotly_chart(figures.roc_curves(scored, colours), key="compare_roc")
     with tabs[1]:
-        st.plotly_chart(charts.pr_curves(scored, colours), key="compare_pr")
+        st.plotly_chart(figures.pr_curves(scored, colours), key="compare_pr")
     with tabs[2]:
         per_row = 4
         for start in range(0, len(scored), per_row):
@@ -179,11 +180,11 @@ def chart_tabs(
                 st.columns(per_row), scored[start : start + per_row], strict=False
             ):
                 column.plotly_chart(
-                    charts.confusion_matrix(name, values["confusion_matrix"], colours.get(name)),
+                    figures.confusion_matrix(name, values["confusion_matrix"], colours.get(name)),
                     key=f"compare_cm_{start}_{name}",
                 )
     with tabs[3]:
-        figure = charts.training_curves({r.name: r.history for r in selected}, colours, height=420)
+        figure = figures.training_curves({r.name: r.history for r in selected}, colours, height=420)
         if figure is None:
             st.info("No training history recorded for these runs.")
         else:
@@ -194,6 +195,6 @@ def chart_tabs(
         if long.empty:
             st.info("No metrics on this test set yet.")
         else:
-            st.plotly_chart(charts.headline_bars(long, colours), key="compare_bars")
+            st.plotly_chart(figures.headline_bars(long, colours), key="compare_bars")
     with tabs[5]:
         robustness_tab(selected, test_id, colours, method)

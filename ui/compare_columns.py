@@ -1,6 +1,6 @@
-"""Column titles of the Compare page: what people read for the keys of core.compare's tables.
+"""Column titles of the Compare page: what people read for the comparison tables' keys.
 
-:func:`core.compare.comparison_table` names its columns by stable keys (``auc``,
+:func:`core.evaluation.compare.comparison_table` names its columns by stable keys (``auc``,
 ``train_seconds``, ``common/auc``, ``cross:<dataset>/auc``); this module turns them
 into titles (``AUC``, ``Train time (s)``, ``common · AUC``, ``cross: <dataset> ·
 AUC``) and gives the page the best cells and number formats by title.
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from core import compare
+from core.evaluation import compare
 
 #: Column key -> title.
 TITLES = {
@@ -92,7 +92,7 @@ def formats(table: pd.DataFrame) -> dict[str, str]:
 
 
 def headline_long(records: list[compare.RunRecord], test_id: str | None) -> pd.DataFrame:
-    """:func:`core.compare.headline_long` with titles: columns Run, Metric, Value."""
+    """:func:`core.evaluation.compare.headline_long` with titles: columns Run, Metric, Value."""
     long = compare.headline_long(records, test_id)
     long["metric"] = long["metric"].map(lambda key: TITLES.get(key, key))
     return long.rename(columns={"run": "Run", "metric": "Metric", "value": "Value"})

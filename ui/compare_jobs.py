@@ -1,7 +1,7 @@
 """Compare page: background scoring jobs (queue one, follow its progress, cancel it).
 
 Re-scores, cross-dataset checks and robustness runs are jobs of
-:mod:`core.score_jobs`: they run in their own processes, so the page stays
+:mod:`core.jobs.scoring_queue`: they run in their own processes, so the page stays
 responsive, and a reload or a second tab sees the same jobs (they live on disk).
 :func:`panel` is a fragment that redraws itself every 1.5 s; when a job this
 session queued ends, it reruns the whole page so the new results appear (and a
@@ -15,8 +15,9 @@ from pathlib import Path
 
 import streamlit as st
 
-from core import runs, score_jobs
-from core.testsets import TestSet
+from core.data.testsets import TestSet
+from core.jobs import scoring_queue
+from core.runs import run_folders
 
 WATCH = "compare_watch"  # job name -> test-set id, for jobs queued in this session
 PENDING_SET = "compare_pending_set"  # test set the table switches to on the next run
@@ -33,7 +34,7 @@ RECENT_SHOWN = 5
 
 def queue(kind: str, run_dirs: Sequence[Path], test_set: TestSet, seed: int = 0) -> Path:
     """Queue a scoring job for the selected runs and follow it from this session."""
-    job_dir = score_jobs.submit(kind, run_dirs, test_set, seed=seed)
+    job_dir = scoring_queue.submit(kind, run_dirs, test_set, seed=seed)
     st.session_state.setdefault(WATCH, {})[job_dir.name] = test_set.id
     st.toast(f"{KIND_LABELS[kind]} of {len(run_dirs)} run(s) queued on {test_set.label}.")
     return job_dir
@@ -49,7 +50,7 @@ def show_last_results() -> None:
             st.success(last["summary"])
 
 
-def _ended(job: score_jobs.Job) -> dict[str, list[str] | str]:
+def _ended(job: scoring_queue.Job) -> dict[str, list[str] | str]:
     """What a session that queued ``job`` is told when it ends."""
     status = job.status
     if job.state == "finished":
@@ -66,7 +67,7 @@ def _ended(job: score_jobs.Job) -> dict[str, list[str] | str]:
     }
 
 
-def _report_ended(ended: list[score_jobs.Job], watch: dict[str, str], seen: set[str]) -> None:
+def _report_ended(ended: list[scoring_queue.Job], watch: dict[str, str], seen: set[str]) -> None:
     """Leave the ended jobs' messages for the next run; switch the table to a new test set."""
     messages: dict[str, list[str] | str] = {"errors": [], "summary": ""}
     for job in ended:
@@ -82,7 +83,7 @@ def _report_ended(ended: list[score_jobs.Job], watch: dict[str, str], seen: set[
     st.session_state[LAST_RESULTS] = messages
 
 
-def _job_line(job: score_jobs.Job) -> None:
+def _job_line(job: scoring_queue.Job) -> None:
     status = job.status
     what = KIND_LABELS.get(job.kind, job.kind)
     n_runs = len(job.spec.get("runs", []))
@@ -93,10 +94,10 @@ def _job_line(job: score_jobs.Job) -> None:
         text = f"{what} of {n_runs} run(s): {done}/{total} ({status.get('message', 'starting')})"
     columns = st.columns([5, 1])
     columns[0].progress(job.fraction, text=text)
-    if runs.cancel_requested(job.path):
+    if run_folders.cancel_requested(job.path):
         columns[1].caption("Stopping…")
     elif columns[1].button("Cancel", key=f"compare_job_cancel_{job.name}"):
-        score_jobs.cancel(job.path)
+        scoring_queue.cancel(job.path)
         st.rerun(scope="fragment")
 
 
@@ -107,16 +108,16 @@ def panel() -> None:
     A job this session saw running (queued here, or found running after a reload)
     reruns the whole page when it ends, so its results appear.
     """
-    all_jobs = score_jobs.refresh()
+    all_jobs = scoring_queue.refresh()
     watch: dict[str, str] = st.session_state.setdefault(WATCH, {})
     seen: set[str] = st.session_state.setdefault(SEEN, set())
-    ended = [job for job in all_jobs if job.state in runs.FINAL_STATES]
+    ended = [job for job in all_jobs if job.state in run_folders.FINAL_STATES]
     ended = [job for job in ended if job.name in watch or job.name in seen]
     if ended:
         _report_ended(ended, watch, seen)
         st.rerun(scope="app")
-    seen |= {job.name for job in all_jobs if job.state in score_jobs.ACTIVE_STATES}
-    active = [job for job in all_jobs if job.state in score_jobs.ACTIVE_STATES]
+    seen |= {job.name for job in all_jobs if job.state in scoring_queue.ACTIVE_STATES}
+    active = [job for job in all_jobs if job.state in scoring_queue.ACTIVE_STATES]
     if active:
         st.caption(
             "Scoring in the background: reloading or leaving the page does not stop it; "

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 import streamlit as st
 
-from core import compare, report
+from core.evaluation import compare, report
 
 
 def report_buttons(selected: Sequence[compare.RunRecord], test_id: str | None, combined) -> None:

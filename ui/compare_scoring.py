@@ -10,11 +10,12 @@ from collections.abc import Sequence
 
 import streamlit as st
 
-from core import compare, data
+from core.data import catalog, testsets
+from core.evaluation import compare
 from ui import common, compare_jobs, compare_view
 
 
-def _queue(kind: str, selected: Sequence[compare.RunRecord], test_set: compare.TestSet) -> None:
+def _queue(kind: str, selected: Sequence[compare.RunRecord], test_set: testsets.TestSet) -> None:
     compare_jobs.queue(kind, [record.run.path for record in selected], test_set)
 
 
@@ -49,7 +50,7 @@ def rescore_controls(comparison: compare.Comparison, selected: list[compare.RunR
         if st.button("Re-score the selected runs", key="compare_rescore", type="primary"):
             try:
                 chosen = compare.run_test_set(comparison.record(reference))
-            except compare.CompareError as error:
+            except testsets.CompareError as error:
                 st.error(str(error))
             else:
                 _queue("rescore", selected, chosen)
@@ -67,8 +68,10 @@ def rescore_controls(comparison: compare.Comparison, selected: list[compare.RunR
     seed = columns[2].number_input("Seed", min_value=0, value=0, key="compare_common_seed")
     if st.button("Re-score the selected runs", key="compare_rescore_sample", type="primary"):
         try:
-            chosen = compare.dataset_test_set(folder, int(size) or None, int(seed))
-        except (compare.CompareError, data.DatasetError) as error:
+            chosen = testsets.dataset_test_set(
+                folder, int(size) or None, int(seed), common.access()
+            )
+        except (testsets.CompareError, catalog.DatasetError) as error:
             st.error(str(error))
         else:
             _queue("rescore", selected, chosen)
@@ -96,8 +99,10 @@ def cross_controls(selected: list[compare.RunRecord]) -> None:
             st.error("Enter the folder of another dataset (holding Test/Real and Test/Fake) first.")
             return
         try:
-            chosen = compare.dataset_test_set(folder.strip(), int(size) or None, int(seed))
-        except (compare.CompareError, data.DatasetError) as error:
+            chosen = testsets.dataset_test_set(
+                folder.strip(), int(size) or None, int(seed), common.access()
+            )
+        except (testsets.CompareError, catalog.DatasetError) as error:
             st.error(str(error))
         else:
             _queue("cross", selected, chosen)

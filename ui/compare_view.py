@@ -1,6 +1,6 @@
 """What the Compare page shows of the comparison table: a compact default, chosen extras.
 
-``core.compare.comparison_table`` returns every fact and metric of every run (30-45
+``core.evaluation.compare.comparison_table`` returns every fact and metric of every run (30-45
 columns, named by keys such as ``auc`` or ``common/auc``). A person first needs to
 tell the runs apart and read the headline metrics on one test set, so the page
 starts from :func:`compact_columns` and lets the user add any other column; titles
@@ -15,7 +15,7 @@ from collections.abc import Sequence
 
 import pandas as pd
 
-from core import compare
+from core.evaluation import compare
 from ui import compare_columns
 
 #: Metrics of the compact table, in order (metrics.json keys).

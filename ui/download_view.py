@@ -1,6 +1,6 @@
 """Home's "Get the Kaggle dataset" section: Download, progress, Cancel, the result.
 
-The download runs in a background process (:mod:`core.download`); this section only
+The download runs in a background process (:mod:`core.sources.download`); this section only
 starts it, reads its status file and cancels it, so a reload or a second tab shows
 the same download.
 """
@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import streamlit as st
 
-from core import download, kaggle, settings
+from core.sources import download, kaggle
+from ui import common
 
 POLL_S = 1.0
 
@@ -57,7 +58,7 @@ def download_section() -> None:
             download.forget_dataset()
             st.rerun()
         return
-    if settings.restricted():
+    if common.access().restricted():
         st.caption(
             "Downloading from the app is off on a shared app; whoever runs the server can "
             "run `python -m core.download`."

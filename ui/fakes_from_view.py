@@ -1,7 +1,7 @@
 """The Train page's "training fakes from" choice, its one-sentence explanation and examples.
 
 The examples are self-blends of a few of the chosen dataset's Train reals, picked
-and blended with the run's seed (:func:`core.train_data.example_blends`), so a
+and blended with the run's seed (:func:`core.training.pipelines.example_blends`), so a
 person sees what the detector will be shown as fakes before starting a run.
 """
 
@@ -11,10 +11,10 @@ from pathlib import Path
 
 import streamlit as st
 
-from core.config import FAKES_FROM
-from core.data import DatasetIndex
+from core.data.catalog import DatasetIndex
+from core.runs.config import FAKES_FROM
 from core.settings import LABEL_REAL
-from core.train_data import example_blends
+from core.training.pipelines import example_blends
 
 LABELS = {
     "dataset": "The dataset's Fake images",
@@ -44,7 +44,7 @@ def fakes_from_choice(index: DatasetIndex, seed: int) -> str:
         seed: the run's seed (the examples follow it).
 
     Returns:
-        The chosen option (a :data:`core.config.FAKES_FROM` value).
+        The chosen option (a :data:`core.runs.config.FAKES_FROM` value).
     """
     choice = st.radio(
         "Training fakes from",

@@ -2,7 +2,7 @@
 
 A plain card says there is no evidence to show.
 
-The map itself comes from :mod:`core.gradcam`; this module only decides what a person
+The map itself comes from :mod:`core.serving.gradcam`; this module only decides what a person
 sees. A map that is zero everywhere (nothing pushed the model towards the verdict) or
 the same everywhere (no region stands out) would draw as a flat blue or red overlay
 that looks like a finding; both are shown as a sentence instead.
@@ -15,7 +15,8 @@ from dataclasses import dataclass
 import numpy as np
 import streamlit as st
 
-from core import gradcam, images
+from core.data import images
+from core.serving import gradcam
 
 #: A map whose values span less than this is "the same everywhere".
 FLAT_SPREAD = 0.05

@@ -1,6 +1,6 @@
 """The Train page's peak-memory line, and the refusal of a setting that cannot fit.
 
-The estimate comes from :mod:`core.memory`; the first time a model (with these
+The estimate comes from :mod:`core.training.memory`; the first time a model (with these
 options) is seen, it is built once in a subprocess, which takes a few seconds.
 """
 
@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import streamlit as st
 
-from core import memory
-from core.config import TrainConfig
 from core.models import registry
+from core.runs.config import TrainConfig
+from core.training import memory
 
 GB = memory.GB
 

@@ -1,6 +1,6 @@
 """The model card on the pages: the full card for a chosen run, and its one-line summary.
 
-The card is built from the run folder each time (:mod:`core.model_card`), so it
+The card is built from the run folder each time (:mod:`core.runs.model_card`), so it
 shows every score stored so far, including re-scores made a moment ago.
 """
 
@@ -10,7 +10,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from core import model_card
+from core.runs import model_card
 
 
 def card_summary(run_dir: Path) -> str:

@@ -1,8 +1,8 @@
 """The Train page's Resume buttons: interrupted runs continue from their last checkpoint.
 
 A run whose trainer died (killed, out of memory, the machine restarted) is shown
-*interrupted*. Resume queues it again (:func:`core.jobs.resume`); the worker's
-trainer then continues from the last completed epoch (:mod:`core.checkpoint`).
+*interrupted*. Resume queues it again (:func:`core.jobs.training_queue.resume`); the worker's
+trainer then continues from the last completed epoch (:mod:`core.training.checkpoint`).
 Reads run folders only; never imports TensorFlow.
 """
 
@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import streamlit as st
 
-from core import checkpoint_files, jobs, runs
+from core.jobs import training_queue
 from core.models import registry
+from core.runs import checkpoint_files, run_folders
 
 
-def resume_text(run: runs.Run) -> str:
+def resume_text(run: run_folders.Run) -> str:
     """Where a resume of ``run`` starts: ``resumes from epoch 3 of 5``, or from scratch."""
     done = checkpoint_files.resume_epoch(run.path)
     total = run.status.get("epochs")
@@ -23,10 +24,10 @@ def resume_text(run: runs.Run) -> str:
     return f"resumes from epoch {done + 1}" + (f" of {total}" if total else "")
 
 
-def show_interrupted(all_runs: list[runs.Run]) -> None:
+def show_interrupted(all_runs: list[run_folders.Run]) -> None:
     """One line and a Resume button per interrupted run."""
     for run in all_runs:
-        if run.state not in runs.RESUMABLE_STATES:
+        if run.state not in run_folders.RESUMABLE_STATES:
             continue
         text, button = st.columns([5, 1])
         reason = run.status.get("error") or "its process stopped"
@@ -35,7 +36,7 @@ def show_interrupted(all_runs: list[runs.Run]) -> None:
             f"With **Resume** it {resume_text(run)}."
         )
         if button.button("Resume", key=f"train_resume_{run.name}"):
-            if jobs.resume(run.path):
+            if training_queue.resume(run.path):
                 st.toast(f"Queued `{run.name}` to resume.", icon="▶️")
             else:
                 st.toast(f"`{run.name}` is no longer interrupted; nothing was queued.")

@@ -1,7 +1,7 @@
-"""The decoded-image stores on disk (:mod:`core.store`): listed, each with a Delete button.
+"""The decoded-image stores on disk (:mod:`core.data.store`): listed, each with a Delete button.
 
 Shown on the Train page in an expander. Deleting follows the rule for runs
-(:func:`core.settings.delete_allowed`); a deleted store is decoded again, once, by
+(:meth:`core.settings.Access.delete_allowed`); a deleted store is decoded again, once, by
 the next run that needs it.
 """
 
@@ -11,8 +11,12 @@ from pathlib import Path
 
 import streamlit as st
 
-from core import jobs, runs, settings, store
-from core.subsets import DECODING
+from core import settings
+from core.data import store
+from core.jobs import training_queue
+from core.runs import run_folders
+from core.training.subsets import DECODING
+from ui import common
 
 MESSAGE = "train_store_message"  # (kind, text) of the last delete, shown once
 
@@ -33,7 +37,7 @@ def decoding_text(status: dict) -> str | None:
 
 def _delete(path: Path) -> None:
     try:
-        store.delete_store(path)
+        store.delete_store(path, common.access())
     except (PermissionError, store.StoreError) as error:
         st.session_state[MESSAGE] = ("error", str(error))
     else:
@@ -52,9 +56,9 @@ def stores_panel() -> None:
             f"under {store.stores_dir()}; later runs and re-scores reuse them."
         )
         return
-    allowed = settings.delete_allowed()
+    allowed = common.access().delete_allowed()
     # A run streams its images from a store until it ends: none is deleted under it.
-    busy = any(run.state in jobs.ACTIVE_STATES for run in runs.list_runs())
+    busy = any(run.state in training_queue.ACTIVE_STATES for run in run_folders.list_runs())
     total = sum(info.bytes for info in found)
     st.caption(f"{len(found)} store(s), {_size_text(total)} on disk in {store.stores_dir()}.")
     for info in found:

@@ -13,10 +13,13 @@ from datetime import datetime
 import pandas as pd
 import streamlit as st
 
-from core import distribute, jobs, run_queue, runs
+from core.evaluation import figures
+from core.jobs import run_queue, training_queue
 from core.models import registry
 from core.models.registry import list_models
-from ui import charts, resume_view
+from core.runs import run_folders
+from core.training import distribute
+from ui import resume_view
 from ui.store_view import decoding_text
 
 ALL_MODELS = "all"
@@ -47,14 +50,14 @@ def duration(seconds: float | None) -> str:
     return f"{hours}h {minutes:02d}m {seconds:02d}s" if hours else f"{minutes}m {seconds:02d}s"
 
 
-def test_metric(run: runs.Run, name: str) -> float:
+def test_metric(run: run_folders.Run, name: str) -> float:
     """A test-set metric of a finished run (flat or under "test" in metrics.json); NaN if none."""
     metrics = run.metrics or {}
     value = metrics.get(name, (metrics.get("test") or {}).get(name))
     return float(value) if isinstance(value, int | float) else math.nan
 
 
-def metric_text(run: runs.Run, name: str) -> str:
+def metric_text(run: run_folders.Run, name: str) -> str:
     """A test-set metric as text: ``0.912``, or :data:`MISSING`.
 
     Text, not a number: st.dataframe draws a missing number as "None" whatever the
@@ -70,7 +73,7 @@ def epoch_text(status: dict) -> str:
     return f"epoch {epoch} of {total}" if epoch and total else "starting"
 
 
-def elapsed_s(run: runs.Run) -> float | None:
+def elapsed_s(run: run_folders.Run) -> float | None:
     """Seconds since the run started, from the clock (the trainer writes only per batch)."""
     started = run.status.get("started")
     if run.state == "running" and isinstance(started, int | float):
@@ -78,12 +81,14 @@ def elapsed_s(run: runs.Run) -> float | None:
     return run.status.get("elapsed_s")
 
 
-def signature(all_runs: list[runs.Run]) -> tuple:
+def signature(all_runs: list[run_folders.Run]) -> tuple:
     """What the run list below depends on: the queued and running runs and their states."""
-    return tuple((run.name, run.state) for run in all_runs if run.state in jobs.ACTIVE_STATES)
+    return tuple(
+        (run.name, run.state) for run in all_runs if run.state in training_queue.ACTIVE_STATES
+    )
 
 
-def show_running(run: runs.Run) -> None:
+def show_running(run: run_folders.Run) -> None:
     """Progress bars, a ticking clock, the phase ETA and the curves of the running run."""
     status = run.status
     st.markdown(f"**Training `{run.name}`** ({model_label(run.model)}) — {status.get('phase', '')}")
@@ -114,20 +119,20 @@ def show_running(run: runs.Run) -> None:
         )
         + (f" · training on {distribute.devices_text(status)}" if "devices_used" in status else "")
     )
-    figure = charts.training_curves({run.name: history}, charts.run_colours([run.name]))
+    figure = figures.training_curves({run.name: history}, figures.run_colours([run.name]))
     if figure is not None:
         st.plotly_chart(figure, key=f"train_curves_{run.name}")
-    if runs.cancel_requested(run.path):
+    if run_folders.cancel_requested(run.path):
         st.warning("Cancel requested; the run stops at the end of the current batch.")
     elif st.button("Cancel this run", key=f"train_cancel_{run.name}"):
-        jobs.cancel(run.path)
+        training_queue.cancel(run.path)
         st.rerun()
 
 
-def show_last_ended(all_runs: list[runs.Run]) -> None:
+def show_last_ended(all_runs: list[run_folders.Run]) -> None:
     """When nothing trains: the newest run that ended, its curves and where its results are."""
     st.caption("No run is training or waiting.")
-    ended = [run for run in all_runs if run.state not in jobs.ACTIVE_STATES]
+    ended = [run for run in all_runs if run.state not in training_queue.ACTIVE_STATES]
     if not ended:
         return
     last = max(ended, key=lambda run: (run.status.get("created") or 0, run.name))
@@ -142,15 +147,17 @@ def show_last_ended(all_runs: list[runs.Run]) -> None:
             label="See its results on the Compare page",
             icon="⚖️",
         )
-        colours = charts.run_colours([last.name])
-        figure = charts.training_curves({last.name: last.history()}, colours)
+        colours = figures.run_colours([last.name])
+        figure = figures.training_curves({last.name: last.history()}, colours)
         if figure is not None:
             st.plotly_chart(figure, key=f"train_curves_last_{last.name}")
     else:
         st.caption(f"The last run, `{last.name}`, ended {last.state}.")
 
 
-def show_queue(running: list[runs.Run], waiting: list[runs.Run], all_runs: list[runs.Run]) -> None:
+def show_queue(
+    running: list[run_folders.Run], waiting: list[run_folders.Run], all_runs: list[run_folders.Run]
+) -> None:
     """The waiting runs in order, and the time left for the whole queue."""
     finished = [run for run in all_runs if run.finished]
     eta = run_queue.queue_eta(running, waiting, finished)
@@ -175,11 +182,11 @@ def show_queue(running: list[runs.Run], waiting: list[runs.Run], all_runs: list[
             column_text, column_button = st.columns([4, 1])
             column_text.write(f"#{position} `{run.name}` ({model_label(run.model)})")
             if column_button.button("Cancel", key=f"train_cancel_{run.name}"):
-                jobs.cancel(run.path)
+                training_queue.cancel(run.path)
                 st.rerun()
 
 
-def runs_table(all_runs: list[runs.Run]) -> None:
+def runs_table(all_runs: list[run_folders.Run]) -> None:
     """Every run, newest first, read at the same moment as the live panel above it."""
     st.subheader("All runs")
     if not all_runs:
@@ -191,7 +198,7 @@ def runs_table(all_runs: list[runs.Run]) -> None:
         detail = ""
         shown_state = run.state
         if run.state == "queued":
-            shown_state = f"queued (#{jobs.queue_position(run, all_runs)})"
+            shown_state = f"queued (#{training_queue.queue_position(run, all_runs)})"
         elif run.state == "running":
             detail = epoch_text(status)
         elif run.state == "failed":
@@ -200,7 +207,7 @@ def runs_table(all_runs: list[runs.Run]) -> None:
             detail = "; ".join(run.errors)
         elif run.state == "cancelled":
             detail = "cancelled by the user"
-        elif run.state in runs.RESUMABLE_STATES:
+        elif run.state in run_folders.RESUMABLE_STATES:
             detail = f"{status.get('error') or ''} Resume: {resume_view.resume_text(run)}."
         elif run.finished:
             detail = (run.metrics or {}).get("weights_message") or ""
@@ -236,11 +243,11 @@ def runs_table(all_runs: list[runs.Run]) -> None:
 
 def live_panel() -> None:
     """Progress, the queue and the run table; reruns itself while anything is active."""
-    all_runs = jobs.refresh_states()
+    all_runs = training_queue.refresh_states()
     if signature(all_runs) != st.session_state.get("train_signature"):
         st.rerun()  # a run started, ended or left the queue: redraw the whole page
-    running = jobs.running_runs(all_runs)
-    waiting = jobs.queued_runs(all_runs)
+    running = training_queue.running_runs(all_runs)
+    waiting = training_queue.queued_runs(all_runs)
     if not running and not waiting:
         show_last_ended(all_runs)
     else:

@@ -1,5 +1,5 @@
-"""Deepfake detectors, one file per model, each registering a spec in :mod:`.registry`."""
+"""Deepfake detectors: the registry (:mod:`.registry`) and one file per model.
 
-from core.models.registry import ModelSpec, build, get_spec, list_models, register
-
-__all__ = ["ModelSpec", "build", "get_spec", "list_models", "register"]
+Owns how each detector is built, its options and its Grad-CAM layer. Imports only
+Keras and the leaf modules; everything else reads a model through its spec.
+"""

@@ -21,6 +21,7 @@ from __future__ import annotations
 import importlib
 import logging
 import os
+import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -206,7 +207,6 @@ class ModelSpec:
 
 
 _SPECS: dict[str, ModelSpec] = {}
-_loaded = False
 
 
 def register(spec: ModelSpec) -> ModelSpec:
@@ -226,18 +226,16 @@ def _modules() -> list[str]:
 
 
 def _load() -> None:
-    """Import the model modules once (they are light: Keras loads inside the builders)."""
-    global _loaded
-    if _loaded:
-        return
+    """Import the model modules not imported yet (light: Keras loads inside the builders)."""
     for module in _modules():
+        if module in sys.modules:
+            continue
         try:
             importlib.import_module(module)
         except ModuleNotFoundError as error:
             if error.name != module:
                 raise
             logger.warning("Model module %s not found; its runs cannot be used.", module)
-    _loaded = True
 
 
 def list_models() -> list[str]:

@@ -1,0 +1,407 @@
+"""A comparison report a person can send: one self-contained HTML file, or Markdown.
+
+The HTML opens offline: plotly's JavaScript is embedded once (``include_plotlyjs=True``)
+and a few sample test images are inline PNG data, so nothing is fetched. It holds the
+dataset and its split counts, each run's configuration and exact subset sizes, the
+metrics table with its test set named, ROC and precision-recall curves, confusion
+matrices, training curves, robustness curves and the ensemble where computed, and the
+machine and package versions that produced it. The Markdown version holds the same
+tables (no charts) for a README or a pull request.
+
+``python -m core.report --runs RUN [RUN ...] --out report.html [--markdown report.md]``
+writes them from a shell; the Compare page's Report button calls :func:`html_report`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import html
+import importlib.metadata
+import logging
+import os
+import platform
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from core import settings
+from core.data import catalog
+from core.evaluation import compare, ensemble, figures, robustness
+from core.runs import run_folders
+
+logger = logging.getLogger(__name__)
+
+PACKAGES = ("tensorflow-cpu", "tensorflow", "keras", "numpy", "pandas", "plotly", "streamlit")
+TABLE_METRICS = ("accuracy", "balanced_accuracy", "auc", "ap", "eer", "f1", "loss")
+CONFIG_KEYS = (
+    "model",
+    "image_size",
+    "epochs",
+    "batch_size",
+    "learning_rate",
+    "seed",
+    "augment",
+    "class_weight",
+    "precision",
+)
+
+
+@dataclass
+class Report:
+    """Everything a report shows, gathered once for both formats."""
+
+    records: list[compare.RunRecord]
+    test_id: str | None
+    test_label: str
+    table: pd.DataFrame
+    datasets: dict[str, dict[str, dict[str, int]] | str]
+    runs_table: pd.DataFrame
+    scored: list[tuple[str, dict[str, Any]]]
+    ensemble: dict[str, Any] | None = None
+    ensemble_name: str | None = None
+    robustness: dict[str, Any] | None = None
+    machine: dict[str, str] = field(default_factory=dict)
+    created: str = ""
+
+
+def machine_info() -> dict[str, str]:
+    """The machine and the package versions (read from metadata, nothing imported)."""
+    info = {
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "processor": platform.processor() or platform.machine(),
+        "cpus": str(os.cpu_count()),
+    }
+    for package in PACKAGES:
+        try:
+            info[package] = importlib.metadata.version(package)
+        except importlib.metadata.PackageNotFoundError:
+            continue
+    return info
+
+
+def _datasets(records: Sequence[compare.RunRecord]) -> dict[str, dict[str, dict[str, int]] | str]:
+    found: dict[str, dict[str, dict[str, int]] | str] = {}
+    for record in records:
+        root = record.test_set.root if record.test_set else None
+        if root is None or root in found:
+            continue
+        try:
+            found[root] = catalog.index_dataset(root).counts()
+        except catalog.DatasetError as error:
+            found[root] = str(error)
+    return found
+
+
+def _runs_table(records: Sequence[compare.RunRecord]) -> pd.DataFrame:
+    rows = []
+    for record in records:
+        config, subsets = record.run.config, record.subsets
+        row = {"run": record.name}
+        row |= {key: config.get(key) for key in CONFIG_KEYS if key in config}
+        row["options"] = ", ".join(f"{k}={v}" for k, v in (config.get("options") or {}).items())
+        for split in ("train", "validation", "test"):
+            row[f"{split} files"] = len(subsets.get(split) or [])
+        row["skipped"] = len(subsets.get("skipped") or [])
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _metrics_table(records, test_id: str | None, combined: dict | None, name: str | None):
+    rows = []
+    for record in records:
+        values = record.metrics_on(test_id) or {}
+        test_set = (
+            f"{test_id} ({len(record.rescores[test_id]['files'])})"
+            if test_id and test_id in record.rescores
+            else (record.test_set.label if record.test_set and not test_id else "not scored")
+        )
+        rows.append(
+            {"run": record.name, "model": record.run.model, "test set": test_set}
+            | {key: values.get(key) for key in TABLE_METRICS}
+        )
+    if combined is not None:
+        rows.append(
+            {"run": name, "model": "ensemble", "test set": f"{test_id} ({len(combined['files'])})"}
+            | {key: combined["metrics"].get(key) for key in TABLE_METRICS}
+        )
+    return pd.DataFrame(rows)
+
+
+def _robustness(records: Sequence[compare.RunRecord], method: str | None) -> dict[str, Any] | None:
+    """The newest robustness results all runs have on one test set and seed, with the ensemble."""
+    by_key: dict[str, dict[str, dict]] = {}
+    for record in records:
+        folder = record.run.path / robustness.RESULTS_DIR
+        for path in sorted(folder.glob("*.json")) if folder.is_dir() else []:
+            try:
+                stored = run_folders.read_json(path)
+            except run_folders.RunError:
+                continue
+            if isinstance(stored, dict) and stored.get("complete"):
+                by_key.setdefault(path.stem, {})[record.name] = stored
+    shared = [(key, found) for key, found in by_key.items() if len(found) == len(records)]
+    if not shared:
+        return None
+    key, results = max(shared, key=lambda item: max(r.get("created", 0) for r in item[1].values()))
+    lines = {metric: robustness.curves(results, metric) for metric in ("auc", "accuracy")}
+    if method and len(results) >= 2:
+        try:
+            combined = robustness.ensemble_result(results, list(results), method)
+            name = ensemble.ensemble_name(list(results), method)
+            for metric in lines:
+                lines[metric][name] = robustness.curves({name: combined}, metric)[name]
+        except ensemble.EnsembleError as error:
+            logger.info("no robustness ensemble: %s", error)
+    return {"key": key, "lines": lines}
+
+
+def gather(
+    records: Sequence[compare.RunRecord],
+    test_id: str | None = None,
+    method: str | None = None,
+) -> Report:
+    """Collect the report of ``records`` scored on ``test_id`` (None: each run's own set).
+
+    Args:
+        records: the runs, as the Compare page loads them.
+        test_id: a re-scored common or cross-dataset test set, or None.
+        method: ``logit`` or ``probability`` for an ensemble row, or None.
+    """
+    records = list(records)
+    combined = name = None
+    if method and len(records) >= 2:
+        try:
+            combined = ensemble.for_test_set(records, test_id, method)
+            name = ensemble.ensemble_name(combined["members"], method)
+        except ensemble.EnsembleError as error:
+            logger.info("no ensemble in the report: %s", error)
+    scored = [(r.name, r.metrics_on(test_id)) for r in records if r.metrics_on(test_id)]
+    if combined is not None:
+        scored.append((name, combined["metrics"]))
+    label = f"common or cross-dataset test set {test_id}" if test_id else "each run's own test set"
+    return Report(
+        records=records,
+        test_id=test_id,
+        test_label=label,
+        table=_metrics_table(records, test_id, combined, name),
+        datasets=_datasets(records),
+        runs_table=_runs_table(records),
+        scored=scored,
+        ensemble=combined,
+        ensemble_name=name,
+        robustness=_robustness(records, method),
+        machine=machine_info(),
+        created=time.strftime("%Y-%m-%d %H:%M:%S %Z"),
+    )
+
+
+def _colours(report: Report) -> dict[str, str]:
+    colours = figures.run_colours([record.name for record in report.records])
+    if report.ensemble_name:
+        colours[report.ensemble_name] = "#222222"
+    for lines in (report.robustness or {}).get("lines", {}).values():
+        for name in lines:
+            colours.setdefault(name, "#222222")
+    return colours
+
+
+def _figures(report: Report) -> list[tuple[str, Any]]:
+    colours = _colours(report)
+    found = [
+        ("ROC curves", figures.roc_curves(report.scored, colours)),
+        ("Precision-recall curves", figures.pr_curves(report.scored, colours)),
+    ]
+    for name, values in report.scored:
+        if values.get("confusion_matrix"):
+            found.append(
+                (
+                    f"Confusion matrix: {name}",
+                    figures.confusion_matrix(name, values["confusion_matrix"], colours.get(name)),
+                )
+            )
+    history = figures.training_curves({r.name: r.history for r in report.records}, colours)
+    if history is not None:
+        found.append(("Training curves (train solid, validation dashed)", history))
+    if report.robustness:
+        title = f"Robustness ({report.robustness['key']})"
+        found.append((title, figures.robustness_curves(report.robustness["lines"], colours)))
+    return found
+
+
+def _frame_html(frame: pd.DataFrame) -> str:
+    return frame.to_html(index=False, na_rep="—", float_format=lambda v: f"{v:.4f}", border=0)
+
+
+def _datasets_frame(report: Report) -> pd.DataFrame:
+    rows = []
+    for root, counts in report.datasets.items():
+        if isinstance(counts, str):
+            rows.append({"dataset": root, "split": "—", "Real": None, "Fake": None, "note": counts})
+            continue
+        for split, classes in counts.items():
+            rows.append({"dataset": root, "split": split, **classes, "note": ""})
+    return pd.DataFrame(rows)
+
+
+STYLE = (
+    "body{font-family:system-ui,sans-serif;max-width:1200px;margin:2em auto;padding:0 1em}"
+    "table{border-collapse:collapse;margin:1em 0;font-size:14px}"
+    "td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}th{background:#f3f3f3}"
+)
+
+
+#: Sample test images per class shown inline in the HTML report.
+SAMPLES_PER_CLASS = 3
+
+
+def _sample_images(report: Report) -> str:
+    """A few test images of the first run's test set, inline as PNG data (nothing fetched)."""
+    import base64
+    import io
+
+    from PIL import Image
+
+    from core.data import images
+    from core.data.testsets import label_of
+
+    record = next((r for r in report.records if r.test_set and r.test_set.files), None)
+    if record is None:
+        return ""
+    cells = []
+    for label, name in ((1, "Real"), (0, "Fake")):
+        files = [f for f in record.test_set.files if label_of(f) == label][:SAMPLES_PER_CLASS]
+        for relative in files:
+            try:
+                pixels = images.thumbnail(
+                    images.decode(Path(record.test_set.root) / relative).pixels, 128
+                )
+            except (images.ImageError, OSError):
+                continue
+            buffer = io.BytesIO()
+            Image.fromarray(pixels).save(buffer, "PNG")
+            data = base64.b64encode(buffer.getvalue()).decode()
+            cells.append(
+                f"<figure style='display:inline-block;margin:4px'><img alt='{name}' "
+                f"src='data:image/png;base64,{data}'><figcaption>{name}</figcaption></figure>"
+            )
+    if not cells:
+        return ""
+    return f"<h2>Sample test images ({html.escape(record.test_set.label)})</h2>" + "".join(cells)
+
+
+def html_report(report: Report) -> str:
+    """The report as one self-contained HTML page (plotly's JavaScript embedded once)."""
+    parts = [
+        "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>",
+        f"<title>Deepfake detector comparison</title><style>{STYLE}</style></head><body>",
+        "<h1>Deepfake detector comparison</h1>",
+        f"<p>{len(report.records)} run(s), written {html.escape(report.created)}. "
+        f"Metrics on {html.escape(report.test_label)}. Fake is the positive class for "
+        "precision, recall, F1, AP and EER.</p>",
+        "<h2>Metrics</h2>",
+        _frame_html(report.table),
+        "<h2>Dataset and split counts</h2>",
+        _frame_html(_datasets_frame(report)),
+        "<h2>Runs: configuration and exact subset sizes</h2>",
+        _frame_html(report.runs_table),
+        _sample_images(report),
+    ]
+    if report.ensemble is not None:
+        parts.append(
+            f"<p>Ensemble: {html.escape(report.ensemble_name or '')} of "
+            f"{html.escape(', '.join(report.ensemble['members']))}.</p>"
+        )
+    first = True
+    for title, figure in _figures(report):
+        parts.append(f"<h2>{html.escape(title)}</h2>")
+        parts.append(figure.to_html(full_html=False, include_plotlyjs=first))
+        first = False
+    machine = pd.DataFrame([{"what": k, "version": v} for k, v in report.machine.items()])
+    parts += ["<h2>Machine and packages</h2>", _frame_html(machine), "</body></html>"]
+    return "\n".join(parts)
+
+
+def _markdown_table(frame: pd.DataFrame) -> str:
+    def cell(value: Any) -> str:
+        if value is None or (isinstance(value, float) and value != value):
+            return "—"
+        return f"{value:.4f}" if isinstance(value, float) else str(value).replace("|", "\\|")
+
+    lines = ["| " + " | ".join(map(str, frame.columns)) + " |"]
+    lines.append("|" + "---|" * len(frame.columns))
+    for row in frame.itertuples(index=False):
+        lines.append("| " + " | ".join(cell(value) for value in row) + " |")
+    return "\n".join(lines)
+
+
+def markdown_report(report: Report) -> str:
+    """The report's tables as Markdown (no charts)."""
+    parts = [
+        "# Deepfake detector comparison",
+        f"{len(report.records)} run(s), written {report.created}. Metrics on {report.test_label}.",
+        "## Metrics",
+        _markdown_table(report.table),
+        "## Dataset and split counts",
+        _markdown_table(_datasets_frame(report)),
+        "## Runs: configuration and exact subset sizes",
+        _markdown_table(report.runs_table),
+    ]
+    if report.robustness:
+        rows = []
+        for run, lines in report.robustness["lines"]["auc"].items():
+            for name, points in lines.items():
+                rows.append({"run": run, "perturbation": name} | {f"{x:g}": y for x, y in points})
+        parts += [
+            f"## Robustness AUC ({report.robustness['key']})",
+            _markdown_table(pd.DataFrame(rows)),
+        ]
+    machine = pd.DataFrame([{"what": k, "version": v} for k, v in report.machine.items()])
+    parts += ["## Machine and packages", _markdown_table(machine)]
+    return "\n\n".join(parts) + "\n"
+
+
+def _find_runs(names: Sequence[str]) -> list[compare.RunRecord]:
+    records = []
+    for name in names:
+        path = Path(name)
+        if not path.is_dir():
+            path = settings.runs_dir() / name
+        run = run_folders.load_run(path)
+        if not run.finished:
+            raise run_folders.RunError(f"{name} is not a finished run folder.")
+        records.append(compare.load_record(run))
+    return records
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``python -m core.report``; returns the exit status."""
+    parser = argparse.ArgumentParser(
+        prog="python -m core.report", description=__doc__.splitlines()[0]
+    )
+    parser.add_argument("--runs", nargs="+", required=True, help="run folders or names")
+    parser.add_argument("--out", type=Path, required=True, help="the HTML file to write")
+    parser.add_argument("--markdown", type=Path, help="also write the Markdown version here")
+    parser.add_argument("--test-set", help="a re-scored test-set id (default: own test sets)")
+    parser.add_argument("--ensemble", choices=ensemble.METHODS, help="add an ensemble row")
+    args = parser.parse_args(argv)
+    try:
+        report = gather(_find_runs(args.runs), args.test_set, args.ensemble)
+    except run_folders.RunError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    args.out.write_text(html_report(report), encoding="utf-8")
+    print(f"wrote {args.out}")
+    if args.markdown:
+        args.markdown.write_text(markdown_report(report), encoding="utf-8")
+        print(f"wrote {args.markdown}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
