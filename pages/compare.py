@@ -16,7 +16,7 @@ import pandas as pd
 import streamlit as st
 
 from core import settings
-from core.evaluation import compare, ensemble, export, figures
+from core.evaluation import compare, ensemble, export, figures, leads
 from core.jobs import training_queue
 from core.runs import run_folders
 from ui import (
@@ -99,12 +99,12 @@ if SCORED_ON not in st.session_state:
 
 
 def describe(test_id: str) -> str:
-    """Label of a test set for selectors."""
+    """A test set named by its data: dataset, split, images, purpose (and its id)."""
     if test_id == OWN:
-        return "each run's own test set"
+        own = {record.test_set.label for record in selected if record.test_set}
+        return compare.PURPOSES["own"] + (f" ({own.pop()})" if len(own) == 1 else "")
     info = available[test_id]
-    what = "common" if info["purpose"] == "common" else f"other dataset: {info['name']}"
-    return f"{what} · {test_id} · {info['description'] or info['name']} ({info['size']} images)"
+    return f"{compare.PURPOSES[info['purpose']]}: {compare.set_label(info)} · {test_id}"
 
 
 columns = st.columns([3, 2])
@@ -147,14 +147,20 @@ if combined is not None:
     shown = ensemble.table_row(shown, combined.name, combined.result, prefix)
 
 st.subheader("Results")
+prefix = compare_view.group_prefix(table, test_id)
+lit = leads.highlights(selected, table, test_id, prefix)
+st.markdown(f"Scored on **{describe(scored_on)}**.")
+if not lit.cells:
+    st.info(compare_view.lead_caption(lit))
 st.dataframe(
-    compare_view.styled(shown),
+    compare_view.styled(shown, lit, prefix.rstrip(compare.GROUP_SEPARATOR) or None),
     hide_index=True,
     key="compare_table",
     column_config={"Run": st.column_config.TextColumn("Run", pinned=True)},
 )
 st.caption(
-    "Best value of each metric column in green (lowest for loss, EER, time and ms/image). "
+    (compare_view.lead_caption(lit) + " " if lit.cells else "")
+    + "Verdict: did the run beat chance on these images (its AUC's 95% interval above 0.5). "
     "Fake is the positive class for precision, recall, F1, AP and EER. Click a header to sort."
 )
 

@@ -131,7 +131,7 @@ def test_runs_scored_on_different_test_subsets_are_flagged(two_runs):
     assert a.files != b.files
     assert len(compare.distinct_test_sets(table)) == 2
     assert set(table[compare.TEST_SET_COLUMN]) == {a.label, b.label}
-    assert a.label.endswith("(8)")
+    assert a.label.startswith("data Test, 8 images · ")  # named by its data, then its id
     for column in ("loss", "accuracy", "balanced_accuracy", "auc", "ap", "eer", "f1"):
         assert table[column].notna().all()
     assert table["inference_ms_per_image"].notna().all()
@@ -172,7 +172,7 @@ def test_rescore_puts_both_runs_on_identical_files(two_runs, dataset):
     # The table, read back from disk, carries the common group for both rows.
     records = compare.load_comparison().records
     table = compare.comparison_table(records, common=common.id)
-    assert set(table["common/test_set"]) == {f"{common.id} (8)"}
+    assert set(table["common/test_set"]) == {f"data Test, 8 images · {common.id}"}
     assert table["common/auc"].notna().all()
     stored_files = [
         json.loads(run_folders.rescore_path(r.run.path, common.id).read_text())["files"]
@@ -239,13 +239,14 @@ def test_cross_dataset_check_gets_its_own_column_group(two_runs, openforensics):
     table = compare.comparison_table(records, cross=[cross.id])
     assert "cross:openforensics-sample/auc" in table.columns
     assert table["cross:openforensics-sample/accuracy"].notna().all()
-    directions = compare.best_directions(table)
-    assert directions["cross:openforensics-sample/eer"] == "min"
-    assert directions["cross:openforensics-sample/auc"] == "max"
+    cell = table["cross:openforensics-sample/test_set"].iloc[0]
+    assert cell == f"openforensics-sample Test, 10 images · {cross.id}"
     # The page's titles come from ui.compare_columns, not from core.
     titled = compare_columns.titled(table)
     assert "cross: openforensics-sample · AUC" in titled.columns
-    assert compare_columns.best_cells(table)["cross: openforensics-sample · EER"]
+    # Shown as the table's subject, the group's titles are short (the set is named above).
+    short = compare_columns.titled(table, "cross:openforensics-sample")
+    assert {"AUC", "Accuracy", "AUC 95% CI"} <= set(short.columns)
     assert compare_columns.formats(table)["cross: openforensics-sample · ms/image"] == "{:.2f}"
 
 
@@ -326,29 +327,6 @@ def test_csv_and_json_exports(two_runs):
         assert run["history"]["val_auc"] == record.history["val_auc"]
         assert run["test_set"]["files"] == sorted(record.metrics["test_files"])
         assert run["rescores"][common.id]["files"] == list(common.files)
-
-
-def test_best_values_are_direction_aware():
-    table = pd.DataFrame(
-        {
-            "run": ["a", "b", "c"],
-            "loss": [0.3, 0.2, np.nan],
-            "auc": [0.9, 0.8, 0.9],
-            "eer": [0.1, 0.3, 0.2],
-            "train_seconds": [10.0, 5.0, 7.0],
-            "images_per_second": [1.0, 3.0, 2.0],
-            "common/loss": [np.nan, np.nan, np.nan],
-        }
-    )
-    best = compare.best_rows(table)
-    assert best["loss"] == [1]
-    assert best["auc"] == [0, 2]  # ties are all best
-    assert best["eer"] == [0]
-    assert best["train_seconds"] == [1]
-    assert best["images_per_second"] == [1]
-    assert "common/loss" not in best  # nothing to highlight
-    assert "run" not in compare.best_directions(table)
-    assert compare_columns.best_cells(table)["Train time (s)"] == [1]
 
 
 def test_headline_long_form(two_runs):

@@ -69,13 +69,18 @@ COMPACT = [
     "Run",
     "Model",
     "Test set",
+    "Verdict",
     "Accuracy",
     "AUC",
     "AUC 95% CI",
     "EER",
     "Loss",
+    "Train n",
+    "Epochs run",
     "Train time (s)",
 ]
+#: On a re-scored set, named once above the table, its columns take the short titles.
+COMPACT_ON_A_SET = [title for title in COMPACT if title != "Test set"]
 
 
 def test_renders_table_and_charts(app_home):
@@ -162,24 +167,18 @@ def test_rescore_switches_table_and_charts_to_the_common_set(app_home):
     chosen = at.selectbox(key="compare_scored_on").value
     assert chosen != "own"
     table = at.dataframe[0].value
-    assert [c for c in table.columns if c.startswith("common · ")] == [
-        "common · Test set",
-        "common · Accuracy",
-        "common · AUC",
-        "common · AUC 95% CI",
-        "common · EER",
-        "common · Loss",
-    ]
-    assert table["common · AUC"].notna().all()
-    assert set(table["common · Test set"]) == {f"{chosen} (8)"}
+    assert list(table.columns) == COMPACT_ON_A_SET
+    assert table["AUC"].notna().all()
+    scored_on = " ".join(md.value for md in at.markdown)
+    assert f"Scored on **common test set: data Test, 8 images · {chosen}**" in scored_on
     assert not any("different test sets" in warning.value for warning in at.warning)
     assert any("scored on the same 8 images" in caption.value for caption in at.caption)
-    assert any(f"common · {chosen}" in caption.value for caption in at.caption)  # charts
+    assert any(f"common test set: data Test, 8 images · {chosen}" in c.value for c in at.caption)
     stored = [r.rescores[chosen]["files"] for r in compare.load_comparison().records]
     assert stored[0] == stored[1] == list(largest.test_set.files)
     # A fresh session (a new visitor) shows the stored common group by default, unrecomputed.
     again = open_page()
-    assert again.dataframe[0].value["common · AUC"].notna().all()
+    assert again.dataframe[0].value["AUC"].notna().all()
 
 
 def card_scores(at: AppTest) -> list[str]:
@@ -199,15 +198,16 @@ def test_cross_dataset_score_switches_the_table(app_home):
     assert not at.exception, at.exception
     assert not at.error, [e.value for e in at.error]
     table = at.dataframe[0].value
-    metrics = [c for c in table.columns if c.startswith("cross: ")]
-    assert metrics and metrics[0].endswith("Test set") and len(metrics) == 6
-    assert table[metrics[3]].str.match(r"^\[0\.\d\d, [01]\.\d\d\]$").all()  # small set: CI
-    assert table[metrics[2]].notna().all()  # AUC on the other dataset, every run
+    # Issue 21.3: the set is named once above the table, so the headline columns fit.
+    assert list(table.columns) == COMPACT_ON_A_SET
+    assert any("Scored on **cross-dataset: data Test" in md.value for md in at.markdown)
+    assert table["AUC 95% CI"].str.match(r"^\[0\.\d\d, [01]\.\d\d\]$").all()  # small set: CI
+    assert table["AUC"].notna().all()  # AUC on the other dataset, every run
     assert len(card_scores(at)) == 2  # ... and every stored score, with its interval
     assert "[0." in card_scores(at)[1] or "[1." in card_scores(at)[1]
     # Back on the runs' own test sets, the cross columns can still be added.
     at.selectbox(key="compare_scored_on").set_value("own").run()
-    assert metrics[2] in at.multiselect(key="compare_columns").options
+    assert "cross: data · AUC" in at.multiselect(key="compare_columns").options
 
 
 def test_delete_needs_confirmation_and_updates_the_selector(app_home):
@@ -288,7 +288,7 @@ def test_background_rescore_survives_a_page_reload(app_home):
     again.run()
     assert not again.exception, again.exception
     assert again.selectbox(key="compare_scored_on").value == job.test_set().id
-    assert again.dataframe[0].value["common · AUC"].notna().all()
+    assert again.dataframe[0].value["AUC"].notna().all()
 
 
 def test_ensemble_row_needs_a_common_set_then_joins_table_and_curves(app_home):
@@ -303,7 +303,7 @@ def test_ensemble_row_needs_a_common_set_then_joins_table_and_curves(app_home):
     at.run()
     table = at.dataframe[0].value
     assert len(table) == 3 and table["Run"].iloc[-1] == "Ensemble (mean logit) of 2 runs"
-    assert table["common · AUC"].notna().all()
+    assert table["AUC"].notna().all()
     names = {trace.name.split(" (AUC")[0] for trace in _figure(at, "compare_roc").data}
     assert "Ensemble (mean logit) of 2 runs" in names
 
@@ -350,3 +350,29 @@ def test_report_buttons_write_html_and_markdown(app_home):
     assert all(record.name in page for record in records)
     text = report.markdown_report(gathered)
     assert all(record.name in text for record in records) and "| run |" in text
+
+
+def _make_chance(run_dir: Path) -> None:
+    """Give a run the test scores of a model that outputs a constant (learned nothing)."""
+    from core import metrics
+    from core.runs import run_folders
+
+    stored = run_folders.read_json(run_dir / "metrics.json")
+    labels = [int("/Real/" in path) for path in stored["test_files"]]
+    report = metrics.detection_report(labels, [0.5] * len(labels))
+    stored |= report | {"labels": labels, "p_real": [0.5] * len(labels)}
+    stored.pop("learning", None)
+    run_folders.write_json(run_dir / "metrics.json", stored)
+
+
+def test_runs_at_chance_are_called_so_and_never_crowned(app_home):
+    """Issue 21.1-2: a verdict on every row; when all are at chance, nothing is highlighted."""
+    for run_dir in (app_home / "runs").iterdir():
+        _make_chance(run_dir)
+    at = open_page()
+    table = at.dataframe[0].value
+    assert set(table["Verdict"]) == {"did not learn"}
+    assert any("No selected run beats chance" in info.value for info in at.info)
+    # The model card says it too, with what to change.
+    (card,) = [md.value for md in at.markdown if md.value.startswith("# Model card:")]
+    assert "**Did it learn?** did not learn: Did not learn: test AUC 0.50" in card

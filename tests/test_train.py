@@ -15,7 +15,7 @@ import pytest
 
 from core import settings
 from core.evaluation import scoring
-from core.runs import run_folders
+from core.runs import learning, run_folders
 from core.runs.config import TrainConfig
 from core.training import cli as train_module
 from core.training.subsets import class_weights
@@ -117,6 +117,10 @@ def test_train_writes_a_complete_run_folder(tiny_dataset, precision, monkeypatch
     again = detection_report(loaded.labels, p_real)
     assert again["accuracy"] == pytest.approx(metrics["accuracy"])
     assert again["auc"] == pytest.approx(metrics["auc"], abs=1e-6)
+    # Per-image scores in test_files order (paired comparisons), and the run's verdict.
+    assert metrics["labels"] == [int(label) for label in loaded.labels]
+    assert np.allclose(metrics["p_real"], p_real, atol=1e-5)
+    assert metrics["learning"] == learning.assess(metrics, history, config).to_dict()
 
 
 @pytest.mark.slow
@@ -234,6 +238,8 @@ def test_cli_trains_end_to_end(tiny_dataset, artifacts):
     )
     assert done.returncode == 0, done.stderr[-2000:]
     assert "epoch 1:" in done.stdout and "test accuracy" in done.stdout
+    judged = learning.of_record(run_folders.list_runs(artifacts / "runs")[0].metrics)
+    assert f"{judged.label.capitalize()}: {judged.message}" in done.stdout
     (run,) = run_folders.list_runs(artifacts / "runs")
     assert run.finished and f"Run folder: {run.path}" in done.stdout
     assert len(run.subsets()["train"]) == 12

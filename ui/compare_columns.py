@@ -3,7 +3,7 @@
 :func:`core.evaluation.compare.comparison_table` names its columns by stable keys (``auc``,
 ``train_seconds``, ``common/auc``, ``cross:<dataset>/auc``); this module turns them
 into titles (``AUC``, ``Train time (s)``, ``common · AUC``, ``cross: <dataset> ·
-AUC``) and gives the page the best cells and number formats by title.
+AUC``) and gives the page the number formats by title.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ TITLES = {
     "train_seconds": "Train time (s)",
     "images_per_second": "Images/s",
     compare.TEST_SET_COLUMN: "Test set",
+    compare.VERDICT_COLUMN: "Verdict",
     "loss": "Loss",
     "accuracy": "Accuracy",
     "balanced_accuracy": "Balanced acc.",
@@ -63,31 +64,43 @@ def group_prefix(group: str | None) -> str:
     return f"{group} · "
 
 
-def title(key: str) -> str:
-    """The title of a column key (``cross:x/auc`` -> ``cross: x · AUC``)."""
+def title(key: str, shown_group: str | None = None) -> str:
+    """The title of a column key (``cross:x/auc`` -> ``cross: x · AUC``).
+
+    Args:
+        key: the column key.
+        shown_group: the group the table is about (said once above it): its columns
+            get the short title (``AUC``), so the headline columns fit the page.
+    """
     group, field_name = compare.split_key(key)
-    return group_prefix(group) + TITLES.get(field_name, field_name)
+    prefix = "" if group is not None and group == shown_group else group_prefix(group)
+    return prefix + TITLES.get(field_name, field_name)
 
 
-def titled(table: pd.DataFrame) -> pd.DataFrame:
+def titles(table: pd.DataFrame, shown_group: str | None = None) -> dict[str, str]:
+    """Column key -> title; a short title that would repeat another keeps its prefix."""
+    found = {key: title(key, shown_group) for key in table.columns}
+    counts: dict[str, int] = {}
+    for value in found.values():
+        counts[value] = counts.get(value, 0) + 1
+    return {key: value if counts[value] == 1 else title(key) for key, value in found.items()}
+
+
+def titled(table: pd.DataFrame, shown_group: str | None = None) -> pd.DataFrame:
     """The comparison table with titles for column names."""
-    return table.rename(columns=title)
+    return table.rename(columns=titles(table, shown_group))
 
 
-def best_cells(table: pd.DataFrame) -> dict[str, list[int]]:
-    """Title -> positions of the rows holding the best value (from the keyed table)."""
-    return {title(key): rows for key, rows in compare.best_rows(table).items()}
-
-
-def formats(table: pd.DataFrame) -> dict[str, str]:
+def formats(table: pd.DataFrame, shown_group: str | None = None) -> dict[str, str]:
     """Title -> number format, for every numeric column of the keyed table."""
+    named = titles(table, shown_group)
     found = {}
     for key in [*table.columns]:
         _, field_name = compare.split_key(key)
         if field_name in FORMATS:
-            found[title(key)] = FORMATS[field_name]
+            found[named[key]] = FORMATS[field_name]
         elif field_name in compare.METRICS:
-            found[title(key)] = METRIC_FORMAT
+            found[named[key]] = METRIC_FORMAT
     return found
 
 

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 
 import pandas as pd
 
-from core.evaluation import compare
+from core.evaluation import compare, leads
 from ui import compare_columns
 
 #: Metrics of the compact table, in order (metrics.json keys).
@@ -24,25 +24,30 @@ COMPACT_METRICS = ("accuracy", "auc", "auc_ci", "eer", "loss")
 COUNT_COLUMNS = ("train_n", "val_n", "test_n", "image_size", "epochs_run", "params")
 MISSING = "—"
 BEST_CSS = "background-color: rgba(46, 160, 67, 0.30); font-weight: 600"
+#: Tied within noise with the top value: marked, but no winner.
+TIED_CSS = "background-color: rgba(128, 128, 128, 0.18)"
+#: The verdict of a run that did not beat chance on the images shown.
+CHANCE_CSS = "color: #b42318; font-weight: 600"
+CHANCE_VERDICTS = ("did not learn", "chance")
 
 
 def group_prefix(table: pd.DataFrame, test_id: str | None) -> str:
     """The key prefix of a re-scored group in ``table`` ("" for each run's own test set).
 
-    Found by the group's test-set column, whose cells read ``<id> (<size>)``, so it
+    Found by the group's test-set column, whose cells end with the set's id, so it
     does not depend on how core names the group.
     """
     if test_id is None:
         return ""
     suffix = compare.GROUP_SEPARATOR + compare.TEST_SET_COLUMN
     for column in table.columns:
-        if column.endswith(suffix) and table[column].astype(str).str.startswith(test_id).any():
+        if column.endswith(suffix) and table[column].astype(str).str.endswith(test_id).any():
             return column[: -len(compare.TEST_SET_COLUMN)]
     return ""
 
 
 def compact_columns(table: pd.DataFrame, test_id: str | None = None) -> list[str]:
-    """Run, model, test set, accuracy, AUC, EER, loss and training time, on one test set.
+    """Run, model, verdict, accuracy, AUC, EER, loss, training size and time, on one test set.
 
     Args:
         table: the full comparison table.
@@ -55,8 +60,12 @@ def compact_columns(table: pd.DataFrame, test_id: str | None = None) -> list[str
     wanted = [
         "run",
         "model",
-        prefix + compare.TEST_SET_COLUMN,
+        # A re-scored set is named once above the table: its column would repeat it.
+        *([] if prefix else [compare.TEST_SET_COLUMN]),
+        prefix + compare.VERDICT_COLUMN,
         *(prefix + key for key in COMPACT_METRICS),
+        "train_n",
+        "epochs_run",
         "train_seconds",
     ]
     return [column for column in wanted if column in table.columns]
@@ -83,25 +92,50 @@ def table_csv(table: pd.DataFrame) -> str:
     return compare_columns.titled(with_integer_counts(table)).to_csv(index=False)
 
 
-def styled(table: pd.DataFrame) -> pd.io.formats.style.Styler:
-    """The keyed table as drawn: titles, number formats, the best value of each column green.
+def styled(
+    table: pd.DataFrame, lit: leads.Highlights | None = None, shown_group: str | None = None
+) -> pd.io.formats.style.Styler:
+    """The keyed table as drawn: titles, number formats, leads green, ties grey.
 
-    Missing values read "—" (see :func:`with_gaps_as_text`); lower-is-better columns
-    (loss, EER, time) are highlighted at their minimum.
+    Args:
+        table: the keyed table (columns to show).
+        lit: what :func:`core.evaluation.leads.highlights` found (None: nothing lit).
+        shown_group: the column group the table is about, whose titles are shortened.
     """
-    best = compare_columns.best_cells(table)
-    formats = compare_columns.formats(table)
-    shown = with_gaps_as_text(compare_columns.titled(table), formats)
+    named = compare_columns.titles(table, shown_group)
+    formats = compare_columns.formats(table, shown_group)
+    shown = with_gaps_as_text(table.rename(columns=named), formats)
+    cells = lit.cells if lit else {}
 
     def colours(frame: pd.DataFrame) -> pd.DataFrame:
         css = pd.DataFrame("", index=frame.index, columns=frame.columns)
-        for column, rows in best.items():
-            for row in rows:
-                css.iloc[row, frame.columns.get_loc(column)] = BEST_CSS
+        for key, found in cells.items():
+            if key not in named:
+                continue
+            for row in found.rows:
+                css.iloc[row, frame.columns.get_loc(named[key])] = (
+                    TIED_CSS if found.tied else BEST_CSS
+                )
+        for key, title in named.items():
+            if compare.split_key(key)[1] == compare.VERDICT_COLUMN:
+                chance = frame[title].isin(CHANCE_VERDICTS)
+                css.loc[chance, title] = CHANCE_CSS
         return css
 
     numeric = {c: f for c, f in formats.items() if pd.api.types.is_numeric_dtype(shown[c])}
     return shown.style.apply(colours, axis=None).format(numeric)
+
+
+def lead_caption(lit: leads.Highlights) -> str:
+    """One sentence under the table: what green and grey mean, and which tests decided."""
+    if not lit.cells:
+        return "Nothing is highlighted: " + (lit.note or "no run leads on these images.")
+    tests = sorted({found.test for found in lit.cells.values()})
+    text = (
+        "Green: the best value, ahead of every other run beyond noise on the same images; "
+        "grey: tied with the best within noise. Decided by " + " and ".join(tests) + " at 5%."
+    )
+    return f"{text} {lit.note}".strip()
 
 
 def reference_run(records: Sequence[compare.RunRecord]) -> str | None:

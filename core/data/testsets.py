@@ -241,12 +241,24 @@ class TestSet:
 
     @property
     def label(self) -> str:
-        """``<id> (<n>)``: how tables name this set."""
-        return f"{self.id} ({len(self.files)})"
+        """``ffhq-stylegan2 Test, 60 images · 5fc15793da``: how tables name this set."""
+        return f"{set_name(self.root, self.files)} · {self.id}"
 
     def samples(self) -> list[catalog.Sample]:
         """The files as samples, labelled by their class folder."""
         return [catalog.Sample(path, label_of(path)) for path in self.files]
+
+
+def split_of(files: Sequence[str]) -> str:
+    """The split folder all the files share (``Test``), or "" when they do not share one."""
+    tops = {Path(path).parts[0] for path in files if Path(path).parts}
+    return tops.pop() if len(tops) == 1 and len(Path(files[0]).parts) > 2 else ""
+
+
+def set_name(root: str | Path, files: Sequence[str]) -> str:
+    """A test set for people: dataset folder, split and image count."""
+    split = split_of(list(files))
+    return f"{dataset_name(root)}{' ' + split if split else ''}, {len(files)} images"
 
 
 def dataset_test_set(

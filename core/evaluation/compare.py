@@ -22,7 +22,6 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from core.data import testsets
@@ -32,6 +31,7 @@ from core.data.testsets import (
     dataset_name,
 )
 from core.models.registry import display_name
+from core.runs import learning
 from core.runs.run_folders import Run, RunError, list_runs, read_json, read_rescores
 
 #: metrics.json key -> which value is best ("max" or "min"); also the metric columns, in order.
@@ -47,11 +47,13 @@ METRICS: dict[str, str] = {
     "f1": "max",
     "inference_ms_per_image": "min",
 }
-#: Run facts that have a best value too.
-RUN_BEST = {"train_seconds": "min", "images_per_second": "max"}
 #: Metrics drawn in the bar chart of headline metrics.
 HEADLINE = ("accuracy", "balanced_accuracy", "auc", "ap", "f1")
 TEST_SET_COLUMN = "test_set"
+#: Did the run beat chance on the images of its group (:mod:`core.runs.learning`).
+VERDICT_COLUMN = "learned"
+#: A re-scored set's verdict in the table: chance is not "did not learn" on other data.
+SET_VERDICTS = {"chance": "chance", "weak": "weak", "usable": "usable", "unknown": "unknown"}
 #: Separates a column group (``common``, ``cross:<dataset>``) from the field in a column key.
 GROUP_SEPARATOR = "/"
 
@@ -98,6 +100,10 @@ class RunRecord:
     def image_size(self) -> int:
         """Input side of the model."""
         return int(self.run.config.get("image_size") or self.metrics.get("image_size"))
+
+    def learning(self) -> learning.Learning:
+        """What the run learned, judged on its own test images."""
+        return learning.of_record(self.metrics, self.history, self.run.config)
 
     def metrics_on(self, test_set: str | None = None) -> dict[str, Any] | None:
         """Metrics on the run's own test set (None) or on a re-scored test set id."""
@@ -291,36 +297,24 @@ def comparison_table(
             "images_per_second": _number(m.get("images_per_second")),
             TEST_SET_COLUMN: record.test_set.label if record.test_set else "unknown",
         }
+        row[VERDICT_COLUMN] = record.learning().label
         row.update(_metric_columns(m))
         for test_id, prefix, info in groups:
             stored = record.rescores.get(test_id)
-            row[prefix + TEST_SET_COLUMN] = f"{test_id} ({info['size']})"
+            row[prefix + TEST_SET_COLUMN] = f"{set_label(info)} · {test_id}"
+            row[prefix + VERDICT_COLUMN] = verdict_on(record, test_id)
             row.update(_metric_columns(stored["metrics"] if stored else None, prefix))
         rows.append(row)
     columns = list(rows[0]) if rows else ["run", "model", TEST_SET_COLUMN]
     return pd.DataFrame(rows, columns=columns)
 
 
-def best_directions(table: pd.DataFrame) -> dict[str, str]:
-    """Column -> ``"max"`` or ``"min"``: which value is best, for every metric column."""
-    directions = dict(RUN_BEST)
-    for column in table.columns:
-        _, key = split_key(column)
-        if key in METRICS:
-            directions[column] = METRICS[key]
-    return {column: way for column, way in directions.items() if column in table.columns}
-
-
-def best_rows(table: pd.DataFrame) -> dict[str, list[int]]:
-    """Column -> positions of the rows holding the best value (ties all count)."""
-    best = {}
-    for column, direction in best_directions(table).items():
-        values = pd.to_numeric(table[column], errors="coerce")
-        if values.notna().sum() < 1:
-            continue
-        target = values.max() if direction == "max" else values.min()
-        best[column] = [i for i, value in enumerate(values) if np.isclose(value, target)]
-    return best
+def verdict_on(record: RunRecord, test_set: str | None) -> str:
+    """``did not learn``/``weak``/``usable`` on the own test set; chance/weak/usable on others."""
+    if test_set is None:
+        return record.learning().label
+    values = record.metrics_on(test_set)
+    return SET_VERDICTS[learning.assess(values).verdict] if values else ""
 
 
 def distinct_test_sets(table: pd.DataFrame) -> list[str]:
@@ -334,7 +328,8 @@ def available_test_sets(records: Iterable[RunRecord]) -> dict[str, dict[str, Any
     """Every re-scored test set found in the runs, newest first.
 
     Returns:
-        id -> {"id", "name", "description", "root", "size", "purpose", "runs", "created"}.
+        id -> {"id", "name", "description", "root", "size", "split", "purpose", "runs",
+        "created"}.
     """
     found: dict[str, dict[str, Any]] = {}
     for record in records:
@@ -347,6 +342,7 @@ def available_test_sets(records: Iterable[RunRecord]) -> dict[str, dict[str, Any
                     "description": stored.get("description", ""),
                     "root": stored.get("root", ""),
                     "size": len(stored.get("files", [])),
+                    "split": testsets.split_of(stored.get("files") or []),
                     "purpose": stored.get("purpose", "common"),
                     "runs": [],
                     "created": 0.0,
@@ -355,6 +351,15 @@ def available_test_sets(records: Iterable[RunRecord]) -> dict[str, dict[str, Any
             info["runs"].append(record.name)
             info["created"] = max(info["created"], float(stored.get("created", 0.0)))
     return dict(sorted(found.items(), key=lambda item: item[1]["created"], reverse=True))
+
+
+def set_label(info: dict[str, Any]) -> str:
+    """``openforensics-sample Test, 41 images``: a re-scored set of :func:`available_test_sets`."""
+    split = f" {info['split']}" if info.get("split") else ""
+    return f"{info['name']}{split}, {info['size']} images"
+
+
+PURPOSES = {"own": "each run's own test set", "common": "common test set", "cross": "cross-dataset"}
 
 
 def run_test_set(record: RunRecord) -> TestSet:
@@ -400,8 +405,6 @@ __all__ = [
     "Comparison",
     "RunRecord",
     "available_test_sets",
-    "best_directions",
-    "best_rows",
     "comparison_table",
     "distinct_test_sets",
     "group_key",
@@ -409,6 +412,8 @@ __all__ = [
     "load_comparison",
     "load_record",
     "run_test_set",
+    "set_label",
     "split_key",
     "table_csv",
+    "verdict_on",
 ]

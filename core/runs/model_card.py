@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from core.runs import learning
 from core.runs.run_folders import RunError, read_json, write_text
 
 CARD_NAME = "model_card.md"
@@ -38,6 +39,7 @@ class Score:
         in_domain: True for the run's own dataset.
         auc, accuracy: the scores (AUC None for a one-class set).
         auc_ci: 95 % bootstrap interval of the AUC, when computed.
+        n_fake, n_real: the images of each class (for an interval when none is stored).
     """
 
     where: str
@@ -47,16 +49,24 @@ class Score:
     accuracy: float | None
     auc_ci: tuple[float, float] | None = None
 
+    n_fake: int = 0
+    n_real: int = 0
+
     @property
     def verdict(self) -> str:
-        """``chance``, ``weak``, ``good`` or ``unknown``, read from the AUC and its interval."""
+        """``chance``, ``weak``, ``good`` or ``unknown``: the rule of :mod:`core.runs.learning`."""
         if self.auc is None:
             return "unknown"
-        if self.auc_ci is not None and self.auc_ci[0] <= 0.5:
+        interval = self.auc_ci or learning.hanley_mcneil_interval(
+            self.auc, self.n_fake, self.n_real
+        )
+        if interval is None:  # no interval can be had: only a clear AUC reads as better
+            return (
+                "chance" if self.auc < 0.6 else "weak" if self.auc < learning.USABLE_AUC else "good"
+            )
+        if interval[0] <= 0.5:
             return "chance"
-        if self.auc < 0.6:
-            return "chance"
-        return "good" if self.auc >= 0.85 else "weak"
+        return "good" if self.auc >= learning.USABLE_AUC else "weak"
 
     def auc_text(self) -> str:
         """``0.912 [0.85, 0.97]`` or ``n/a``."""
@@ -78,6 +88,7 @@ class Card:
     image_size: Any
     scores: list[Score] = field(default_factory=list)
     robustness: dict[str, float | None] = field(default_factory=dict)
+    learned: learning.Learning | None = None
 
     @property
     def only_in_domain(self) -> bool:
@@ -112,6 +123,8 @@ def _score(values: dict[str, Any], where: str, dataset: str, in_domain: bool) ->
         auc_ci=tuple(interval)
         if isinstance(interval, list | tuple) and len(interval) == 2
         else None,
+        n_fake=int(values.get("n_fake") or 0),
+        n_real=int(values.get("n_real") or 0),
     )
 
 
@@ -136,6 +149,7 @@ def build_card(run_dir: Path) -> Card:
     if metrics:
         where = f"{home} Test, {metrics.get('n', '?')} images"
         card.scores.append(_score(metrics, where, home, True))
+        card.learned = learning.of_record(metrics, _read(run_dir / "history.json"), config)
     for path in sorted((run_dir / RESCORES_DIR).glob("*.json")):
         record = _read(path)
         if not isinstance(record.get("metrics"), dict):
@@ -153,6 +167,8 @@ def build_card(run_dir: Path) -> Card:
 def summary(card: Card) -> str:
     """One line for a verdict: what it was trained on and how it did elsewhere."""
     trained = f"trained on {card.dataset}"
+    if card.learned is not None and not card.learned.learned:
+        trained = f"{card.learned.label} ({trained})"
     if card.fakes_from != "dataset":
         trained += f" ({card.fakes_from} fakes)"
     elsewhere = [score for score in card.scores if not score.in_domain]
@@ -178,6 +194,10 @@ def to_markdown(card: Card) -> str:
             f"{key.split('_')[0]} {value or 'whole split'}" for key, value in card.sizes.items()
         ),
         f"- **In short**: {summary(card)}",
+    ]
+    if card.learned is not None:
+        lines.append(f"- **Did it learn?** {card.learned.label}: {card.learned.text}")
+    lines += [
         "",
         "## Scores",
         "",

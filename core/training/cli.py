@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from core.models import registry
-from core.runs import lifecycle, run_folders
+from core.runs import learning, lifecycle, run_folders
 from core.runs.config import CLASS_WEIGHT_MODES, FAKES_FROM, TrainConfig
 
 
@@ -212,6 +212,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"loss {metrics['loss']:.4f}, {metrics['epochs_run']} epochs, "
         f"{metrics['train_seconds']:.1f} s, {metrics['images_per_second']:.1f} images/s"
     )
+    judged = learning.of_record(metrics)
+    print(f"{judged.label.capitalize()}: {judged.text}")
     print(f"Run folder: {result.run_dir}")
     return 0
 

@@ -44,7 +44,7 @@ from core.data.blend import DEFAULT_PARAMS  # noqa: E402
 from core.data.catalog import LoadedImages  # noqa: E402
 from core.evaluation import scoring  # noqa: E402
 from core.models import registry  # noqa: E402
-from core.runs import model_card, tblogs  # noqa: E402
+from core.runs import learning, model_card, tblogs  # noqa: E402
 from core.runs.config import TrainConfig  # noqa: E402
 from core.runs.progress import Cancelled, Progress  # noqa: E402
 from core.training import checkpoint, pipelines  # noqa: E402
@@ -293,6 +293,9 @@ def evaluate(
     )
     report = detection_report(subsets.test.labels, p_real, 0.5)
     report["inference_ms_per_image"] = round(ms_per_image, 3)
+    # Per image, in test_files order: paired comparisons on the same images need them.
+    report["labels"] = [int(label) for label in subsets.test.labels]
+    report["p_real"] = np.round(p_real, 6).tolist()
     return report
 
 
@@ -331,6 +334,7 @@ def run_metrics(
         "devices": setup.replicas,
         **distribute.devices_used(setup.strategy),
         "training_precision": setup.precision,
+        "learning": learning.assess(report, progress.history, config.to_dict()).to_dict(),
     }
 
 
