@@ -35,7 +35,7 @@ def test_a_separating_model_is_usable_and_a_middling_one_weak():
     assert learning.assess(_record(good)).verdict == learning.USABLE
     middling = np.clip(LABELS * 0.1 + np.random.default_rng(3).normal(0.45, 0.1, 60), 0, 1)
     judged = learning.assess(_record(middling))  # AUC 0.76, interval 0.62-0.89
-    assert 0.5 < judged.interval[0] and judged.auc < learning.USABLE_AUC
+    assert judged.interval[0] > 0.5 and judged.auc < learning.USABLE_AUC
     assert judged.verdict == learning.WEAK and judged.learned
 
 
