@@ -17,7 +17,7 @@ import streamlit as st
 from core.data import catalog, images
 from core.evaluation import scoring
 from core.models.registry import display_name
-from core.runs import run_folders
+from core.runs import learning, run_folders
 from core.serving import classify, gradcam, verdict
 from ui import classify_ensemble, classify_view, common
 from ui.model_card_view import card_summary
@@ -62,15 +62,11 @@ def gradcam_for(judged: classify.RunVerdict):
     return _gradcam(str(run.path), _model_stamp(run), judged.pixels, judged.verdict.leaning)
 
 
-def _auc(run: run_folders.Run) -> float | None:
-    value = (run.metrics or {}).get("auc")
-    return float(value) if isinstance(value, int | float) else None
-
-
 def _describe(run: run_folders.Run) -> str:
-    auc = _auc(run)
-    model = display_name(run.model)
-    return f"{model} · {run.name} · AUC {auc:.3f}" if auc is not None else f"{model} · {run.name}"
+    judged = learning.of_record(run.metrics)
+    auc = f" · AUC {judged.auc:.3f}" if judged.auc is not None else ""
+    warning = "" if judged.learned else f" · {judged.label}"
+    return f"{display_name(run.model)} · {run.name}{auc}{warning}"
 
 
 def _pick_samples() -> None:
@@ -135,16 +131,23 @@ if not finished:
     st.stop()
 
 by_name = {run.name: run for run in finished}
-best = max(finished, key=lambda run: (_auc(run) is not None, _auc(run) or 0.0))
+best = classify.preselected(finished)
 chosen_names = st.multiselect(
     "Runs to use",
     options=list(by_name),
-    default=[best.name],
+    default=[best.name] if best else [],
     format_func=lambda name: _describe(by_name[name]),
     key="classify_runs",
-    help="Finished runs; the best by test AUC is chosen first. Pick several to compare.",
+    help="Finished runs; the best by test AUC among those that learned is chosen first. "
+    "Pick several to compare.",
 )
 if not chosen_names:
+    if best is None:
+        st.warning(
+            "None of the finished runs learned to tell Real from Fake on its own test images "
+            "(each test AUC's 95% interval reaches 0.5), so none is chosen for you. Train "
+            "longer or on more images; a run picked anyway gives verdicts no better than chance."
+        )
     st.info("Choose at least one run above.")
     st.stop()
 

@@ -25,13 +25,32 @@ def open_page() -> AppTest:
     return at
 
 
+def set_record(run_dir: Path, learned: bool) -> Path:
+    """Give the run the test record of a model that separates its test images, or of one
+    that outputs a constant (learned nothing): the page reads the record, not the model."""
+    from core import metrics
+    from core.runs import learning
+    from core.runs.run_folders import read_json, write_json
+
+    values = read_json(run_dir / "metrics.json")
+    labels = [int("/Real/" in path) for path in values["test_files"]]
+    p_real = [0.9 if label else 0.1 for label in labels] if learned else [0.5] * len(labels)
+    values |= metrics.detection_report(labels, p_real) | {"labels": labels, "p_real": p_real}
+    values["learning"] = learning.assess(values).to_dict()
+    write_json(run_dir / "metrics.json", values)
+    return run_dir
+
+
 @pytest.fixture
 def with_run(trained_run, artifacts, ffhq, monkeypatch) -> Path:
-    """The session's tiny trained run in this test's artifacts folder; FFHQ as the dataset."""
+    """The session's tiny trained run in this test's artifacts folder; FFHQ as the dataset.
+
+    Its record says it learned (whatever the tiny training did), so the page picks it.
+    """
     target = settings.runs_dir() / trained_run.name
     shutil.copytree(trained_run, target)
     monkeypatch.setenv(settings.DATA_ENV, str(ffhq))
-    return target
+    return set_record(target, learned=True)
 
 
 def test_no_runs_shows_how_to_get_one(tiny_dataset, monkeypatch):
@@ -59,7 +78,10 @@ def test_sample_images_get_a_verdict(with_run):
     assert len(at.get("progress")) == 4
     # Per verdict: a Grad-CAM overlay with its colour scale, or a card saying why there is none.
     captions = [caption for picture in at.get("image") for caption in picture.captions]
-    overlays = sum(caption.startswith("Grad-CAM at block4_relu2") for caption in captions)
+    overlays = sum(
+        caption.startswith("Grad-CAM of the last convolution block") for caption in captions
+    )
+    assert not any("block4" in caption for caption in captions)  # no internal layer names
     scales = sum(caption.startswith("Colour scale") for caption in captions)
     cards = sum("No evidence" in i.value or "No region stands out" in i.value for i in at.info)
     assert overlays == scales and overlays + cards == 4
@@ -223,3 +245,18 @@ def test_each_verdict_shows_the_model_cards_summary(with_run):
     assert not at.exception, at.exception
     shown = [caption.value for caption in at.caption if caption.value.startswith("Model card:")]
     assert shown == [f"Model card: {expected}"] * 4
+
+
+def test_a_run_that_did_not_learn_is_not_chosen_and_warns(with_run):
+    """Issue 21.1: never preselected; picked anyway, each verdict carries the warning."""
+    set_record(with_run, learned=False)
+    at = open_page()
+    assert at.multiselect(key="classify_runs").value == []
+    assert any("None of the finished runs learned" in w.value for w in at.warning)
+    assert "did not learn" in at.multiselect(key="classify_runs").options[0]
+    at.multiselect(key="classify_runs").set_value([with_run.name]).run()
+    at.checkbox(key="classify_gradcam").set_value(False)
+    at.button(key="classify_pick_samples").click().run()
+    assert not at.exception, at.exception
+    warned = [w.value for w in at.warning if w.value.startswith("This run did not learn")]
+    assert len(warned) == 4 and "no better than a coin flip" in warned[0]

@@ -26,6 +26,12 @@ def draw_run_verdict(
     st.caption(f"{display_name(run.model)} · `{run.name}`")
     if summary:
         st.caption(f"Model card: {summary}")
+    if judged.detector.warning:
+        st.warning(judged.detector.warning, icon="⚠️")
+    if shown is None:
+        st.markdown(f"### :gray[{classify.TOO_SMALL}]")
+        st.warning(judged.refusal)
+        return
     st.markdown(f"### :{VERDICT_COLOURS[shown.label]}[{shown.label}]")
     st.progress(shown.p_real if shown.uncertain else shown.probability, text=shown.text)
     st.caption(
@@ -38,7 +44,9 @@ def draw_run_verdict(
         elif not note.startswith("Face crop used"):
             st.caption(note)
     if cam is not None:
-        gradcam_view.show(cam, judged.pixels, shown.leaning, DISPLAY_SIDE)
+        gradcam_view.show(
+            cam, judged.pixels, shown.leaning, DISPLAY_SIDE, shown.uncertain, judged.face_in_input
+        )
 
 
 def draw_image(
@@ -82,5 +90,9 @@ def draw_image(
         with column:
             draw_run_verdict(judged, summaries.get(judged.detector.run.name), gradcam_for(judged))
     if result.ensemble is not None:
-        votes = [(judged.detector.run.name, judged.verdict) for judged in result.runs]
+        votes = [
+            (judged.detector.run.name, judged.verdict)
+            for judged in result.runs
+            if judged.verdict is not None and not judged.detector.warning
+        ]
         classify_ensemble.card(votes, ensemble_rule, result.ensemble, VERDICT_COLOURS)

@@ -20,10 +20,16 @@ from typing import Any
 
 import numpy as np
 
-from core.data import images
+from core.data import faces, images
 from core.evaluation import ensemble, scoring
+from core.runs import learning
 from core.runs.run_folders import Run, RunError
 from core.serving import predict, verdict
+
+#: An image (or face crop) whose shorter side is below this share of the model's input
+#: is scaled up more than twice to be judged: its verdict would rest on invented pixels.
+SMALLEST_SHARE = 0.5
+TOO_SMALL = "Too small to judge"
 
 
 @dataclass(frozen=True)
@@ -36,6 +42,8 @@ class Detector:
         image_size: the model's input side in pixels.
         threshold: P(Real) at or above which it leans Real.
         threshold_source: where the threshold came from (``slider`` or ``EER``).
+        learned: what the run learned on its own test images (a run that did not
+            learn gives no trustworthy verdict: its cards carry a warning).
     """
 
     run: Run
@@ -43,6 +51,26 @@ class Detector:
     image_size: int
     threshold: float
     threshold_source: str
+    learned: learning.Learning | None = None
+
+    @property
+    def warning(self) -> str:
+        """One sentence to show beside each of its verdicts, or "" for a run that learned."""
+        if self.learned is None or self.learned.learned:
+            return ""
+        return (
+            f"This run did not learn to tell Real from Fake ({self.learned.message}): its "
+            "verdicts are no better than a coin flip. " + self.learned.advice
+        ).strip()
+
+
+def preselected(runs: Sequence[Run]) -> Run | None:
+    """The run Classify starts with: the best test AUC among runs that learned; else None."""
+    judged = [(run, learning.of_record(run.metrics)) for run in runs]
+    usable = [(run, found) for run, found in judged if found.learned]
+    if not usable:
+        return None
+    return max(usable, key=lambda pair: pair[1].auc or 0.0)[0]
 
 
 def load_detectors(
@@ -77,7 +105,8 @@ def load_detectors(
                 problems.append(f"{run.name} records no EER threshold; using {threshold:.2f}.")
             else:
                 chosen, source = eer, "EER"
-        detectors.append(Detector(run, model, size, chosen, source))
+        judged = learning.of_record(run.metrics)
+        detectors.append(Detector(run, model, size, chosen, source, judged))
     return detectors, problems
 
 
@@ -87,15 +116,20 @@ class RunVerdict:
 
     Attributes:
         detector: the run that judged.
-        verdict: Real, Fake or Uncertain, with P(Real), threshold and band.
+        verdict: Real, Fake or Uncertain, with P(Real), threshold and band; None when
+            the image is too small to judge (``refusal`` says why).
         pixels: the exact model input, for Grad-CAM and display.
         notes: plain-language remarks (no face found, ...).
+        refusal: why there is no verdict, else "".
+        face_in_input: the face's box in ``pixels`` (x, y, width, height), if one is seen.
     """
 
     detector: Detector
-    verdict: verdict.Verdict
+    verdict: verdict.Verdict | None
     pixels: np.ndarray = field(repr=False)
     notes: list[str] = field(default_factory=list)
+    refusal: str = ""
+    face_in_input: tuple[int, int, int, int] | None = None
 
 
 @dataclass
@@ -135,15 +169,43 @@ def classify_decoded(
     result = ImageVerdicts(name, decoded)
     for detector in detectors:
         prepared = predict.prepare_decoded(name, decoded, detector.image_size, face_crop)
-        p_real = float(scoring.predict_p_real(detector.model, prepared.pixels[None])[0])
-        shown = verdict.verdict(p_real, detector.threshold, band)
-        result.runs.append(RunVerdict(detector, shown, prepared.pixels, list(prepared.notes)))
         if prepared.face_box is not None and result.face_box is None:
             result.face_box, result.face_pixels = prepared.face_box, prepared.pixels
-    if ensemble_rule and len(result.runs) >= 2:
-        p_real = float(ensemble.combine([r.verdict.p_real for r in result.runs], ensemble_rule))
+        refusal = too_small(decoded, prepared.face_box, detector.image_size)
+        if refusal:
+            judged = RunVerdict(detector, None, prepared.pixels, list(prepared.notes), refusal)
+        else:
+            p_real = float(scoring.predict_p_real(detector.model, prepared.pixels[None])[0])
+            shown = verdict.verdict(p_real, detector.threshold, band)
+            judged = RunVerdict(detector, shown, prepared.pixels, list(prepared.notes))
+        found = faces.detect_faces(prepared.pixels)
+        judged.face_in_input = found[0] if found else None
+        result.runs.append(judged)
+    judged_runs = [r for r in result.runs if r.verdict is not None and not r.detector.warning]
+    if ensemble_rule and len(judged_runs) >= 2:
+        p_real = float(ensemble.combine([r.verdict.p_real for r in judged_runs], ensemble_rule))
         result.ensemble = verdict.verdict(p_real, ensemble_threshold, band)
     return result
+
+
+def too_small(
+    decoded: images.DecodedImage, face_box: tuple[int, int, int, int] | None, image_size: int
+) -> str:
+    """Why an image is too small for a model of ``image_size`` px, or "" when it is not.
+
+    The rule: the shorter side of what the model sees (the face crop when one is used,
+    else the whole image) must be at least :data:`SMALLEST_SHARE` of the input side.
+    """
+    width, height = decoded.original_size
+    side = min(width, height) if face_box is None else min(face_box[2], face_box[3])
+    if side >= SMALLEST_SHARE * image_size:
+        return ""
+    what = "The face crop" if face_box is not None else "The image"
+    return (
+        f"{TOO_SMALL}: {what} is {side} px on its shorter side, and this model looks at "
+        f"{image_size} px; below {int(SMALLEST_SHARE * image_size)} px a verdict would rest "
+        "on pixels made up by enlarging it. Use a larger image."
+    )
 
 
 def classify(
