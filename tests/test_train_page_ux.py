@@ -194,9 +194,12 @@ def test_live_panel_clock_queue_eta_and_table(dataset, monkeypatch):
 
 def test_a_finished_run_links_to_its_results(dataset):
     """Issue 15.9: when the last run ends, its result, its curves and a link to Compare."""
-    fake_run("finished", {"created": time.time()}, {"accuracy": 0.875, "auc": 0.9})
+    counts = {"n_fake": 40, "n_real": 40}
+    fake_run("finished", {"created": time.time()}, {"accuracy": 0.875, "auc": 0.9} | counts)
     at = open_page()
-    assert "finished: test accuracy 0.875, AUC 0.900" in texts(at, "success")
+    assert "finished: test accuracy 0.875, AUC 0.900. Learned: test AUC 0.90" in texts(
+        at, "success"
+    )
     assert [link.proto.page for link in at.get("page_link")] == ["compare"]
     assert len(at.get("plotly_chart")) == 1
 
@@ -210,3 +213,13 @@ def test_test_only_dataset_still_shows_the_runs(openforensics, monkeypatch):
     assert {"Now training", "All runs"} <= {header.value for header in at.subheader}
     assert len(at.dataframe) == 1
     assert not at.get("button") or all(b.key != "train_start" for b in at.get("button"))
+
+
+def test_a_finished_run_that_learned_nothing_says_so_and_what_to_change(dataset):
+    """Issue 21.1: the finished line of a chance-level run is a warning with advice."""
+    counts = {"n_fake": 40, "n_real": 40}
+    fake_run("finished", {"created": time.time()}, {"accuracy": 0.5, "auc": 0.52} | counts)
+    at = open_page()
+    warning = texts(at, "warning")
+    assert "finished: test accuracy 0.500, AUC 0.520. Did not learn: test AUC 0.52" in warning
+    assert "train on more images" in warning

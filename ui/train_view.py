@@ -17,7 +17,7 @@ from core.evaluation import figures
 from core.jobs import run_queue, training_queue
 from core.models import registry
 from core.models.registry import list_models
-from core.runs import run_folders
+from core.runs import learning, run_folders
 from core.training import distribute
 from ui import resume_view
 from ui.store_view import decoding_text
@@ -137,11 +137,13 @@ def show_last_ended(all_runs: list[run_folders.Run]) -> None:
         return
     last = max(ended, key=lambda run: (run.status.get("created") or 0, run.name))
     if last.finished:
-        st.success(
+        judged = learning.of_record(last.metrics, last.history(), last.config)
+        text = (
             f"The last run, `{last.name}` ({model_label(last.model)}), finished: test accuracy "
-            f"{metric_text(last, 'accuracy')}, AUC {metric_text(last, 'auc')}."
+            f"{metric_text(last, 'accuracy')}, AUC {metric_text(last, 'auc')}. {judged.text}"
             + (f" Trained on: {used}." if (used := distribute.devices_text(last.metrics)) else "")
         )
+        (st.success if judged.learned else st.warning)(text)
         st.page_link(
             "pages/compare.py",
             label="See its results on the Compare page",
@@ -210,7 +212,9 @@ def runs_table(all_runs: list[run_folders.Run]) -> None:
         elif run.state in run_folders.RESUMABLE_STATES:
             detail = f"{status.get('error') or ''} Resume: {resume_view.resume_text(run)}."
         elif run.finished:
-            detail = (run.metrics or {}).get("weights_message") or ""
+            judged = learning.of_record(run.metrics)
+            weights = (run.metrics or {}).get("weights_message") or ""
+            detail = weights if judged.learned else f"{judged.label}. {weights}".strip()
         rows.append(
             {
                 "run": run.name,

@@ -8,7 +8,8 @@ The rule, decided before any run was judged by it (README, "Did it learn?"):
 - **weak**: the interval lies above 0.5 but the AUC is below :data:`USABLE_AUC`.
 - **usable**: AUC at least :data:`USABLE_AUC` with the interval above 0.5 (on this test
   set; the model card says how it does on other data).
-- **unknown**: the test set holds one class only, so there is no AUC.
+- **unknown**: the test set holds one class only, so there is no AUC; or the record
+  is too old to hold scores, an interval or class counts.
 
 The interval is the one recorded with the metrics (a bootstrap on small sets), else
 DeLong's from the stored scores, else Hanley & McNeil's (1982) from the AUC and the
@@ -171,7 +172,10 @@ def assess(
         f" (95% CI {interval[0]:.2f}–{interval[1]:.2f})" if interval else ""
     )
     advice = _advice(improving, course, config)
-    if interval is None or interval[0] <= 0.5:
+    if interval is None:
+        message = f"Test AUC {auc:.2f}, but the record holds too little to tell it from chance."
+        return Learning(UNKNOWN, auc, None, "", message, "", at_chance, improving)
+    if interval[0] <= 0.5:
         message = f"Did not learn: {shown} cannot be told from chance (0.5)"
         if at_chance:
             message += ", and its validation AUC never left chance during training"
