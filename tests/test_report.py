@@ -70,8 +70,15 @@ def test_report_holds_every_run_section_and_the_ensemble(scored_runs, tmp_path) 
     assert page.count("plotly.js v") == 1  # the library embedded once, offline
     assert external_sources(page) == []
     assert page.count("src='data:image/png;base64,") == 6  # 3 Real + 3 Fake test images
-    assert len(gathered.table) == 4 and gathered.table["test set"].str.startswith(test_id).all()
+    # Issue 21.3: the set is named by its data everywhere, with intervals and verdicts.
+    named = f"data Test, 6 images · {test_id}"
+    assert len(gathered.table) == 4 and (gathered.table["test set"] == named).all()
+    assert f"common test set: {named}" in gathered.test_label and gathered.test_label in page
+    assert gathered.table["AUC 95% CI"].str.match(r"^\[\d\.\d\d, \d\.\d\d\]$").all()
+    assert set(gathered.table["verdict"][:3]) <= {"chance", "weak", "usable"}
+    assert f"Sample test images ({named})" in page  # from the set scored
     text = report.markdown_report(gathered)
+    assert named in text and "AUC 95% CI" in text
     assert "## Robustness AUC" in text and all(record.name in text for record in records)
 
 

@@ -12,11 +12,23 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
+from core.data import testsets
+from core.evaluation import compare
 from core.evaluation.compare import RunRecord
 
 
+def _rescore_name(stored: dict[str, Any], test_id: str) -> str:
+    """``cross-dataset: openforensics-sample Test, 41 images · <id>``."""
+    files = stored.get("files") or []
+    purpose = compare.PURPOSES.get(stored.get("purpose", "common"), "common test set")
+    return f"{purpose}: {testsets.set_name(stored.get('root', ''), files)} · {test_id}"
+
+
 def full_record(records: Sequence[RunRecord]) -> dict[str, Any]:
-    """Everything known about the runs: config, metrics, history, test files, re-scores."""
+    """Everything known about the runs: config, metrics, history, test files, re-scores.
+
+    Every test set is named by its data (dataset, split, images, purpose), not by id alone.
+    """
     return {
         "exported": datetime.now().isoformat(timespec="seconds"),
         "runs": [
@@ -27,8 +39,11 @@ def full_record(records: Sequence[RunRecord]) -> dict[str, Any]:
                 "status": record.run.status,
                 "metrics": record.metrics,
                 "history": record.history,
+                "learning": record.learning().to_dict(),
                 "test_set": (
                     {
+                        "name": record.test_set.label,
+                        "purpose": compare.PURPOSES["own"],
                         "id": record.test_set.id,
                         "root": record.test_set.root,
                         "files": list(record.test_set.files),
@@ -36,7 +51,10 @@ def full_record(records: Sequence[RunRecord]) -> dict[str, Any]:
                     if record.test_set
                     else None
                 ),
-                "rescores": record.rescores,
+                "rescores": {
+                    test_id: stored | {"name": _rescore_name(stored, test_id)}
+                    for test_id, stored in record.rescores.items()
+                },
                 "problems": record.problems,
             }
             for record in records

@@ -30,7 +30,7 @@ from typing import Any
 import pandas as pd
 
 from core import settings
-from core.data import catalog
+from core.data import catalog, testsets
 from core.evaluation import compare, ensemble, figures, robustness
 from core.runs import run_folders
 
@@ -85,11 +85,16 @@ def machine_info() -> dict[str, str]:
     return info
 
 
-def _datasets(records: Sequence[compare.RunRecord]) -> dict[str, dict[str, dict[str, int]] | str]:
+def _datasets(
+    records: Sequence[compare.RunRecord], test_id: str | None = None
+) -> dict[str, dict[str, dict[str, int]] | str]:
+    """Split and class counts of every dataset the report speaks of: trained on and scored on."""
+    roots = [record.test_set.root for record in records if record.test_set]
+    if test_id is not None:
+        roots += [r.rescores[test_id].get("root") for r in records if test_id in r.rescores]
     found: dict[str, dict[str, dict[str, int]] | str] = {}
-    for record in records:
-        root = record.test_set.root if record.test_set else None
-        if root is None or root in found:
+    for root in roots:
+        if not root or root in found:
             continue
         try:
             found[root] = catalog.index_dataset(root).counts()
@@ -112,25 +117,44 @@ def _runs_table(records: Sequence[compare.RunRecord]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def _set_name(record: compare.RunRecord, test_id: str | None) -> str:
+    """The set a row was scored on, named by its data (then its id)."""
+    if test_id is None:
+        return record.test_set.label if record.test_set else "not scored"
+    stored = record.rescores.get(test_id)
+    if not stored:
+        return "not scored"
+    return f"{testsets.set_name(stored.get('root', ''), stored.get('files') or [])} · {test_id}"
+
+
 def _metrics_table(records, test_id: str | None, combined: dict | None, name: str | None):
     rows = []
     for record in records:
         values = record.metrics_on(test_id) or {}
-        test_set = (
-            f"{test_id} ({len(record.rescores[test_id]['files'])})"
-            if test_id and test_id in record.rescores
-            else (record.test_set.label if record.test_set and not test_id else "not scored")
-        )
         rows.append(
-            {"run": record.name, "model": record.run.model, "test set": test_set}
+            {"run": record.name, "model": record.run.model, "test set": _set_name(record, test_id)}
+            | {"verdict": compare.verdict_on(record, test_id) if values else ""}
             | {key: values.get(key) for key in TABLE_METRICS}
+            | {"AUC 95% CI": compare.auc_interval_text(values)}
         )
     if combined is not None:
         rows.append(
-            {"run": name, "model": "ensemble", "test set": f"{test_id} ({len(combined['files'])})"}
+            {"run": name, "model": "ensemble", "test set": _set_name(records[0], test_id)}
             | {key: combined["metrics"].get(key) for key in TABLE_METRICS}
+            | {"AUC 95% CI": compare.auc_interval_text(combined["metrics"])}
         )
     return pd.DataFrame(rows)
+
+
+def _scored_label(records: Sequence[compare.RunRecord], test_id: str | None) -> str:
+    """What the report's metrics are on, in words: purpose, dataset, split, images."""
+    if test_id is None:
+        own = {record.test_set.label for record in records if record.test_set}
+        return compare.PURPOSES["own"] + (f" ({own.pop()})" if len(own) == 1 else "")
+    info = compare.available_test_sets(records).get(test_id)
+    if info is None:
+        return f"test set {test_id}"
+    return f"{compare.PURPOSES[info['purpose']]}: {compare.set_label(info)} · {test_id}"
 
 
 def _robustness(records: Sequence[compare.RunRecord], method: str | None) -> dict[str, Any] | None:
@@ -184,13 +208,13 @@ def gather(
     scored = [(r.name, r.metrics_on(test_id)) for r in records if r.metrics_on(test_id)]
     if combined is not None:
         scored.append((name, combined["metrics"]))
-    label = f"common or cross-dataset test set {test_id}" if test_id else "each run's own test set"
+    label = _scored_label(records, test_id)
     return Report(
         records=records,
         test_id=test_id,
         test_label=label,
         table=_metrics_table(records, test_id, combined, name),
-        datasets=_datasets(records),
+        datasets=_datasets(records, test_id),
         runs_table=_runs_table(records),
         scored=scored,
         ensemble=combined,
@@ -261,7 +285,7 @@ SAMPLES_PER_CLASS = 3
 
 
 def _sample_images(report: Report) -> str:
-    """A few test images of the first run's test set, inline as PNG data (nothing fetched)."""
+    """A few images of the test set scored, inline as PNG data (nothing fetched)."""
     import base64
     import io
 
@@ -270,29 +294,38 @@ def _sample_images(report: Report) -> str:
     from core.data import images
     from core.data.testsets import label_of
 
-    record = next((r for r in report.records if r.test_set and r.test_set.files), None)
-    if record is None:
+    root, files, name = _scored_files(report)
+    if not files:
         return ""
     cells = []
-    for label, name in ((1, "Real"), (0, "Fake")):
-        files = [f for f in record.test_set.files if label_of(f) == label][:SAMPLES_PER_CLASS]
-        for relative in files:
+    for label, class_name in ((1, "Real"), (0, "Fake")):
+        chosen = [f for f in files if label_of(f) == label][:SAMPLES_PER_CLASS]
+        for relative in chosen:
             try:
-                pixels = images.thumbnail(
-                    images.decode(Path(record.test_set.root) / relative).pixels, 128
-                )
+                pixels = images.thumbnail(images.decode(Path(root) / relative).pixels, 128)
             except (images.ImageError, OSError):
                 continue
             buffer = io.BytesIO()
             Image.fromarray(pixels).save(buffer, "PNG")
             data = base64.b64encode(buffer.getvalue()).decode()
             cells.append(
-                f"<figure style='display:inline-block;margin:4px'><img alt='{name}' "
-                f"src='data:image/png;base64,{data}'><figcaption>{name}</figcaption></figure>"
+                f"<figure style='display:inline-block;margin:4px'><img alt='{class_name}' "
+                f"src='data:image/png;base64,{data}'><figcaption>{class_name}</figcaption></figure>"
             )
     if not cells:
         return ""
-    return f"<h2>Sample test images ({html.escape(record.test_set.label)})</h2>" + "".join(cells)
+    return f"<h2>Sample test images ({html.escape(name)})</h2>" + "".join(cells)
+
+
+def _scored_files(report: Report) -> tuple[str, list[str], str]:
+    """Root, files and name of the test set the report's metrics are on (its first run's)."""
+    for record in report.records:
+        if report.test_id is None and record.test_set and record.test_set.files:
+            return record.test_set.root, list(record.test_set.files), record.test_set.label
+        stored = record.rescores.get(report.test_id) if report.test_id else None
+        if stored and stored.get("files"):
+            return stored.get("root", ""), list(stored["files"]), _set_name(record, report.test_id)
+    return "", [], ""
 
 
 def html_report(report: Report) -> str:
