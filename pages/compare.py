@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pandas as pd
 import streamlit as st
 
 from core import settings
@@ -22,6 +21,7 @@ from core.runs import run_folders
 from ui import (
     common,
     compare_charts,
+    compare_experiments,
     compare_jobs,
     compare_report,
     compare_scoring,
@@ -182,25 +182,8 @@ else:
     else:
         st.caption(f"Every row is scored on the same {info['size']} images (test set {test_id}).")
 with st.expander("Test sets named in the table"):
-    rows = [
-        {
-            "Test set": record.test_set.label if record.test_set else "unknown",
-            "Used by": record.name,
-            "Root": record.test_set.root if record.test_set else "",
-            "What": "the run's own test subset",
-        }
-        for record in selected
-    ]
-    rows += [
-        {
-            "Test set": f"{tid} ({other['size']})",
-            "Used by": ", ".join(other["runs"]),
-            "Root": other["root"],
-            "What": f"{other['purpose']}: {other['description']}",
-        }
-        for tid, other in available.items()
-    ]
-    st.dataframe(pd.DataFrame(rows), hide_index=True)
+    st.dataframe(compare_view.test_sets_frame(selected, available), hide_index=True)
+compare_experiments.section(selected, test_id)
 show_model_card({record.name: record.run.path for record in selected}, "compare_card_run")
 
 # --- Re-scoring and the cross-dataset check (background jobs) ------------------------

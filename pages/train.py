@@ -164,6 +164,20 @@ def training_form(
         if sizes[split] > counts[split]
     ]
     configs, config_problems = _configs(models, choice, fields, choices)
+    seeds = int(
+        st.number_input(
+            "Seeds (the same run repeated)",
+            1,
+            10,
+            1,
+            key="train_seeds",
+            help="Train each chosen model this many times on the same files with seeds "
+            "SEED, SEED+1, ...: Compare shows them as one experiment, mean ± standard "
+            "deviation. One seed cannot rank models: the seed alone can move a model's test "
+            "AUC more than most gaps between models (README, 'Repeat with seeds').",
+        )
+    )
+    configs = [repeat for config in configs for repeat in config.with_seeds(seeds)]
     problems += config_problems + memory_check(configs)
     for problem in problems:
         st.error(problem)

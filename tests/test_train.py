@@ -395,3 +395,17 @@ def test_config_options_follow_the_model():
     assert config.replace(epochs=3).options == config.options
     with pytest.raises(ValueError, match="no pre-trained weights"):
         TrainConfig(model="cnn", weights_path="/some/file.h5")
+
+
+@pytest.mark.slow
+def test_cli_seeds_train_one_experiment_on_the_same_files(tiny_dataset, artifacts, capsys):
+    """Issue 21.4: --seeds N trains N runs on the same files and prints mean ± sd."""
+    from core.training import cli
+
+    argv = ["--data-dir", str(tiny_dataset), "--image-size", "32", "--epochs", "1"]
+    assert cli.main([*argv, "--batch-size", "8", "--seed", "3", "--seeds", "2"]) == 0
+    runs = run_folders.list_runs(artifacts / "runs")
+    assert sorted(run.config["seed"] for run in runs) == [3, 4]
+    assert len({run.config["experiment"] for run in runs}) == 1
+    assert runs[0].subsets()["test"] == runs[1].subsets()["test"]
+    assert "2 seeds on the same files" in capsys.readouterr().out

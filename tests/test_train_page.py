@@ -212,3 +212,21 @@ def test_page_does_not_import_tensorflow(tmp_path):
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip().splitlines()[-1] == "NO-TF"
+
+
+def test_seeds_queue_one_experiment_on_the_same_files(tmp_path, monkeypatch):
+    """Issue 21.4: N seeds of one model, the same subset, one experiment name."""
+    root = make_tree(tmp_path / "Dataset", {"Train": (6, 6), "Validation": (3, 3), "Test": (3, 3)})
+    monkeypatch.setenv(settings.DATA_ENV, str(root))
+    monkeypatch.setattr(training_queue, "ensure_worker", lambda: None)
+    at = open_page()
+    set_inputs(at, model="cnn", image_size=32, size_train=8, size_validation=4, size_test=4)
+    at.number_input(key="train_seeds").set_value(3).run()
+    at.button(key="train_start").click()
+    at.run()
+    assert not at.exception, at.exception
+    queued = training_queue.queued_runs()
+    assert [run.config["seed"] for run in queued] == [42, 43, 44]
+    assert {run.config["subset_seed"] for run in queued} == {42}
+    (experiment,) = {run.config["experiment"] for run in queued}
+    assert experiment.startswith("cnn seeds 42-44")

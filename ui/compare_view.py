@@ -172,3 +172,28 @@ def with_gaps_as_text(table: pd.DataFrame, formats: dict[str, str]) -> pd.DataFr
             fmt = formats.get(column, "{}")
             table[column] = [MISSING if pd.isna(v) else fmt.format(v) for v in values]
     return table
+
+
+def test_sets_frame(
+    selected: Sequence[compare.RunRecord], available: dict[str, dict]
+) -> pd.DataFrame:
+    """Every test set the table speaks of: its name, who used it, where, and why."""
+    rows = [
+        {
+            "Test set": record.test_set.label if record.test_set else "unknown",
+            "Used by": record.name,
+            "Root": record.test_set.root if record.test_set else "",
+            "What": compare.PURPOSES["own"],
+        }
+        for record in selected
+    ]
+    rows += [
+        {
+            "Test set": f"{compare.set_label(other)} · {test_id}",
+            "Used by": ", ".join(other["runs"]),
+            "Root": other["root"],
+            "What": f"{compare.PURPOSES[other['purpose']]}: {other['description']}",
+        }
+        for test_id, other in available.items()
+    ]
+    return pd.DataFrame(rows)

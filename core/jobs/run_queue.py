@@ -23,8 +23,17 @@ DUPLICATE_STATES = ("queued", "running", "finished", "interrupted")
 RATE_SAMPLE = 5
 
 
+#: Fields that do not change what a run computes: a run repeated in another experiment
+#: with the same seed is the same run.
+IGNORED_FIELDS = ("experiment",)
+
+
 def _config_fields(values: dict) -> dict:
-    return {f.name: values.get(f.name) for f in dataclasses.fields(TrainConfig)}
+    return {
+        f.name: values.get(f.name)
+        for f in dataclasses.fields(TrainConfig)
+        if f.name not in IGNORED_FIELDS
+    }
 
 
 def duplicates(config: TrainConfig, all_runs: Sequence[Run]) -> list[Run]:
@@ -37,7 +46,7 @@ def duplicates(config: TrainConfig, all_runs: Sequence[Run]) -> list[Run]:
     Returns:
         The identical runs (same model, data, subset sizes, seed and settings).
     """
-    wanted = config.to_dict()
+    wanted = _config_fields(config.to_dict())
     return [
         run
         for run in all_runs

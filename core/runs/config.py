@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import json
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -42,6 +44,10 @@ class TrainConfig:
             or "both"; validation and test always use the dataset's own images.
         options: the model's own options (see its spec); missing ones take their
             defaults, which are filled in here so config.json records every value.
+        subset_seed: seeds the choice of subset files when set (None: ``seed`` does),
+            so runs repeated with several seeds train and test on the same files.
+        experiment: the name shared by the runs of one model repeated with several
+            seeds ("" for a single run); the comparison groups them by it.
     """
 
     model: str = "cnn"
@@ -61,6 +67,8 @@ class TrainConfig:
     weights_path: str | None = None
     fakes_from: str = "dataset"
     options: dict[str, Any] = field(default_factory=dict)
+    subset_seed: int | None = None
+    experiment: str = ""
 
     def __post_init__(self) -> None:
         problems = self.problems()
@@ -126,6 +134,34 @@ class TrainConfig:
     def __hash__(self) -> int:
         """Hash of the JSON form (the options dict is not hashable itself)."""
         return hash(repr(sorted(self.to_dict().items())))
+
+    @property
+    def sampling_seed(self) -> int:
+        """The seed that chooses the subset files."""
+        return self.seed if self.subset_seed is None else self.subset_seed
+
+    def with_seeds(self, count: int) -> list[TrainConfig]:
+        """``count`` runs of this config on the same files, seeds ``seed``, ``seed + 1``...
+
+        They share an experiment name made from the settings, so the same request
+        always gives the same name (and the same runs, which the queue calls duplicates).
+
+        Args:
+            count: how many seeds (1 gives this config back unchanged).
+        """
+        if count < 1:
+            raise ValueError("The number of seeds must be 1 or more.")
+        if count == 1:
+            return [self]
+        settings = {k: v for k, v in self.to_dict().items() if k not in ("seed", "experiment")}
+        digest = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:6]
+        experiment = f"{self.model} seeds {self.seed}-{self.seed + count - 1} · {digest}"
+        return [
+            self.replace(
+                seed=self.seed + offset, subset_seed=self.sampling_seed, experiment=experiment
+            )
+            for offset in range(count)
+        ]
 
     def replace(self, **changes: Any) -> TrainConfig:
         """Return a copy with some fields changed (validated again).

@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import statistics
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -55,6 +56,13 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--batch-size", type=int, default=defaults.batch_size)
     parser.add_argument("--lr", type=float, default=defaults.learning_rate)
     parser.add_argument("--seed", type=int, default=defaults.seed)
+    parser.add_argument(
+        "--seeds",
+        type=int,
+        default=1,
+        metavar="N",
+        help="train N runs on the same files with seeds SEED, SEED+1, ... (one experiment)",
+    )
     parser.add_argument("--no-augment", action="store_true", help="turn off random flips")
     parser.add_argument("--class-weight", choices=CLASS_WEIGHT_MODES, default=defaults.class_weight)
     parser.add_argument(
@@ -188,23 +196,42 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ValueError, OSError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    if args.seeds > 1 and (args.resume or run_dir is not None):
+        print("error: --seeds starts new runs; it cannot be used with --resume or --run-dir.")
+        return 2
+    if args.seeds <= 1 or args.resume:
+        return _train_one(config, run_dir, args.resume)[0]
+    repeated = config.with_seeds(args.seeds)
+    results = []
+    for one in repeated:
+        status, result = _train_one(one, run_dir, args.resume)
+        if status:
+            return status
+        results.append(result)
+    if len(results) > 1:
+        print(seeds_summary(repeated[0].experiment, [result.metrics for result in results]))
+    return 0
+
+
+def _train_one(config: TrainConfig, run_dir: Path | None, resume_dir: Path | None):
+    """Train (or resume) one run and print its result; (exit status or 0, the result)."""
     from core.training import checkpoint  # imports TensorFlow
     from core.training.trainer import train
 
     try:
-        if args.resume:
-            result = resume(args.resume, echo=True)
+        if resume_dir:
+            result = resume(resume_dir, echo=True)
         else:
             result = train(config, run_dir=run_dir, echo=True)
     except checkpoint.ResumeError as error:
         print(f"error: {error}", file=sys.stderr)
-        return 2
+        return 2, None
     except Exception as error:
         print(f"error: training failed: {error}", file=sys.stderr)
-        return 1
+        return 1, None
     if result.state != "finished" or result.metrics is None:
         print(f"Run {result.state}: {result.run_dir}")
-        return 3
+        return 3, None
     metrics = result.metrics
     print(
         f"{metrics['model_display']}: test accuracy {metrics['accuracy']:.3f}, "
@@ -215,7 +242,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     judged = learning.of_record(metrics)
     print(f"{judged.label.capitalize()}: {judged.text}")
     print(f"Run folder: {result.run_dir}")
-    return 0
+    return 0, result
+
+
+def seeds_summary(experiment: str, records: list[dict[str, Any]]) -> str:
+    """``Experiment X, 3 seeds: test AUC 0.84 ± 0.09 (0.75, 0.84, 0.93), ...``."""
+    lines = [f"Experiment {experiment}, {len(records)} seeds on the same files:"]
+    for key, name in (("auc", "test AUC"), ("accuracy", "test accuracy")):
+        values = [float(r[key]) for r in records if isinstance(r.get(key), int | float)]
+        if len(values) >= 2:
+            shown = ", ".join(f"{v:.3f}" for v in values)
+            lines.append(
+                f"  {name} {statistics.mean(values):.3f} ± {statistics.stdev(values):.3f} "
+                f"(standard deviation; each seed: {shown})"
+            )
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

@@ -104,17 +104,19 @@ def choose_samples(
             )
     train_pool = index.splits["Train"]
     if index.splits.get("Validation"):
-        validation = stratified_subset(index.splits["Validation"], config.val_size, config.seed)
+        validation = stratified_subset(
+            index.splits["Validation"], config.val_size, config.sampling_seed
+        )
     else:
         size = config.val_size or max(2, round(len(train_pool) * HOLDOUT_SHARE))
-        validation = stratified_subset(train_pool, size, config.seed)
+        validation = stratified_subset(train_pool, size, config.sampling_seed)
         held = {sample.path for sample in validation}
         train_pool = [sample for sample in train_pool if sample.path not in held]
         notes.append(
             f"No Validation split: {len(validation)} Train images were held out for validation."
         )
-    train = stratified_subset(train_pool, config.train_size, config.seed)
-    test = stratified_subset(index.splits["Test"], config.test_size, config.seed)
+    train = stratified_subset(train_pool, config.train_size, config.sampling_seed)
+    test = stratified_subset(index.splits["Test"], config.test_size, config.sampling_seed)
     return train, validation, test, notes
 
 
