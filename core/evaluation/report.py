@@ -32,7 +32,7 @@ import pandas as pd
 from core import settings
 from core.data import catalog
 from core.evaluation import compare, ensemble, figures, robustness
-from core.runs import run_folders
+from core.runs import clip_records, run_folders
 
 logger = logging.getLogger(__name__)
 
@@ -67,6 +67,7 @@ class Report:
     robustness: dict[str, Any] | None = None
     machine: dict[str, str] = field(default_factory=dict)
     created: str = ""
+    clips: pd.DataFrame = field(default_factory=pd.DataFrame)
 
 
 def machine_info() -> dict[str, str]:
@@ -109,6 +110,20 @@ def _runs_table(records: Sequence[compare.RunRecord]) -> pd.DataFrame:
             row[f"{split} files"] = len(subsets.get(split) or [])
         row["skipped"] = len(subsets.get("skipped") or [])
         rows.append(row)
+    return pd.DataFrame(rows)
+
+
+CLIP_COLUMNS = ("clip", "label", "p_real", "threshold", "frames_sampled", "frames_with_face")
+CLIPS_TITLE = "Video clips judged (verdicts kept on request)"
+
+
+def _clips_table(records: Sequence[compare.RunRecord]) -> pd.DataFrame:
+    """The clip verdicts people kept with these runs (Classify, ``core.predict --report``)."""
+    rows = [
+        {"run": record.name} | {key: kept.get(key) for key in (*CLIP_COLUMNS, "rule", "created")}
+        for record in records
+        for kept in clip_records.read(record.run.path)
+    ]
     return pd.DataFrame(rows)
 
 
@@ -198,6 +213,7 @@ def gather(
         robustness=_robustness(records, method),
         machine=machine_info(),
         created=time.strftime("%Y-%m-%d %H:%M:%S %Z"),
+        clips=_clips_table(records),
     )
 
 
@@ -322,6 +338,8 @@ def html_report(report: Report) -> str:
         parts.append(f"<h2>{html.escape(title)}</h2>")
         parts.append(figure.to_html(full_html=False, include_plotlyjs=first))
         first = False
+    if not report.clips.empty:
+        parts += [f"<h2>{CLIPS_TITLE}</h2>", _frame_html(report.clips)]
     machine = pd.DataFrame([{"what": k, "version": v} for k, v in report.machine.items()])
     parts += ["<h2>Machine and packages</h2>", _frame_html(machine), "</body></html>"]
     return "\n".join(parts)
@@ -361,6 +379,8 @@ def markdown_report(report: Report) -> str:
             f"## Robustness AUC ({report.robustness['key']})",
             _markdown_table(pd.DataFrame(rows)),
         ]
+    if not report.clips.empty:
+        parts += [f"## {CLIPS_TITLE}", _markdown_table(report.clips)]
     machine = pd.DataFrame([{"what": k, "version": v} for k, v in report.machine.items()])
     parts += ["## Machine and packages", _markdown_table(machine)]
     return "\n\n".join(parts) + "\n"
