@@ -183,3 +183,65 @@ def test_the_per_frame_table_has_a_row_per_frame_and_run(judge):
     assert table["verdict"].tolist() == [verdict.FAKE, verdict.REAL]
     assert table["face_box"].tolist() == ["0 0 10 10", ""]
     assert table["p_real"].iloc[0] == pytest.approx(1 / (1 + np.exp(4.0)))
+
+
+# --- the shell and the report ---------------------------------------------------------
+
+
+@pytest.fixture
+def run_copy(trained_run, tmp_path):
+    """A copy of the session's run, so that kept clip verdicts stay in this test."""
+    import shutil
+
+    return shutil.copytree(trained_run, tmp_path / trained_run.name)
+
+
+def test_the_command_takes_images_and_clips_mixed(run_copy, tmp_path, capsys, ffhq):
+    image = sorted((ffhq / "Test" / "Real").glob("*.jpg"))[0]
+    clip = video_clips.face_clip(tmp_path / "faces.mp4", count=3)
+    table = tmp_path / "frames.csv"
+    argv = ["--run", str(run_copy), str(clip), str(image), "--frames", str(table), "--rate", "1"]
+    assert predict.main(argv) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith(f"{clip}\t") and "3 frames sampled, 3 with a face" in lines[0]
+    assert lines[0].split("\t")[1] in ("Real", "Fake", "Uncertain", "did not learn")
+    assert lines[1].startswith(f"{image}\t")
+    import pandas as pd
+
+    frames = pd.read_csv(table)
+    assert len(frames) == 3 and frames["face_found"].all() and set(frames["clip"]) == {str(clip)}
+    assert not (run_copy / "clips").exists()
+
+
+def test_a_bad_clip_fails_alone_and_a_kept_verdict_reaches_the_report(run_copy, tmp_path, capsys):
+    from core.evaluation import compare, report
+    from core.runs import run_folders
+
+    bad = tmp_path / "song.mp4"
+    video_clips.audio_only(bad)
+    good = video_clips.face_clip(tmp_path / "faces.avi", count=2)
+    assert predict.main(["--run", str(run_copy), str(bad), str(good), "--report"]) == 1
+    out = capsys.readouterr().out.splitlines()
+    assert (
+        out[0] == f"{bad}\tERROR\tThis file holds only sound, no video track; upload a video clip."
+    )
+    assert "2 frames sampled" in out[1] or "4 frames sampled" in out[1]
+    record = compare.load_record(run_folders.load_run(run_copy))
+    gathered = report.gather([record])
+    assert gathered.clips["clip"].tolist() == ["faces.avi"]
+    assert report.CLIPS_TITLE in report.markdown_report(gathered)
+    assert "faces.avi" in report.html_report(gathered)
+
+
+def test_the_timeline_marks_frames_without_a_face_and_draws_the_band(judge):
+    from core.serving import clip_figures
+
+    table = clips.frame_table(_scores([(-4.0, True), (3.0, False), (1.0, True)]), [judge])
+    figure = clip_figures.timeline(table, {judge.run.name: 0.5}, band=0.1)
+    line, crosses = figure.data
+    assert list(line.x) == [0.0, 1.0] and line.mode == "lines+markers"
+    assert list(crosses.x) == [0.5] and crosses.marker.symbol == "x"
+    assert "no face" in crosses.name
+    (band,) = [s for s in figure.layout.shapes if s.type == "rect"]
+    assert (band.y0, band.y1) == pytest.approx((0.4, 0.6))
+    assert any(s.y0 == 0.5 and s.line.dash == "dash" for s in figure.layout.shapes)
