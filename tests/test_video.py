@@ -44,6 +44,16 @@ def test_far_samples_are_reached_by_seeking_and_are_the_right_frames(tmp_path):
         assert frame.pixels.shape == (64, 64, 3) and frame.pixels.dtype == np.uint8
 
 
+def test_a_clip_whose_header_gives_no_length_is_sampled_by_timestamp(tmp_path):
+    path = video_clips.grey_clip(tmp_path / "stream.mkv", levels=(40, 120, 200))
+    with video.open_clip(path) as clip:
+        clip.info = video.ClipInfo(clip.info.fps, 0, clip.info.width, clip.info.height)
+        frames = list(clip.frames(rate=2.0, max_frames=4))
+    assert clip.planned is None and len(frames) == 4
+    assert [round(frame.time, 1) for frame in frames] == [0.0, 0.5, 1.0, 1.5]
+    assert "cap of 4 frames" in clip.notes[-1]
+
+
 def test_a_long_clip_is_spread_over_the_cap_and_says_so(tmp_path):
     path = video_clips.grey_clip(tmp_path / "long.avi", levels=(40, 200) * 3)
     with video.open_clip(path) as clip:

@@ -4,8 +4,9 @@ The HTML opens offline: plotly's JavaScript is embedded once (``include_plotlyjs
 and a few sample test images are inline PNG data, so nothing is fetched. It holds the
 dataset and its split counts, each run's configuration and exact subset sizes, the
 metrics table with its test set named, ROC and precision-recall curves, confusion
-matrices, training curves, robustness curves and the ensemble where computed, and the
-machine and package versions that produced it. The Markdown version holds the same
+matrices, training curves, robustness curves and the ensemble where computed, the video
+clip verdicts people chose to keep with the runs, and the machine and package versions
+that produced it. The Markdown version holds the same
 tables (no charts) for a README or a pull request.
 
 ``python -m core.report --runs RUN [RUN ...] --out report.html [--markdown report.md]``
