@@ -96,6 +96,15 @@ def test_bad_files_get_one_sentence(tmp_path, judge, make, expected):
     assert clips.clip_verdicts(scores, [judge]) == []
 
 
+def test_an_mp4_with_only_a_sound_track_is_told_from_a_damaged_one(tmp_path, judge):
+    whole = video_clips.face_clip(tmp_path / "whole.mp4", count=1)
+    assert video._mp4_tracks(whole) == {b"vide"}
+    box = b"\x00\x00\x00\x21hdlr" + b"\x00" * 8 + b"soun" + b"\x00" * 13
+    sound = tmp_path / "sound.mp4"
+    sound.write_bytes(b"\x00\x00\x00\x18ftypisom\x00\x00\x02\x00isomiso2" + box)
+    assert "only sound" in clips.score_clip([judge], sound).error
+
+
 def test_a_clip_over_the_length_limit_says_how_to_raise_it(tmp_path, judge, monkeypatch):
     path = video_clips.grey_clip(tmp_path / "long.mp4", levels=(40, 200) * 2)  # 4 s
     monkeypatch.setenv(video.MAX_MINUTES_ENV, str(3 / 60))

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -41,6 +42,9 @@ SEEK_AFTER = 30
 #: Containers whose files open with these bytes hold no picture, only sound.
 _AUDIO_SIGNATURES = (b"ID3", b"fLaC", b"\xff\xfb", b"\xff\xf3", b"\xff\xf2", b"#!AMR")
 _VIDEO_SIGNATURES = (b"\x1a\x45\xdf\xa3", b"RIFF")  # Matroska/WebM, AVI (RIFF also WAV)
+#: An MP4/MOV handler box: size, ``hdlr``, version and flags, pre-defined, track kind.
+_HANDLER = re.compile(rb"hdlr.{8}(vide|soun)", re.DOTALL)
+SNIFF_BYTES = 4 * 2**20
 
 
 class VideoError(ValueError):
@@ -94,15 +98,32 @@ class Frame:
     pixels: np.ndarray = field(repr=False)
 
 
+def _mp4_tracks(path: Path) -> set[bytes]:
+    """Track kinds (``vide``, ``soun``) named by the MP4/MOV handler boxes found near either end.
+
+    The ``moov`` box that lists the tracks sits at the start or at the end of the file.
+    """
+    size = path.stat().st_size
+    with path.open("rb") as handle:
+        chunks = [handle.read(SNIFF_BYTES)]
+        if size > SNIFF_BYTES:
+            handle.seek(max(size - SNIFF_BYTES, SNIFF_BYTES))
+            chunks.append(handle.read())
+    return {match.group(1) for chunk in chunks for match in _HANDLER.finditer(chunk)}
+
+
 def _kind_of_file(path: Path) -> str:
-    """``audio``, ``video`` or ``""`` from the file's first bytes (a guess for messages)."""
+    """``audio``, ``video`` or ``""`` from the file's bytes (a guess, for messages only)."""
     with path.open("rb") as handle:
         head = handle.read(16)
     if head[:4] == b"RIFF" and head[8:12] == b"WAVE":
         return "audio"
     if head.startswith(_AUDIO_SIGNATURES) or (head[4:8] == b"ftyp" and head[8:11] == b"M4A"):
         return "audio"
-    if head[4:8] == b"ftyp" or head.startswith(_VIDEO_SIGNATURES):
+    if head[4:8] == b"ftyp":
+        tracks = _mp4_tracks(path)
+        return "audio" if b"soun" in tracks and b"vide" not in tracks else "video"
+    if head.startswith(_VIDEO_SIGNATURES):
         return "video"
     return ""
 
