@@ -180,8 +180,7 @@ def _key_frames(scores, detectors, band: float, key: str, gradcam_for: Callable)
                         gradcam_view.show(cam, frame.pixels, shown.leaning, THUMB_SIDE)
 
 
-def _exports(scores, detectors, judged, band: float, key: str) -> None:
-    table = clips.frame_table(scores, detectors, band)
+def _exports(scores, detectors, judged, table, key: str) -> None:
     row = st.columns(2)
     row[0].download_button(
         "Download the per-frame table (CSV)",
@@ -232,7 +231,7 @@ def draw_clips(
                 clip_figures.timeline(table, thresholds, band), key=f"classify_clip_timeline_{key}"
             )
             _key_frames(scores, detectors, band, key, gradcam_for)
-            _exports(scores, detectors, judged, band, key)
+            _exports(scores, detectors, judged, table, key)
     results = st.session_state.get(RESULTS_KEY, {})
     for stale in set(results) - set(keys):  # only the clips on the page stay in memory
         del results[stale]
