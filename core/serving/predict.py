@@ -8,7 +8,9 @@ the shell (also installed as ``deepfake-predict``)::
 
 prints one line per image (its path, the label and the probability of that label);
 a file that cannot be classified prints its path and the reason, the others go on,
-and the exit status is non-zero if any file failed.
+and the exit status is non-zero if any file failed. Video clips may be mixed in
+(``clip.mp4``): :mod:`core.serving.clips` prints their verdict and frame counts, and
+``--frames out.csv`` writes their per-frame table.
 
 Models output one logit; ``sigmoid(logit) = P(Real)`` and an image is called Real
 when ``P(Real) >= threshold``. Pixels reach the model exactly as in training:
