@@ -19,7 +19,7 @@ from core.evaluation import scoring
 from core.models.registry import display_name
 from core.runs import learning, run_folders
 from core.serving import classify, gradcam, verdict
-from ui import classify_ensemble, classify_view, common
+from ui import classify_ensemble, classify_video, classify_view, common
 from ui.model_card_view import card_summary
 
 UPLOAD_LIMIT_MB = int(st.get_option("server.maxUploadSize"))
@@ -216,9 +216,12 @@ buttons[0].button(
 if st.session_state.get(SAMPLES_KEY):
     buttons[1].button("Clear samples", key="classify_clear_samples", on_click=_clear_samples)
 
-items = _items(uploads)
-if not items:
-    st.info("Upload one or more images, or pick sample images from the Test split.")
+clip_request = classify_video.clip_uploader(UPLOAD_LIMIT_MB)
+photo = classify_video.camera_photo()
+
+items = _items(uploads) + ([Item(*photo)] if photo else [])
+if not items and not clip_request.uploads:
+    st.info("Upload images or video clips, take a photo, or pick samples from the Test split.")
     st.stop()
 
 detectors, problems = classify.load_detectors(
@@ -248,3 +251,4 @@ results = classify.classify(
 for item, result in zip(items, results, strict=True):
     with st.container(border=True):
         classify_view.draw_image(result, item.truth, summaries, ensemble_rule, gradcam_for)
+classify_video.draw_clips(clip_request, detectors, band, UPLOAD_LIMIT_BYTES, gradcam_for)

@@ -4,8 +4,9 @@ The HTML opens offline: plotly's JavaScript is embedded once (``include_plotlyjs
 and a few sample test images are inline PNG data, so nothing is fetched. It holds the
 dataset and its split counts, each run's configuration and exact subset sizes, the
 metrics table with its test set named, ROC and precision-recall curves, confusion
-matrices, training curves, robustness curves and the ensemble where computed, and the
-machine and package versions that produced it. The Markdown version holds the same
+matrices, training curves, robustness curves and the ensemble where computed, the video
+clip verdicts people chose to keep with the runs, and the machine and package versions
+that produced it. The Markdown version holds the same
 tables (no charts) for a README or a pull request.
 
 ``python -m core.report --runs RUN [RUN ...] --out report.html [--markdown report.md]``
@@ -30,25 +31,12 @@ from typing import Any
 import pandas as pd
 
 from core import settings
-from core.data import catalog, testsets
-from core.evaluation import compare, ensemble, figures, robustness
+from core.evaluation import compare, ensemble, figures, report_tables, robustness
 from core.runs import run_folders
 
 logger = logging.getLogger(__name__)
 
 PACKAGES = ("tensorflow-cpu", "tensorflow", "keras", "numpy", "pandas", "plotly", "streamlit")
-TABLE_METRICS = ("accuracy", "balanced_accuracy", "auc", "ap", "eer", "f1", "loss")
-CONFIG_KEYS = (
-    "model",
-    "image_size",
-    "epochs",
-    "batch_size",
-    "learning_rate",
-    "seed",
-    "augment",
-    "class_weight",
-    "precision",
-)
 
 
 @dataclass
@@ -67,6 +55,7 @@ class Report:
     robustness: dict[str, Any] | None = None
     machine: dict[str, str] = field(default_factory=dict)
     created: str = ""
+    clips: pd.DataFrame = field(default_factory=pd.DataFrame)
 
 
 def machine_info() -> dict[str, str]:
@@ -83,78 +72,6 @@ def machine_info() -> dict[str, str]:
         except importlib.metadata.PackageNotFoundError:
             continue
     return info
-
-
-def _datasets(
-    records: Sequence[compare.RunRecord], test_id: str | None = None
-) -> dict[str, dict[str, dict[str, int]] | str]:
-    """Split and class counts of every dataset the report speaks of: trained on and scored on."""
-    roots = [record.test_set.root for record in records if record.test_set]
-    if test_id is not None:
-        roots += [r.rescores[test_id].get("root") for r in records if test_id in r.rescores]
-    found: dict[str, dict[str, dict[str, int]] | str] = {}
-    for root in roots:
-        if not root or root in found:
-            continue
-        try:
-            found[root] = catalog.index_dataset(root).counts()
-        except catalog.DatasetError as error:
-            found[root] = str(error)
-    return found
-
-
-def _runs_table(records: Sequence[compare.RunRecord]) -> pd.DataFrame:
-    rows = []
-    for record in records:
-        config, subsets = record.run.config, record.subsets
-        row = {"run": record.name}
-        row |= {key: config.get(key) for key in CONFIG_KEYS if key in config}
-        row["options"] = ", ".join(f"{k}={v}" for k, v in (config.get("options") or {}).items())
-        for split in ("train", "validation", "test"):
-            row[f"{split} files"] = len(subsets.get(split) or [])
-        row["skipped"] = len(subsets.get("skipped") or [])
-        rows.append(row)
-    return pd.DataFrame(rows)
-
-
-def _set_name(record: compare.RunRecord, test_id: str | None) -> str:
-    """The set a row was scored on, named by its data (then its id)."""
-    if test_id is None:
-        return record.test_set.label if record.test_set else "not scored"
-    stored = record.rescores.get(test_id)
-    if not stored:
-        return "not scored"
-    return f"{testsets.set_name(stored.get('root', ''), stored.get('files') or [])} · {test_id}"
-
-
-def _metrics_table(records, test_id: str | None, combined: dict | None, name: str | None):
-    rows = []
-    for record in records:
-        values = record.metrics_on(test_id) or {}
-        rows.append(
-            {"run": record.name, "model": record.run.model, "test set": _set_name(record, test_id)}
-            | {"verdict": compare.verdict_on(record, test_id) if values else ""}
-            | {key: values.get(key) for key in TABLE_METRICS}
-            | {"AUC 95% CI": compare.auc_interval_text(values)}
-        )
-    if combined is not None:
-        rows.append(
-            {"run": name, "model": "ensemble", "test set": _set_name(records[0], test_id)}
-            | {key: combined["metrics"].get(key) for key in TABLE_METRICS}
-            | {"AUC 95% CI": compare.auc_interval_text(combined["metrics"])}
-        )
-    return pd.DataFrame(rows)
-
-
-def _scored_label(records: Sequence[compare.RunRecord], test_id: str | None) -> str:
-    """What the report's metrics are on, in words: purpose, dataset, split, images."""
-    if test_id is None:
-        own = {record.test_set.label for record in records if record.test_set}
-        return compare.PURPOSES["own"] + (f" ({own.pop()})" if len(own) == 1 else "")
-    info = compare.available_test_sets(records).get(test_id)
-    if info is None:
-        return f"test set {test_id}"
-    return f"{compare.PURPOSES[info['purpose']]}: {compare.set_label(info)} · {test_id}"
 
 
 def _robustness(records: Sequence[compare.RunRecord], method: str | None) -> dict[str, Any] | None:
@@ -208,20 +125,21 @@ def gather(
     scored = [(r.name, r.metrics_on(test_id)) for r in records if r.metrics_on(test_id)]
     if combined is not None:
         scored.append((name, combined["metrics"]))
-    label = _scored_label(records, test_id)
+    label = report_tables.scored_label(records, test_id)
     return Report(
         records=records,
         test_id=test_id,
         test_label=label,
-        table=_metrics_table(records, test_id, combined, name),
-        datasets=_datasets(records, test_id),
-        runs_table=_runs_table(records),
+        table=report_tables.metrics_table(records, test_id, combined, name),
+        datasets=report_tables.datasets(records, test_id),
+        runs_table=report_tables.runs_table(records),
         scored=scored,
         ensemble=combined,
         ensemble_name=name,
         robustness=_robustness(records, method),
         machine=machine_info(),
         created=time.strftime("%Y-%m-%d %H:%M:%S %Z"),
+        clips=report_tables.clips_table(records),
     )
 
 
@@ -324,7 +242,11 @@ def _scored_files(report: Report) -> tuple[str, list[str], str]:
             return record.test_set.root, list(record.test_set.files), record.test_set.label
         stored = record.rescores.get(report.test_id) if report.test_id else None
         if stored and stored.get("files"):
-            return stored.get("root", ""), list(stored["files"]), _set_name(record, report.test_id)
+            return (
+                stored.get("root", ""),
+                list(stored["files"]),
+                report_tables.set_name(record, report.test_id),
+            )
     return "", [], ""
 
 
@@ -355,6 +277,8 @@ def html_report(report: Report) -> str:
         parts.append(f"<h2>{html.escape(title)}</h2>")
         parts.append(figure.to_html(full_html=False, include_plotlyjs=first))
         first = False
+    if not report.clips.empty:
+        parts += [f"<h2>{report_tables.CLIPS_TITLE}</h2>", _frame_html(report.clips)]
     machine = pd.DataFrame([{"what": k, "version": v} for k, v in report.machine.items()])
     parts += ["<h2>Machine and packages</h2>", _frame_html(machine), "</body></html>"]
     return "\n".join(parts)
@@ -394,6 +318,8 @@ def markdown_report(report: Report) -> str:
             f"## Robustness AUC ({report.robustness['key']})",
             _markdown_table(pd.DataFrame(rows)),
         ]
+    if not report.clips.empty:
+        parts += [f"## {report_tables.CLIPS_TITLE}", _markdown_table(report.clips)]
     machine = pd.DataFrame([{"what": k, "version": v} for k, v in report.machine.items()])
     parts += ["## Machine and packages", _markdown_table(machine)]
     return "\n\n".join(parts) + "\n"

@@ -8,7 +8,9 @@ the shell (also installed as ``deepfake-predict``)::
 
 prints one line per image (its path, the label and the probability of that label);
 a file that cannot be classified prints its path and the reason, the others go on,
-and the exit status is non-zero if any file failed.
+and the exit status is non-zero if any file failed. Video clips may be mixed in
+(``clip.mp4``): :mod:`core.serving.clips` prints their verdict and frame counts, and
+``--frames out.csv`` writes their per-frame table.
 
 Models output one logit; ``sigmoid(logit) = P(Real)`` and an image is called Real
 when ``P(Real) >= threshold``. Pixels reach the model exactly as in training:
@@ -32,7 +34,7 @@ from core.evaluation.scoring import (
     model_image_size,
     predict_p_real,
 )
-from core.runs.run_folders import RunError, read_json
+from core.runs.run_folders import RunError, load_run, read_json
 from core.settings import CLASS_NAMES, LABEL_REAL
 
 if TYPE_CHECKING:
@@ -258,17 +260,13 @@ def format_line(prediction: Prediction) -> str:
     return line
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of ``python -m core.predict`` and ``deepfake-predict``; the exit status."""
-    from core.settings import enable_onednn
-
-    enable_onednn()
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m core.predict",
-        description="Classify images as Real or Fake with a trained run.",
+        description="Classify images and video clips as Real or Fake with a trained run.",
     )
     parser.add_argument("--run", required=True, type=Path, help="run folder holding model.keras")
-    parser.add_argument("images", nargs="+", help="image files to classify")
+    parser.add_argument("images", nargs="+", help="image files and video clips, mixed")
     parser.add_argument(
         "--threshold",
         type=float,
@@ -277,29 +275,67 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--eer", action="store_true", help="use the run's EER threshold")
     parser.add_argument("--face-crop", action="store_true", help="crop to the largest face")
-    args = parser.parse_args(argv)
+    clips = parser.add_argument_group("video clips (mp4, mov, webm, avi, mkv)")
+    clips.add_argument("--rate", type=float, default=2.0, help="frames sampled per second")
+    clips.add_argument("--max-frames", type=int, default=150, help="most frames per clip")
+    clips.add_argument("--band", type=float, default=0.1, help="uncertain band (+/-)")
+    clips.add_argument("--frames", type=Path, help="write the per-frame table to this CSV")
+    clips.add_argument(
+        "--report", action="store_true", help="keep each clip's verdict for the run's report"
+    )
+    return parser
 
+
+def _threshold(args: argparse.Namespace, parser: argparse.ArgumentParser) -> float | None:
+    """The threshold asked for; None (after printing why) when the run records no EER one."""
     threshold = DEFAULT_THRESHOLD if args.threshold is None else args.threshold
     if not 0.0 <= threshold <= 1.0:
         parser.error("--threshold must be between 0 and 1.")
-    if args.eer:
-        try:
-            found = eer_threshold(read_json(args.run / "metrics.json"))
-        except RunError as error:
-            print(f"{args.run}\tERROR\t{error}", file=sys.stderr)
-            return 2
-        if found is None:
-            print(f"{args.run}\tERROR\tmetrics.json records no EER threshold.", file=sys.stderr)
-            return 2
-        threshold = found
+    if args.rate <= 0 or args.max_frames < 1 or not 0.0 <= args.band < 0.5:
+        parser.error("--rate and --max-frames must be positive, --band in [0, 0.5).")
+    if not args.eer:
+        return threshold
     try:
-        predictions = classify_images(args.run, args.images, threshold, args.face_crop)
+        found = eer_threshold(read_json(args.run / "metrics.json"))
+    except RunError as error:
+        print(f"{args.run}\tERROR\t{error}", file=sys.stderr)
+        return None
+    if found is None:
+        print(f"{args.run}\tERROR\tmetrics.json records no EER threshold.", file=sys.stderr)
+    return found
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``python -m core.predict`` and ``deepfake-predict``; the exit status."""
+    from core.serving import clips, video
+    from core.settings import enable_onednn
+
+    enable_onednn()
+    parser = _parser()
+    args = parser.parse_args(argv)
+    threshold = _threshold(args, parser)
+    if threshold is None:
+        return 2
+    try:
+        model = load_model(args.run)
     except RunError as error:
         print(f"{args.run}\tERROR\t{error}", file=sys.stderr)
         return 2
-    for prediction in predictions:
-        print(format_line(prediction), flush=True)
-    return 0 if all(prediction.ok for prediction in predictions) else 1
+    size = run_image_size(args.run) or model_image_size(model)
+    stills = [path for path in args.images if not video.is_video_name(path)]
+    predictions = iter(classify_images(model, stills, threshold, args.face_crop, size))
+    judge = clips.ShellJudge(load_run(args.run), model, size, threshold)
+    ok, tables = True, []
+    for path in args.images:
+        if not video.is_video_name(path):
+            prediction = next(predictions)
+            ok = ok and prediction.ok
+            print(format_line(prediction), flush=True)
+            continue
+        ok = clips.shell_clip(judge, path, args, tables) and ok
+    if args.frames is not None and tables:
+        clips.write_table(args.frames, tables)
+    return 0 if ok else 1
 
 
 __all__ = [
