@@ -11,17 +11,20 @@ from core import settings
 from core.runs import clip_records
 from core.serving import clips
 from tests import video_clips
-from tests.test_classify_page import open_page, verdicts
+from tests.test_classify_page import open_page, set_record, verdicts
 from ui import classify_video
 
 
 @pytest.fixture
 def with_run(trained_run, artifacts, ffhq, monkeypatch) -> Path:
-    """The session's run (a CNN with fixed weights) in this test's artifacts; FFHQ as data."""
+    """The session's run (a CNN with fixed weights) in this test's artifacts; FFHQ as data.
+
+    Its record says it learned, so the page picks it (see ``set_record``).
+    """
     target = settings.runs_dir() / trained_run.name
     shutil.copytree(trained_run, target)
     monkeypatch.setenv(settings.DATA_ENV, str(ffhq))
-    return target
+    return set_record(target, learned=True)
 
 
 def clip_verdicts(at) -> list[str]:
@@ -76,7 +79,7 @@ def test_a_clip_gets_a_verdict_a_timeline_and_its_most_fake_frames(with_run, tmp
     assert counted == ["faces.mp4"]
     captions = [c for image in at.get("image") for c in image.captions]
     cards = [i.value for i in at.info if "No evidence" in i.value or "stands out" in i.value]
-    assert any(c.startswith("Grad-CAM at") for c in captions) or cards
+    assert any(c.startswith("Grad-CAM of the last convolution block") for c in captions) or cards
     # Kept for the run's report only when asked.
     assert not clip_records.read(with_run)
     next(b for b in at.button if b.key.startswith("classify_clip_keep_")).click().run()

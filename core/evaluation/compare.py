@@ -246,6 +246,33 @@ def split_key(column: str) -> tuple[str | None, str]:
     return (group if separator else None), field_name
 
 
+def _facts(record: RunRecord) -> dict[str, Any]:
+    """A row's facts of the run, its verdict and its own test metrics."""
+    m, config = record.metrics, record.run.config
+    dataset = (
+        "demo"
+        if m.get("is_demo", config.get("is_demo"))
+        else (m.get("dataset") or config.get("dataset") or "")
+    )
+    row: dict[str, Any] = {
+        "run": record.name,
+        "model": m.get("model_display") or display_name(record.run.model),
+        "dataset": str(dataset),
+        "train_n": _subset_size(record, "train", "train_size"),
+        "val_n": _subset_size(record, "validation", "val_size"),
+        "test_n": _number(m.get("n")),
+        "image_size": _number(config.get("image_size") or m.get("image_size")),
+        "epochs_run": _number(m.get("epochs_run")),
+        "pretrained_weights": _weights_column(record),
+        "params": _number(m.get("params")),
+        "train_seconds": _number(m.get("train_seconds")),
+        "images_per_second": _number(m.get("images_per_second")),
+        TEST_SET_COLUMN: record.test_set.label if record.test_set else "unknown",
+        VERDICT_COLUMN: record.learning().label,
+    }
+    return row | _metric_columns(m)
+
+
 def comparison_table(
     records: Sequence[RunRecord],
     common: str | None = None,
@@ -276,29 +303,7 @@ def comparison_table(
             groups.append((test_id, group_key(purpose, name), info))
     rows = []
     for record in records:
-        m, config = record.metrics, record.run.config
-        dataset = (
-            "demo"
-            if m.get("is_demo", config.get("is_demo"))
-            else (m.get("dataset") or config.get("dataset") or "")
-        )
-        row: dict[str, Any] = {
-            "run": record.name,
-            "model": m.get("model_display") or display_name(record.run.model),
-            "dataset": str(dataset),
-            "train_n": _subset_size(record, "train", "train_size"),
-            "val_n": _subset_size(record, "validation", "val_size"),
-            "test_n": _number(m.get("n")),
-            "image_size": _number(config.get("image_size") or m.get("image_size")),
-            "epochs_run": _number(m.get("epochs_run")),
-            "pretrained_weights": _weights_column(record),
-            "params": _number(m.get("params")),
-            "train_seconds": _number(m.get("train_seconds")),
-            "images_per_second": _number(m.get("images_per_second")),
-            TEST_SET_COLUMN: record.test_set.label if record.test_set else "unknown",
-        }
-        row[VERDICT_COLUMN] = record.learning().label
-        row.update(_metric_columns(m))
+        row = _facts(record)
         for test_id, prefix, info in groups:
             stored = record.rescores.get(test_id)
             row[prefix + TEST_SET_COLUMN] = f"{set_label(info)} · {test_id}"
