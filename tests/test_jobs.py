@@ -138,7 +138,7 @@ def test_one_worker_trains_runs_in_order_one_at_a_time(fake_trainer):
     assert events == [(kind, f.name) for f in folders for kind in ("start", "end")]
     # Either worker may win the race; between them, each run was trained exactly once.
     log = training_queue.LANE.worker_log_path().read_text() + duplicate_output
-    assert log.count("training ") == 3
+    assert log.count("training cnn_") == 3
 
 
 def test_cancel_queued_run_never_starts(fake_trainer):

@@ -143,7 +143,8 @@ def show_last_ended(all_runs: list[run_folders.Run]) -> None:
             f"{metric_text(last, 'accuracy')}, AUC {metric_text(last, 'auc')}. {judged.text}"
             + (f" Trained on: {used}." if (used := distribute.devices_text(last.metrics)) else "")
         )
-        (st.success if judged.learned else st.warning)(text)
+        show = st.success if judged.learned else st.warning
+        (st.info if judged.verdict == learning.UNKNOWN else show)(text)
         st.page_link(
             "pages/compare.py",
             label="See its results on the Compare page",
