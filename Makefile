@@ -15,12 +15,16 @@ deps-gpu:
 	$(PYTHON) -m pip uninstall --quiet --yes tensorflow-cpu
 	$(PIP) -r requirements-gpu.txt
 
+# Two worker processes (pytest-xdist): most tests wait on subprocesses, TensorFlow's import
+# and AppTest reruns, so two of them share the 2 cores well. PYTEST_WORKERS=0 runs serially.
+PYTEST_WORKERS ?= 2
+
 test: deps-dev browser  ## install everything and run the whole test suite
-	$(PYTHON) -m pytest
+	$(PYTHON) -m pytest -n $(PYTEST_WORKERS) --dist worksteal
 
 # Everyday lane: every test that trains no real model and drives no browser (under 3 min).
 test-fast: deps-dev  ## the fast tests only: pytest -m "not slow and not e2e"
-	$(PYTHON) -m pytest -m "not slow and not e2e"
+	$(PYTHON) -m pytest -n $(PYTEST_WORKERS) --dist worksteal -m "not slow and not e2e"
 
 # The lowest version of every requirement (its ">=" bound), in a venv outside the
 # repository, then the fast tests: the floors in requirements*.txt are ones the code runs on.
