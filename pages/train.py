@@ -167,18 +167,26 @@ def training_form(
     problems += config_problems + memory_check(configs)
     for problem in problems:
         st.error(problem)
-    start_button(configs, problems, all_runs)
+    label = f"**{choice.label}**" if choice.is_demo else f"`{choice.label}`"
+    start_button(configs, problems, all_runs, f"{label} ({index.total:,} images)")
 
 
-def start_button(configs: list[TrainConfig], problems: list[str], all_runs: list) -> None:
-    """Start training, asking first when an identical run exists; then what happened."""
-    start = st.button(
+def start_button(
+    configs: list[TrainConfig], problems: list[str], all_runs: list, dataset: str
+) -> None:
+    """Start training, asking first when an identical run exists; then what happened.
+
+    The dataset is named beside the button, so nobody starts a run on the wrong data.
+    """
+    button_column, dataset_column = st.columns([1, 4], vertical_alignment="center")
+    start = button_column.button(
         "Start training",
         type="primary",
         key="train_start",
         disabled=bool(problems),
         help="Fix the settings above first." if problems else None,
     )
+    dataset_column.markdown(f"on {dataset}", help="Change it in the sidebar's Dataset folder.")
     wanted = [config.to_dict() for config in configs]
     pending = st.session_state.get(PENDING)
     if pending is not None and pending != wanted:
