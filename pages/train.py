@@ -17,6 +17,7 @@ from core.models import registry
 from core.models.registry import list_models
 from core.runs.config import DEFAULT_IMAGE_SIZE, TrainConfig
 from ui import common
+from ui.cancel_view import CANCEL_FEEDBACK, cancel_feedback
 from ui.fakes_from_view import fakes_from_choice
 from ui.memory_view import memory_check
 from ui.model_options import model_options
@@ -200,7 +201,8 @@ def start_button(
             submit(configs, all_runs)
     if pending is not None:
         ask_about_duplicates(configs, all_runs)
-    feedback = st.session_state.get(FEEDBACK)
+    cancelled = cancel_feedback(all_runs)  # a Cancel since: where the run stopped
+    feedback = ("info", cancelled) if cancelled else st.session_state.get(FEEDBACK)
     if feedback:
         kind, text = feedback
         (st.success if kind == "success" else st.info)(text)
@@ -220,6 +222,7 @@ def submit(configs: list[TrainConfig], all_runs: list) -> None:
     else:
         text = f"Started {names} at {time.strftime('%H:%M:%S')}. Progress: **Now training** below."
     st.session_state[FEEDBACK] = ("success", text)
+    st.session_state.pop(CANCEL_FEEDBACK, None)
     st.toast(text.split(". ")[0] + ".", icon="🏋️")
 
 

@@ -20,6 +20,7 @@ from core.models.registry import list_models
 from core.runs import run_folders
 from core.training import distribute
 from ui import resume_view
+from ui.cancel_view import cancel_control
 from ui.store_view import decoding_text
 
 ALL_MODELS = "all"
@@ -122,11 +123,7 @@ def show_running(run: run_folders.Run) -> None:
     figure = figures.training_curves({run.name: history}, figures.run_colours([run.name]))
     if figure is not None:
         st.plotly_chart(figure, key=f"train_curves_{run.name}")
-    if run_folders.cancel_requested(run.path):
-        st.warning("Cancel requested; the run stops at the end of the current batch.")
-    elif st.button("Cancel this run", key=f"train_cancel_{run.name}"):
-        training_queue.cancel(run.path)
-        st.rerun()
+    cancel_control(run)
 
 
 def show_last_ended(all_runs: list[run_folders.Run]) -> None:
@@ -147,6 +144,13 @@ def show_last_ended(all_runs: list[run_folders.Run]) -> None:
             label="See its results on the Compare page",
             icon="⚖️",
         )
+        colours = figures.run_colours([last.name])
+        figure = figures.training_curves({last.name: last.history()}, colours)
+        if figure is not None:
+            st.plotly_chart(figure, key=f"train_curves_last_{last.name}")
+    elif last.state == "cancelled":
+        # Its curves stay on screen: what it learned before the cancel is still worth a look.
+        st.caption(f"The last run, `{last.name}`, was {resume_view.cancelled_text(last)}.")
         colours = figures.run_colours([last.name])
         figure = figures.training_curves({last.name: last.history()}, colours)
         if figure is not None:
@@ -206,7 +210,9 @@ def runs_table(all_runs: list[run_folders.Run]) -> None:
         elif run.state == "broken":
             detail = "; ".join(run.errors)
         elif run.state == "cancelled":
-            detail = "cancelled by the user"
+            detail = resume_view.cancelled_text(run) + (
+                f". Resume: {resume_view.resume_text(run)}." if resume_view.can_resume(run) else ""
+            )
         elif run.state in run_folders.RESUMABLE_STATES:
             detail = f"{status.get('error') or ''} Resume: {resume_view.resume_text(run)}."
         elif run.finished:
