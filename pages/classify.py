@@ -19,7 +19,7 @@ from core.evaluation import scoring
 from core.models.registry import display_name
 from core.runs import run_folders
 from core.serving import classify, gradcam, verdict
-from ui import classify_ensemble, classify_view, common
+from ui import classify_ensemble, classify_view, common, kept_uploads
 from ui.model_card_view import card_summary
 
 UPLOAD_LIMIT_MB = int(st.get_option("server.maxUploadSize"))
@@ -101,10 +101,10 @@ def _clear_samples() -> None:
     st.session_state.pop(SAMPLES_KEY, None)
 
 
-def _items(uploads: list) -> list[Item]:
+def _items(uploads: list[tuple[str, bytes]]) -> list[Item]:
     from core.settings import CLASS_NAMES
 
-    items = [Item(upload.name, upload.getvalue()) for upload in uploads or []]
+    items = [Item(name, data) for name, data in uploads]
     samples = st.session_state.get(SAMPLES_KEY)
     if isinstance(samples, str):
         st.warning(samples)
@@ -190,6 +190,7 @@ show_gradcam = settings_row[2].checkbox(
 
 ensemble_rule = classify_ensemble.choice(len(chosen_names))
 
+fresh = kept_uploads.returning("classify_upload")  # read before the uploader is drawn
 uploads = st.file_uploader(
     "Upload images",
     type=[extension.lstrip(".") for extension in images.IMAGE_EXTENSIONS],
@@ -213,7 +214,7 @@ buttons[0].button(
 if st.session_state.get(SAMPLES_KEY):
     buttons[1].button("Clear samples", key="classify_clear_samples", on_click=_clear_samples)
 
-items = _items(uploads)
+items = _items(kept_uploads.keep(uploads, fresh))
 if not items:
     st.info("Upload one or more images, or pick sample images from the Test split.")
     st.stop()

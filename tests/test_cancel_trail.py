@@ -3,6 +3,7 @@ offers Resume once the run has a checkpoint. Runs are folders with a chosen stat
 
 from __future__ import annotations
 
+import json
 import os
 import time
 
@@ -44,6 +45,8 @@ def test_cancel_asks_then_leaves_a_clear_trail_and_resume(dataset):  # noqa: F81
     assert any(chart.key == f"train_curves_last_{name}" for chart in at.get("plotly_chart"))
     details = at.dataframe[0].value.set_index("run")["details"]
     assert details[name].startswith("cancelled at epoch 3/15. Resume:")
+    width = json.loads(at.dataframe[0].proto.columns)["details"]["width"]
+    assert width >= 7 * len(details[name])  # shown whole, not cut off (issue 22.7)
     at.button(key=f"train_resume_{name}").click()
     at.run()
     assert run_folders.load_run(running).state == "queued"

@@ -7,6 +7,8 @@ from streamlit.testing.v1 import AppTest
 from core import settings
 from core.sources import chosen, demo
 from core.text import plural
+from tests.test_classify_page import open_page as open_classify
+from tests.test_classify_page import verdicts, with_run  # noqa: F401 - the fixture
 
 APP = str(settings.REPO_ROOT / "streamlit_app.py")
 
@@ -82,3 +84,30 @@ def test_demo_generation_reports_progress(tmp_path):
 def test_plural():
     words = [plural(n, "run") for n in (0, 1, 2, 1200)]
     assert words == ["0 runs", "1 run", "2 runs", "1,200 runs"]
+
+
+def test_uploads_are_kept_when_leaving_classify_and_coming_back(with_run, ffhq):  # noqa: F811
+    image = next((ffhq / "Test" / "Real").iterdir())
+    at = open_classify()
+    at.get("file_uploader")[0].set_value((image.name, image.read_bytes(), "image/jpeg")).run()
+    assert not at.exception, at.exception
+    assert len(verdicts(at)) == 1
+    at.switch_page("pages/home.py").run()
+    at.switch_page("pages/classify.py").run()
+    assert not at.exception, at.exception
+    assert len(verdicts(at)) == 1  # the upload is still classified
+    assert any(image.name in caption.value for caption in at.caption)
+    at.button(key="classify_clear_kept").click().run()
+    assert verdicts(at) == []
+
+
+def test_compare_default_table_tells_two_runs_of_one_model_apart():
+    import pandas as pd
+
+    from ui import compare_view
+
+    table = pd.DataFrame(
+        columns=["run", "model", "train_n", "val_n", "epochs_run", "test_set", "accuracy", "auc"]
+    )
+    shown = compare_view.compact_columns(table)
+    assert shown[:4] == ["run", "model", "train_n", "epochs_run"]

@@ -42,7 +42,9 @@ def group_prefix(table: pd.DataFrame, test_id: str | None) -> str:
 
 
 def compact_columns(table: pd.DataFrame, test_id: str | None = None) -> list[str]:
-    """Run, model, test set, accuracy, AUC, EER, loss and training time, on one test set.
+    """Run, model, training size and epochs, test set, the headline metrics and training time.
+
+    Training size and epochs tell apart two runs of one model (not only their timestamps).
 
     Args:
         table: the full comparison table.
@@ -55,6 +57,8 @@ def compact_columns(table: pd.DataFrame, test_id: str | None = None) -> list[str
     wanted = [
         "run",
         "model",
+        "train_n",
+        "epochs_run",
         prefix + compare.TEST_SET_COLUMN,
         *(prefix + key for key in COMPACT_METRICS),
         "train_seconds",

@@ -18,6 +18,7 @@ from core.jobs import run_queue, training_queue
 from core.models import registry
 from core.models.registry import list_models
 from core.runs import run_folders
+from core.text import plural
 from core.training import distribute
 from ui import resume_view
 from ui.cancel_view import cancel_control
@@ -26,6 +27,8 @@ from ui.store_view import decoding_text
 ALL_MODELS = "all"
 MISSING = "—"  # a metric the run does not have (yet)
 NUMBER_WORDS = {2: "two", 3: "three", 4: "four", 5: "five", 6: "six"}
+#: The details column: about 7.5 px per character of the grid's 14 px font, capped.
+PX_PER_CHAR, DETAILS_MIN_PX, DETAILS_MAX_PX = 7.5, 200, 2400
 
 
 def model_label(name: str) -> str:
@@ -179,7 +182,7 @@ def show_queue(
     st.markdown(text)
     if waiting:
         st.markdown(
-            f"**Queue** — {len(waiting)} run(s) waiting; only one run trains at a time on "
+            f"**Queue** — {plural(len(waiting), 'run')} waiting; only one run trains at a time on "
             "this machine, the next starts when the current one ends."
         )
         for position, run in enumerate(waiting, start=1):
@@ -188,6 +191,12 @@ def show_queue(
             if column_button.button("Cancel", key=f"train_cancel_{run.name}"):
                 training_queue.cancel(run.path)
                 st.rerun()
+
+
+def details_width(rows: list[dict]) -> int:
+    """Pixels for the run table's details column to show its longest text whole."""
+    longest = max((len(str(row["details"])) for row in rows), default=0)
+    return max(DETAILS_MIN_PX, min(DETAILS_MAX_PX, round(longest * PX_PER_CHAR) + 24))
 
 
 def runs_table(all_runs: list[run_folders.Run]) -> None:
@@ -236,8 +245,9 @@ def runs_table(all_runs: list[run_folders.Run]) -> None:
         hide_index=True,
         column_config={
             "run": st.column_config.TextColumn("run", pinned=True),
-            # Room for "ImageNet weights unavailable — trained from scratch" and errors.
-            "details": st.column_config.TextColumn("details", width="large"),
+            # As wide as its longest text ("ImageNet weights unavailable — trained from
+            # scratch", errors): a grid cell never wraps, so a narrower one cuts it off.
+            "details": st.column_config.TextColumn("details", width=details_width(rows)),
         },
     )
     for run in all_runs:
