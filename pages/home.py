@@ -51,7 +51,8 @@ st.caption(
 )
 
 with dataset_box:
-    st.subheader("Dataset in use")
+    if common.typed_folder_error() is None:  # else only the error: no dataset is in use
+        st.subheader("Dataset in use")
     choice, index = common.dataset_or_stop(on_home=True)
     st.write(f"**{choice.label}** — {index.total:,} images")
     counts = index.counts()

@@ -190,14 +190,17 @@ def test_whole_journey(browser_page, tmp_path, ffhq):
         assert text.count("Real 30 · Fake 30") == 2  # Validation and Test
         # Issue 22.1: the folder survives a reload (in the URL) and a new tab (remembered).
         assert "data=" in page.url
+        expect = pytest.importorskip("playwright.sync_api").expect
         page.reload()
+        wait_idle(page)
         page.get_by_text("Real 300 · Fake 100").wait_for()
-        assert page.get_by_role("textbox", name="Dataset folder").input_value() == str(ffhq)
-        other = page.context.new_page()
+        expect(page.get_by_role("textbox", name="Dataset folder")).to_have_value(str(ffhq))
+        fresh = page.context.browser.new_context()  # a new tab with nothing of this one
+        other = fresh.new_page()
         other.goto(url)
         other.get_by_text("Real 300 · Fake 100").wait_for(timeout=LONG)
-        assert other.get_by_role("textbox", name="Dataset folder").input_value() == str(ffhq)
-        other.close()
+        expect(other.get_by_role("textbox", name="Dataset folder")).to_have_value(str(ffhq))
+        fresh.close()
         wait_idle(page)
 
         # 4. Train a tiny CNN: the progress bar moves and the run ends finished.
