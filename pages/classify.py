@@ -19,7 +19,7 @@ from core.evaluation import scoring
 from core.models.registry import display_name
 from core.runs import learning, run_folders
 from core.serving import classify, gradcam, verdict
-from ui import classify_ensemble, classify_video, classify_view, common
+from ui import classify_ensemble, classify_video, classify_view, common, kept_uploads
 from ui.model_card_view import card_summary
 
 UPLOAD_LIMIT_MB = int(st.get_option("server.maxUploadSize"))
@@ -97,10 +97,10 @@ def _clear_samples() -> None:
     st.session_state.pop(SAMPLES_KEY, None)
 
 
-def _items(uploads: list) -> list[Item]:
+def _items(uploads: list[tuple[str, bytes]]) -> list[Item]:
     from core.settings import CLASS_NAMES
 
-    items = [Item(upload.name, upload.getvalue()) for upload in uploads or []]
+    items = [Item(name, data) for name, data in uploads]
     samples = st.session_state.get(SAMPLES_KEY)
     if isinstance(samples, str):
         st.warning(samples)
@@ -193,6 +193,7 @@ show_gradcam = settings_row[2].checkbox(
 
 ensemble_rule = classify_ensemble.choice(len(chosen_names))
 
+fresh = kept_uploads.returning("classify_upload")  # read before the uploader is drawn
 uploads = st.file_uploader(
     "Upload images",
     type=[extension.lstrip(".") for extension in images.IMAGE_EXTENSIONS],
@@ -219,7 +220,7 @@ if st.session_state.get(SAMPLES_KEY):
 clip_request = classify_video.clip_uploader(UPLOAD_LIMIT_MB)
 photo = classify_video.camera_photo()
 
-items = _items(uploads) + ([Item(*photo)] if photo else [])
+items = _items(kept_uploads.keep(uploads, fresh)) + ([Item(*photo)] if photo else [])
 if not items and not clip_request.uploads:
     st.info("Upload images or video clips, take a photo, or pick samples from the Test split.")
     st.stop()

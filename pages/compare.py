@@ -18,6 +18,7 @@ from core import settings
 from core.evaluation import compare, ensemble, export, figures, leads
 from core.jobs import training_queue
 from core.runs import run_folders
+from core.text import file_size, plural
 from ui import (
     common,
     compare_charts,
@@ -55,7 +56,7 @@ if comparison.problems:
 
 busy = [run for run in comparison.unfinished if run.state in training_queue.ACTIVE_STATES]
 if busy:
-    st.caption(f"{len(busy)} run(s) queued or training; they appear here once finished.")
+    st.caption(f"{plural(len(busy), 'run')} queued or training; they appear here once finished.")
 
 if not comparison.records:
     st.info("No finished training runs yet. Train a model first; finished runs appear here.")
@@ -176,8 +177,8 @@ else:
     missing = [r.name for r in selected if test_id not in r.rescores]
     if missing:
         st.info(
-            f"{len(missing)} selected run(s) are not scored on {test_id} yet "
-            f"({', '.join(missing)}): re-score them below."
+            f"Not scored on {test_id} yet: {plural(len(missing), 'selected run')} "
+            f"({', '.join(missing)}); re-score them below."
         )
     else:
         st.caption(f"Every row is scored on the same {info['size']} images (test set {test_id}).")
@@ -198,7 +199,7 @@ st.caption(f"Scored on {describe(scored_on)} (choose the test set above the tabl
 scored = [(r.name, r.metrics_on(test_id)) for r in selected]
 scored = [(name, m) for name, m in scored if m]
 if test_id and len(scored) < len(selected):
-    st.caption(f"{len(selected) - len(scored)} selected run(s) are not scored on this set.")
+    st.caption(f"Not scored on this set: {plural(len(selected) - len(scored), 'selected run')}.")
 colours = figures.run_colours(selected_names)
 if combined is not None:
     scored.append((combined.name, combined.result["metrics"]))
@@ -226,13 +227,17 @@ columns[1].download_button(
 with columns[2]:
     model_run = st.selectbox("Model of run", selected_names, key="compare_model_run")
     model_path = comparison.record(model_run).run.path / "model.keras"
+    size = model_path.stat().st_size if model_path.is_file() else 0
+    # Read only when clicked (the button spins meanwhile), never on a page render.
     st.download_button(
-        "Download model.keras",
+        f"Download model.keras ({file_size(size)})" if size else "Download model.keras",
         lambda: model_path.read_bytes(),
         file_name=f"{model_run}.keras",
         mime="application/octet-stream",
         key="compare_model_download",
-        disabled=not model_path.is_file(),
+        disabled=not size,
+        help="Large models take a few seconds to prepare (the button spins), then your "
+        "browser shows the download's progress.",
     )
 
 
@@ -255,7 +260,8 @@ def delete_runs(folders: dict[str, Path], doomed: list[str]) -> None:
         st.session_state.pop("compare_model_run")
     for key in DELETE_KEYS:
         st.session_state.pop(key, None)
-    st.session_state[LAST_RESULTS] = {"errors": [], "summary": f"Deleted {len(doomed)} run(s)."}
+    deleted = f"Deleted {plural(len(doomed), 'run')}."
+    st.session_state[LAST_RESULTS] = {"errors": [], "summary": deleted}
 
 
 if not common.access().delete_allowed():

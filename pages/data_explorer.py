@@ -160,7 +160,9 @@ figure = px.line(
 figure.update_layout(height=320, margin={"t": 40, "b": 10})
 st.plotly_chart(figure, key="explore_histogram_chart")
 means = histograms["means"].pivot(index="class", columns="channel", values="mean")
-st.dataframe(means[list(eda.CHANNELS)].style.format("{:.1f}"))
+st.caption("Mean pixel value (0-255) of each channel, per class, over the same images:")
+means = means[list(eda.CHANNELS)].rename(columns=lambda channel: f"{channel} mean")
+st.dataframe(means.rename_axis("Class").style.format("{:.1f}"))
 
 # File properties ------------------------------------------------------------
 st.header("Image sizes, formats and corrupt files")
@@ -252,6 +254,7 @@ if len(stats_table):
             points=False,
             color_discrete_map=figures.CLASS_COLOURS,
             title=title,
+            labels={stat: title, "class": "Class"},  # not the column's code name
         )
         figure.update_layout(height=300, margin={"t": 40, "b": 10}, showlegend=False)
         columns[number % 2].plotly_chart(figure, key=f"explore_shortcut_{stat}")

@@ -17,6 +17,7 @@ from core.models import registry
 from core.models.registry import list_models
 from core.runs.config import DEFAULT_IMAGE_SIZE, TrainConfig
 from ui import common
+from ui.cancel_view import CANCEL_FEEDBACK, cancel_feedback
 from ui.fakes_from_view import fakes_from_choice
 from ui.memory_view import memory_check
 from ui.model_options import model_options
@@ -181,18 +182,26 @@ def training_form(
     problems += config_problems + memory_check(configs)
     for problem in problems:
         st.error(problem)
-    start_button(configs, problems, all_runs)
+    label = f"**{choice.label}**" if choice.is_demo else f"`{choice.label}`"
+    start_button(configs, problems, all_runs, f"{label} ({index.total:,} images)")
 
 
-def start_button(configs: list[TrainConfig], problems: list[str], all_runs: list) -> None:
-    """Start training, asking first when an identical run exists; then what happened."""
-    start = st.button(
+def start_button(
+    configs: list[TrainConfig], problems: list[str], all_runs: list, dataset: str
+) -> None:
+    """Start training, asking first when an identical run exists; then what happened.
+
+    The dataset is named beside the button, so nobody starts a run on the wrong data.
+    """
+    button_column, dataset_column = st.columns([1, 4], vertical_alignment="center")
+    start = button_column.button(
         "Start training",
         type="primary",
         key="train_start",
         disabled=bool(problems),
         help="Fix the settings above first." if problems else None,
     )
+    dataset_column.markdown(f"on {dataset}", help="Change it in the sidebar's Dataset folder.")
     wanted = [config.to_dict() for config in configs]
     pending = st.session_state.get(PENDING)
     if pending is not None and pending != wanted:
@@ -206,7 +215,8 @@ def start_button(configs: list[TrainConfig], problems: list[str], all_runs: list
             submit(configs, all_runs)
     if pending is not None:
         ask_about_duplicates(configs, all_runs)
-    feedback = st.session_state.get(FEEDBACK)
+    cancelled = cancel_feedback(all_runs)  # a Cancel since: where the run stopped
+    feedback = ("info", cancelled) if cancelled else st.session_state.get(FEEDBACK)
     if feedback:
         kind, text = feedback
         (st.success if kind == "success" else st.info)(text)
@@ -226,6 +236,7 @@ def submit(configs: list[TrainConfig], all_runs: list) -> None:
     else:
         text = f"Started {names} at {time.strftime('%H:%M:%S')}. Progress: **Now training** below."
     st.session_state[FEEDBACK] = ("success", text)
+    st.session_state.pop(CANCEL_FEEDBACK, None)
     st.toast(text.split(". ")[0] + ".", icon="🏋️")
 
 

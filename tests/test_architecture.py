@@ -18,7 +18,7 @@ ROOT = settings.REPO_ROOT
 
 #: Bottom first. A package name is the part after ``core.`` (or ``ui``, ``pages``).
 LAYERS: tuple[tuple[str, ...], ...] = (
-    ("settings", "metrics"),
+    ("settings", "metrics", "text"),
     ("processes", "models"),
     ("data",),
     ("runs", "sources", "explore"),

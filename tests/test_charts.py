@@ -44,3 +44,47 @@ def test_builders_draw_each_run_in_its_colour():
     assert list(pr.values()) == [colours["a"]]
     long = pd.DataFrame({"Run": ["a", "b"], "Metric": ["AUC", "AUC"], "Value": [0.5, 0.6]})
     assert figures.trace_colours(figures.headline_bars(long, colours)) == colours
+
+
+def _clashing_pair() -> tuple[str, str]:
+    """Two run names, the older first, whose names hash to the same palette slot."""
+    import zlib
+
+    first = "cnn_20260101-000000"
+    slot = zlib.crc32(first.encode()) % len(figures.PALETTE)
+    for i in range(1, 10_000):
+        later = f"capsnet_20260102-{i:06d}"
+        if zlib.crc32(later.encode()) % len(figures.PALETTE) == slot:
+            return first, later
+    raise AssertionError("no clash found")
+
+
+def test_a_run_has_one_colour_on_every_page_even_when_names_clash(artifacts):
+    # Train draws one run alone, Compare draws it beside others, the report both:
+    # the colour is settled over every stored run, not over the runs drawn together.
+    older, later = _clashing_pair()
+    for name in (older, later):
+        (artifacts / "runs" / name).mkdir(parents=True)
+    together = figures.run_colours([older, later])
+    assert together[older] != together[later]
+    assert figures.run_colours([later]) == {later: together[later]}
+    assert figures.run_colours([older]) == {older: together[older]}
+    # A run added later never takes an older run's colour.
+    assert figures.run_colours([older], among=[older]) == {older: together[older]}
+
+
+def test_run_colours_read_on_white():
+    assert all(figures.contrast_on_white(colour) >= 4.5 for colour in figures.PALETTE)
+    assert figures.contrast_on_white("#bcbd22") < 4.5  # the old yellow title, for contrast
+    assert round(figures.contrast_on_white("#000000"), 1) == 21.0
+
+
+def test_confusion_matrices_share_one_scale():
+    panels = [figures.confusion_matrix(name, matrix) for name, matrix in
+              (("a", [[10, 10], [0, 20]]), ("b", [[11, 9], [1, 19]]))]  # fmt: skip
+    for panel in panels:
+        heatmap = panel.data[0]
+        assert (heatmap.zmin, heatmap.zmax) == (0.0, 1.0)
+    # The counts 10 and 11 get nearly the same shade, not white beside dark blue.
+    assert abs(panels[0].data[0].z[0][0] - panels[1].data[0].z[0][0]) < 0.06
+    assert list(panels[0].data[0].text[0]) == [10, 10]  # the counts are still written

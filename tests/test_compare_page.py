@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import textwrap
@@ -68,6 +69,8 @@ def test_empty_state_links_to_training(tmp_path, monkeypatch):
 COMPACT = [
     "Run",
     "Model",
+    "Train n",
+    "Epochs run",
     "Test set",
     "Verdict",
     "Accuracy",
@@ -75,8 +78,6 @@ COMPACT = [
     "AUC 95% CI",
     "EER",
     "Loss",
-    "Train n",
-    "Epochs run",
     "Train time (s)",
 ]
 #: On a re-scored set, named once above the table, its columns take the short titles.
@@ -99,7 +100,10 @@ def test_renders_table_and_charts(app_home):
     assert sorted(table["ImageNet weights"]) == ["n/a", "no"]
     # ROC, PR, 2 confusion matrices, training curves, headline bars.
     assert len(at.get("plotly_chart")) == 6
-    assert [button.label for button in at.get("download_button")] == [
+    labels = [button.label for button in at.get("download_button")]
+    assert re.fullmatch(r"Download model\.keras \(\d+ KB\)", labels[2])  # its size (issue 22.5)
+    labels[2] = "Download model.keras"
+    assert labels == [
         "Table (CSV)",
         "Full record (JSON)",
         "Download model.keras",
@@ -162,7 +166,7 @@ def test_rescore_switches_table_and_charts_to_the_common_set(app_home):
     at.run()  # the jobs panel sees its job ended and reruns the page with the new set
     assert not at.exception, at.exception
     assert not at.error, [e.value for e in at.error]
-    assert any("2 run(s) scored" in s.value for s in at.success)
+    assert any("2 runs scored" in s.value for s in at.success)
     # The table and the charts show the common set; the "different test sets" warning is gone.
     chosen = at.selectbox(key="compare_scored_on").value
     assert chosen != "own"
@@ -229,7 +233,7 @@ def test_delete_needs_confirmation_and_updates_the_selector(app_home):
     selector = at.multiselect(key="compare_runs")
     assert victim not in selector.options and victim not in selector.value
     assert selector.proto.set_value and victim not in selector.proto.raw_values
-    assert any("Deleted 1 run(s)." in s.value for s in at.success)
+    assert any("Deleted 1 run." in s.value for s in at.success)
 
 
 def test_csv_export_writes_counts_as_integers(app_home):
@@ -376,3 +380,14 @@ def test_runs_at_chance_are_called_so_and_never_crowned(app_home):
     # The model card says it too, with what to change.
     (card,) = [md.value for md in at.markdown if md.value.startswith("# Model card:")]
     assert "**Did it learn?** did not learn: Did not learn: test AUC 0.50" in card
+
+
+def test_the_chosen_chart_tab_is_kept(app_home):
+    """Issue 22.5: the chart tabs keep the tab a person chose across reruns (keyed state)."""
+    at = open_page()
+    assert at.session_state["compare_chart_tab"] == "ROC"
+    at.session_state["compare_chart_tab"] = "Robustness"
+    at.run()
+    at.run()  # e.g. a background job's panel appearing above, then going away
+    assert not at.exception, at.exception
+    assert at.session_state["compare_chart_tab"] == "Robustness"

@@ -146,6 +146,12 @@ def test_whole_journey(browser_page, tmp_path, ffhq):
         page.goto(url)
         page.get_by_text("synthetic demo dataset", exact=False).first.wait_for()
         wait_idle(page)
+        # Issue 22.3: the dataset in use first, then how to get the real one.
+        main = page.locator('[data-testid="stMain"]')
+        in_use = main.get_by_role("heading", name="Dataset in use").bounding_box()
+        kaggle = main.get_by_role("heading", name="Get the Kaggle dataset").bounding_box()
+        assert in_use["y"] < kaggle["y"]
+        assert "on Home" not in main_text(page)
         shoot(page, "home")
 
         # 2. Data Explorer: distribution chart, sample grid, pixel histogram have content.
@@ -182,6 +188,20 @@ def test_whole_journey(browser_page, tmp_path, ffhq):
         assert str(ffhq) in page.locator('[data-testid="stSidebar"]').inner_text()
         assert "Real 300 · Fake 100" in text  # Train
         assert text.count("Real 30 · Fake 30") == 2  # Validation and Test
+        # Issue 22.1: the folder survives a reload (in the URL) and a new tab (remembered).
+        assert "data=" in page.url
+        expect = pytest.importorskip("playwright.sync_api").expect
+        page.reload()
+        wait_idle(page)
+        page.get_by_text("Real 300 · Fake 100").wait_for()
+        expect(page.get_by_role("textbox", name="Dataset folder")).to_have_value(str(ffhq))
+        fresh = page.context.browser.new_context()  # a new tab with nothing of this one
+        other = fresh.new_page()
+        other.goto(url)
+        other.get_by_text("Real 300 · Fake 100").wait_for(timeout=LONG)
+        expect(other.get_by_role("textbox", name="Dataset folder")).to_have_value(str(ffhq))
+        fresh.close()
+        wait_idle(page)
 
         # 4. Train a tiny CNN: the progress bar moves and the run ends finished.
         go_to(page, "Train")
@@ -197,6 +217,8 @@ def test_whole_journey(browser_page, tmp_path, ffhq):
             box.fill(value)
             box.press("Enter")
             wait_idle(page)
+        # Issue 22.1: the dataset is named beside Start.
+        page.get_by_text(f"on {ffhq} (520 images)").wait_for()
         page.get_by_role("button", name="Start training").click()
         # The feedback stays: a status line under the button (the toast comes and goes).
         page.get_by_text(re.compile(r"^(Started|Queued) cnn_")).first.wait_for()
@@ -239,6 +261,11 @@ def test_whole_journey(browser_page, tmp_path, ffhq):
         wait_idle(page)
         assert_nothing_truncated(page)
         shoot(page, "classify")
+        # Issue 22.7: the upload is still there after leaving the page and coming back.
+        go_to(page, "Home")
+        go_to(page, "Classify")
+        verdict.first.wait_for()
+        page.get_by_text("Kept from your last visit", exact=False).wait_for()
         broken = tmp_path / "broken.jpg"
         broken.write_bytes(b"this is not an image")
         uploader.set_input_files(str(broken))

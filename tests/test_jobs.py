@@ -272,10 +272,11 @@ def test_transitions_are_enforced_in_one_place():
     # A late progress write of the trainer cannot flip a final state back.
     assert run_folders.set_status(folder, "running", batch=2) is None
     assert (folder / "status.json").read_text() == before
-    for final in ("finished", "failed", "cancelled"):
+    for final in ("finished", "failed"):
         assert run_folders.TRANSITIONS[final] == frozenset()
-    # An interrupted run can only be queued again (a resume), never written "running".
-    assert run_folders.TRANSITIONS["interrupted"] == frozenset({"queued"})
+    # An interrupted or cancelled run can only be queued again (a resume), never "running".
+    for stopped in ("interrupted", "cancelled"):
+        assert run_folders.TRANSITIONS[stopped] == frozenset({"queued"})
     assert run_folders.allowed("running", "interrupted") and not run_folders.allowed(
         "finished", "failed"
     )

@@ -97,7 +97,9 @@ def test_explorer_sample_size_control_changes_the_sample(ffhq, monkeypatch):
 def test_explorer_on_a_test_only_dataset(openforensics, monkeypatch):
     monkeypatch.setenv(settings.DATA_ENV, str(openforensics))
     _, explorer = _run_home_and_explorer()
-    assert "No Train, Validation split" in _texts(explorer, "warning")
+    assert "This folder has only a Test split; Train and Validation are missing." in _texts(
+        explorer, "warning"
+    )
     assert len(explorer.get("plotly_chart")) == EXPECTED_CHARTS
 
 

@@ -137,7 +137,7 @@ def test_sigkill_in_epoch_3_then_resume_ends_with_5_epochs(tiny_dataset, tmp_pat
 
 def test_resume_refuses_a_run_that_is_not_interrupted(tiny_dataset):
     folder = queued_run(TrainConfig(model="cnn", data_dir=str(tiny_dataset)))
-    with pytest.raises(checkpoint.ResumeError, match="is queued; only an interrupted run"):
+    with pytest.raises(checkpoint.ResumeError, match="is queued; only an interrupted or cancelled"):
         cli.resume(folder)
     from core.training.cli import main
 

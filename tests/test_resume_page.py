@@ -74,6 +74,12 @@ def test_jobs_resume_only_takes_interrupted_runs(dataset, monkeypatch):
         folder
     )
     assert training_queue.resume(folder) is False  # queued now: nothing changes
-    run_folders.set_status(folder, "cancelled")
+    run_folders.write_json(folder / "status.json", {"state": "failed"})
     assert training_queue.resume(folder) is False
-    assert run_folders.load_run(folder).state == "cancelled"
+    assert run_folders.load_run(folder).state == "failed"
+    # A cancelled run resumes only from a checkpoint (issue 22.4).
+    cancelled = interrupted_run(0)
+    run_folders.write_json(cancelled / "status.json", {"state": "cancelled"})
+    assert training_queue.resume(cancelled) is False
+    checkpoint_files.write(cancelled, {"epoch": 1, "phase": "training"}, {"model/0": np.zeros(3)})
+    assert training_queue.resume(cancelled) is True

@@ -87,7 +87,8 @@ def test_a_stopped_job_resumes_where_it_was(dataset, two_runs, monkeypatch) -> N
         pass
 
     def stop_after_first_chunk(done, total, message):
-        raise Stop
+        if done:  # the first call (done 0) says which model is loading
+            raise Stop
 
     with pytest.raises(Stop):
         robustness.score_runs(
@@ -97,9 +98,15 @@ def test_a_stopped_job_resumes_where_it_was(dataset, two_runs, monkeypatch) -> N
     assert partial["done"] == 4 and not partial["complete"]
     seen = []
     resumed = robustness.score_runs(
-        two_runs[:1], root, files, "part", seed=1, progress=lambda d, t, m: seen.append(d)
+        two_runs[:1], root, files, "part", seed=1, progress=lambda d, t, m: seen.append((d, m))
     )
-    assert seen == [8, len(files)]  # the first chunk was not scored again
+    # The stage is named with its unit: the model loading, then images scored.
+    settings_count = len(robustness.all_settings())
+    assert seen == [
+        (0, "loading model 1 of 1 (cnn_1)"),
+        (8, f"scoring images under {settings_count} settings"),
+        (len(files), f"scoring images under {settings_count} settings"),
+    ]  # the first chunk was not scored again
     for key, values in full["cnn_1"]["settings"].items():
         assert resumed["cnn_1"]["settings"][key]["p_real"] == values["p_real"]
 

@@ -40,7 +40,7 @@ def test_rescore_job_runs_in_the_background_and_stores_results(two_runs):
     assert job_dir.parent == scoring_queue.jobs_dir()
     job = wait_final(job_dir)
     assert job.state == "finished", job.status
-    assert "2 run(s) scored" in job.status["summary"] and job.fraction == 1.0
+    assert "2 runs scored" in job.status["summary"] and job.fraction == 1.0
     for folder in folders:
         record = compare.load_record(run_folders.load_run(folder))
         assert record.rescores[test_set.id]["files"] == list(test_set.files)

@@ -188,8 +188,9 @@ def test_live_panel_clock_queue_eta_and_table(dataset, monkeypatch):
     shown = displayed(at.dataframe[0])
     assert "None" not in shown["test accuracy"].tolist()
     assert set(shown["test AUC"]) == {"0.950", "—"}
-    # Issue 15.13: the details column is wide enough for the weights sentence and errors.
-    assert json.loads(at.dataframe[0].proto.columns)["details"]["width"] == "large"
+    # Issue 15.13 and 22.7: the details column is as wide as its longest text.
+    width = json.loads(at.dataframe[0].proto.columns)["details"]["width"]
+    assert width >= 7 * max(len(text) for text in table["details"])
 
 
 def test_a_finished_run_links_to_its_results(dataset):

@@ -3,6 +3,10 @@
 The dataset comes from, in order: the sidebar's path field (validated), the dataset
 downloaded from Kaggle on Home (:func:`core.sources.download.remembered_dataset`), the
 ``DEEPFAKE_DATA_DIR`` environment variable, else the generated demo dataset.
+
+The field survives a reload and a new tab: it is mirrored in the page URL
+(``?data=<folder>``) and, once usable, remembered in the artifacts folder
+(:mod:`core.sources.chosen`); a new session starts from the URL, else from that file.
 """
 
 from __future__ import annotations
@@ -15,9 +19,10 @@ import streamlit as st
 
 from core import settings
 from core.data import catalog, testsets
-from core.sources import demo, download
+from core.sources import chosen, demo, download
 
 DATA_DIR_KEY = "app_data_dir"
+QUERY_KEY = "data"  # the page URL's ?data=<folder>
 DEMO_LABEL = "Demo dataset (synthetic)"
 
 
@@ -35,14 +40,26 @@ class DatasetChoice:
         return DEMO_LABEL if self.is_demo else str(self.path)
 
 
-@st.cache_resource(show_spinner="Generating the demo dataset (first run only)...")
+@st.cache_resource(show_spinner=False)
 def access() -> settings.Access:
     """Who can reach this app (from Streamlit's ``server.address``): what it may open and delete."""
     return settings.Access(st.get_option("server.address"))
 
 
-def _demo_root(artifacts: str) -> str:
-    return str(demo.ensure_demo_dataset())
+def _ensure_demo(root: Path) -> None:
+    """Generate the demo set if needed, with a progress bar where the page is drawing."""
+    if demo.is_ready(root):
+        return
+    bar = st.progress(0.0, text="Generating the demo dataset (first visit only)...")
+
+    def report(done: int, total: int) -> None:
+        bar.progress(
+            done / total,
+            text=f"Generating the demo dataset (first visit only): {done} of {total} images",
+        )
+
+    demo.ensure_demo_dataset(root, progress=report)
+    bar.empty()
 
 
 def _folder_stamp(path: Path) -> float:
@@ -61,13 +78,21 @@ def _index(root: str, stamp: float) -> catalog.DatasetIndex:
 
 
 def dataset_index(choice: DatasetChoice) -> catalog.DatasetIndex:
-    """Return the cached index of the chosen dataset (re-indexed when folders change)."""
+    """Return the cached index of the chosen dataset (re-indexed when folders change).
+
+    The demo set is generated here on first use, with a progress bar on the page.
+    """
+    if choice.is_demo:
+        _ensure_demo(choice.path)
     root = catalog.resolve_root(choice.path)
     return _index(str(root), _folder_stamp(root))
 
 
-def dataset_or_stop() -> tuple[DatasetChoice, catalog.DatasetIndex]:
+def dataset_or_stop(on_home: bool = False) -> tuple[DatasetChoice, catalog.DatasetIndex]:
     """Return the dataset in use and its index, with the demo notice shown.
+
+    Args:
+        on_home: the caller is Home, whose demo notice points below, not "on Home".
 
     A folder typed in the sidebar that cannot be used stops the page: showing the
     previous dataset under a wrong path would mislead; the error is shown on the page
@@ -81,7 +106,7 @@ def dataset_or_stop() -> tuple[DatasetChoice, catalog.DatasetIndex]:
         )
         st.stop()
     choice = current_dataset()
-    demo_notice(choice)
+    demo_notice(choice, on_home)
     try:
         return choice, dataset_index(choice)
     except catalog.DatasetError as error:
@@ -159,8 +184,8 @@ def current_dataset() -> DatasetChoice:
             return DatasetChoice(check_folder(env), "environment", is_demo=False)
         except catalog.DatasetError:
             pass
-    root = Path(_demo_root(str(settings.artifacts_dir())))
-    return DatasetChoice(root, "demo", is_demo=True)
+    # Not generated here: pages generate it with a progress bar (dataset_index).
+    return DatasetChoice(settings.demo_data_dir(), "demo", is_demo=True)
 
 
 def sidebar() -> None:
@@ -171,6 +196,10 @@ def sidebar() -> None:
     """
     env = settings.env_data_dir()
     downloaded = download.remembered_dataset()
+    if DATA_DIR_KEY not in st.session_state:  # a new session: a reload or a new tab
+        st.session_state[DATA_DIR_KEY] = (
+            st.query_params.get(QUERY_KEY) or chosen.chosen_folder() or ""
+        )
     with st.sidebar:
         st.text_input(
             "Dataset folder",
@@ -189,6 +218,7 @@ def sidebar() -> None:
         )
         typed = st.session_state.get(DATA_DIR_KEY, "").strip()
         problem = typed_folder_error()
+        _keep_folder(typed, usable=problem is None)
         if problem:
             st.error(problem)
         if downloaded is not None and not typed:
@@ -214,6 +244,19 @@ def sidebar() -> None:
         st.caption(f"Artifacts: `{settings.artifacts_dir()}`")
 
 
+def _keep_folder(typed: str, usable: bool) -> None:
+    """Mirror the field in the URL; remember a usable folder (forget it when cleared)."""
+    if typed:
+        if st.query_params.get(QUERY_KEY) != typed:
+            st.query_params[QUERY_KEY] = typed
+        if usable:
+            chosen.remember_folder(typed)
+    else:
+        if QUERY_KEY in st.query_params:
+            del st.query_params[QUERY_KEY]
+        chosen.forget_folder()
+
+
 def _fallback_label() -> str:
     """What an empty **Dataset folder** field uses: the download, the variable, or the demo."""
     if download.remembered_dataset() is not None:
@@ -221,14 +264,15 @@ def _fallback_label() -> str:
     return f"the folder in `{settings.DATA_ENV}`" if settings.env_data_dir() else "the demo data"
 
 
-def demo_notice(choice: DatasetChoice) -> None:
+def demo_notice(choice: DatasetChoice, on_home: bool = False) -> None:
     """Say plainly that the data is synthetic, and how to use the real dataset."""
     if choice.is_demo:
+        where = "below" if on_home else "on Home"
         st.info(
             "You are looking at the **synthetic demo dataset** generated by this app: "
             "procedurally drawn faces, with 'fakes' carrying blending and upsampling "
             "traces. To use real data, download the Kaggle dataset "
-            "*Deepfake and Real Images* on Home (it is then used), or enter the folder of "
+            f"*Deepfake and Real Images* {where} (it is then used), or enter the folder of "
             f"a copy in the sidebar (or set `{settings.DATA_ENV}`).",
             icon="🧪",
         )

@@ -15,6 +15,7 @@ import streamlit as st
 from core.data import testsets
 from core.data.testsets import TestSet
 from core.evaluation import compare, ensemble, figures, robustness
+from core.text import plural
 from ui import compare_columns as columns_ui
 from ui import compare_jobs, compare_view
 
@@ -129,7 +130,7 @@ def robustness_tab(
     )
     lines, missing, ensemble_name = robustness_lines(selected, test_set, int(seed), method)
     if missing and st.button(
-        f"Run the robustness check on {len(missing)} run(s)",
+        f"Run the robustness check on {plural(len(missing), 'run')}",
         key="compare_robust_button",
         type="primary",
     ):
@@ -147,6 +148,7 @@ def robustness_tab(
     st.plotly_chart(figures.robustness_curves(lines, all_colours), key="compare_robustness")
 
 
+CHART_TAB_KEY = "compare_chart_tab"
 #: The ensemble's colour on every chart (black: no run has it).
 ENSEMBLE_COLOUR = "#222222"
 
@@ -167,7 +169,11 @@ def chart_tabs(
             "Training curves",
             "Headline metrics",
             "Robustness",
-        ]
+        ],
+        # A key keeps the tab a person chose when the page above it changes (a job
+        # starting or ending) instead of jumping back to ROC.
+        key=CHART_TAB_KEY,
+        on_change="rerun",
     )
     with tabs[0]:
         st.plotly_chart(figures.roc_curves(scored, colours), key="compare_roc")

@@ -18,6 +18,7 @@ import streamlit as st
 from core.data.testsets import TestSet
 from core.jobs import scoring_queue
 from core.runs import run_folders
+from core.text import plural
 
 WATCH = "compare_watch"  # job name -> test-set id, for jobs queued in this session
 PENDING_SET = "compare_pending_set"  # test set the table switches to on the next run
@@ -29,6 +30,8 @@ KIND_LABELS = {
     "cross": "Cross-dataset check",
     "robustness": "Robustness check",
 }
+#: What a job's done/total count: images for robustness, runs for re-scoring.
+UNITS = {"robustness": "images", "rescore": "runs", "cross": "runs"}
 RECENT_SHOWN = 5
 
 
@@ -36,7 +39,7 @@ def queue(kind: str, run_dirs: Sequence[Path], test_set: TestSet, seed: int = 0)
     """Queue a scoring job for the selected runs and follow it from this session."""
     job_dir = scoring_queue.submit(kind, run_dirs, test_set, seed=seed)
     st.session_state.setdefault(WATCH, {})[job_dir.name] = test_set.id
-    st.toast(f"{KIND_LABELS[kind]} of {len(run_dirs)} run(s) queued on {test_set.label}.")
+    st.toast(f"{KIND_LABELS[kind]} of {plural(len(run_dirs), 'run')} queued on {test_set.label}.")
     return job_dir
 
 
@@ -88,10 +91,12 @@ def _job_line(job: scoring_queue.Job) -> None:
     what = KIND_LABELS.get(job.kind, job.kind)
     n_runs = len(job.spec.get("runs", []))
     if job.state == "queued":
-        text = f"{what} of {n_runs} run(s): queued"
+        text = f"{what} of {plural(n_runs, 'run')}: queued"
     else:
         done, total = status.get("done") or 0, status.get("total") or 0
-        text = f"{what} of {n_runs} run(s): {done}/{total} ({status.get('message', 'starting')})"
+        unit = UNITS.get(job.kind, "runs")
+        stage = status.get("message") or "starting"
+        text = f"{what} of {plural(n_runs, 'run')}: {stage} · {done:,} of {total:,} {unit} done"
     columns = st.columns([5, 1])
     columns[0].progress(job.fraction, text=text)
     if run_folders.cancel_requested(job.path):

@@ -47,7 +47,9 @@ def group_prefix(table: pd.DataFrame, test_id: str | None) -> str:
 
 
 def compact_columns(table: pd.DataFrame, test_id: str | None = None) -> list[str]:
-    """Run, model, verdict, accuracy, AUC, EER, loss, training size and time, on one test set.
+    """Run, model, training size and epochs, verdict, headline metrics and training time.
+
+    Training size and epochs tell apart two runs of one model (not only their timestamps).
 
     Args:
         table: the full comparison table.
@@ -60,12 +62,12 @@ def compact_columns(table: pd.DataFrame, test_id: str | None = None) -> list[str
     wanted = [
         "run",
         "model",
+        "train_n",
+        "epochs_run",
         # A re-scored set is named once above the table: its column would repeat it.
         *([] if prefix else [compare.TEST_SET_COLUMN]),
         prefix + compare.VERDICT_COLUMN,
         *(prefix + key for key in COMPACT_METRICS),
-        "train_n",
-        "epochs_run",
         "train_seconds",
     ]
     return [column for column in wanted if column in table.columns]

@@ -35,15 +35,18 @@ def option_widget(spec: registry.ModelSpec, name: str, option: registry.Option) 
     """One input for a model option, of the option's type; returns its value."""
     key = f"train_option_{spec.name}_{name}"
     default = option.default
+    # A plain label; the option's own name (for configs and the CLI) stays in the help.
+    label = option.label or name.replace("_", " ").capitalize()
+    help_text = f"{option.help} Option `{name}`.".strip()
     if isinstance(default, bool):
-        return st.checkbox(name, value=default, key=key, help=option.help)
+        return st.checkbox(label, value=default, key=key, help=help_text)
     if isinstance(default, tuple):
-        return st.text_input(name, ",".join(map(str, default)), key=key, help=option.help)
+        return st.text_input(label, ",".join(map(str, default)), key=key, help=help_text)
     step = 1 if isinstance(default, int) else 0.05
     limits = {"min_value": option.minimum, "max_value": option.maximum}
     if isinstance(default, int):
         limits = {k: None if v is None else int(v) for k, v in limits.items()}
-    return st.number_input(name, value=default, step=step, key=key, help=option.help, **limits)
+    return st.number_input(label, value=default, step=step, key=key, help=help_text, **limits)
 
 
 def _weights_inputs(spec: registry.ModelSpec, choices: ModelChoices) -> None:

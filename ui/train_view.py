@@ -18,13 +18,17 @@ from core.jobs import run_queue, training_queue
 from core.models import registry
 from core.models.registry import list_models
 from core.runs import learning, run_folders
+from core.text import plural
 from core.training import distribute
 from ui import resume_view
+from ui.cancel_view import cancel_control
 from ui.store_view import decoding_text
 
 ALL_MODELS = "all"
 MISSING = "—"  # a metric the run does not have (yet)
 NUMBER_WORDS = {2: "two", 3: "three", 4: "four", 5: "five", 6: "six"}
+#: The details column: about 7.5 px per character of the grid's 14 px font, capped.
+PX_PER_CHAR, DETAILS_MIN_PX, DETAILS_MAX_PX = 7.5, 200, 2400
 
 
 def model_label(name: str) -> str:
@@ -122,11 +126,7 @@ def show_running(run: run_folders.Run) -> None:
     figure = figures.training_curves({run.name: history}, figures.run_colours([run.name]))
     if figure is not None:
         st.plotly_chart(figure, key=f"train_curves_{run.name}")
-    if run_folders.cancel_requested(run.path):
-        st.warning("Cancel requested; the run stops at the end of the current batch.")
-    elif st.button("Cancel this run", key=f"train_cancel_{run.name}"):
-        training_queue.cancel(run.path)
-        st.rerun()
+    cancel_control(run)
 
 
 def show_last_ended(all_runs: list[run_folders.Run]) -> None:
@@ -150,6 +150,13 @@ def show_last_ended(all_runs: list[run_folders.Run]) -> None:
             label="See its results on the Compare page",
             icon="⚖️",
         )
+        colours = figures.run_colours([last.name])
+        figure = figures.training_curves({last.name: last.history()}, colours)
+        if figure is not None:
+            st.plotly_chart(figure, key=f"train_curves_last_{last.name}")
+    elif last.state == "cancelled":
+        # Its curves stay on screen: what it learned before the cancel is still worth a look.
+        st.caption(f"The last run, `{last.name}`, was {resume_view.cancelled_text(last)}.")
         colours = figures.run_colours([last.name])
         figure = figures.training_curves({last.name: last.history()}, colours)
         if figure is not None:
@@ -178,7 +185,7 @@ def show_queue(
     st.markdown(text)
     if waiting:
         st.markdown(
-            f"**Queue** — {len(waiting)} run(s) waiting; only one run trains at a time on "
+            f"**Queue** — {plural(len(waiting), 'run')} waiting; only one run trains at a time on "
             "this machine, the next starts when the current one ends."
         )
         for position, run in enumerate(waiting, start=1):
@@ -187,6 +194,12 @@ def show_queue(
             if column_button.button("Cancel", key=f"train_cancel_{run.name}"):
                 training_queue.cancel(run.path)
                 st.rerun()
+
+
+def details_width(rows: list[dict]) -> int:
+    """Pixels for the run table's details column to show its longest text whole."""
+    longest = max((len(str(row["details"])) for row in rows), default=0)
+    return max(DETAILS_MIN_PX, min(DETAILS_MAX_PX, round(longest * PX_PER_CHAR) + 24))
 
 
 def runs_table(all_runs: list[run_folders.Run]) -> None:
@@ -209,7 +222,9 @@ def runs_table(all_runs: list[run_folders.Run]) -> None:
         elif run.state == "broken":
             detail = "; ".join(run.errors)
         elif run.state == "cancelled":
-            detail = "cancelled by the user"
+            detail = resume_view.cancelled_text(run) + (
+                f". Resume: {resume_view.resume_text(run)}." if resume_view.can_resume(run) else ""
+            )
         elif run.state in run_folders.RESUMABLE_STATES:
             detail = f"{status.get('error') or ''} Resume: {resume_view.resume_text(run)}."
         elif run.finished:
@@ -235,8 +250,9 @@ def runs_table(all_runs: list[run_folders.Run]) -> None:
         hide_index=True,
         column_config={
             "run": st.column_config.TextColumn("run", pinned=True),
-            # Room for "ImageNet weights unavailable — trained from scratch" and errors.
-            "details": st.column_config.TextColumn("details", width="large"),
+            # As wide as its longest text ("ImageNet weights unavailable — trained from
+            # scratch", errors): a grid cell never wraps, so a narrower one cuts it off.
+            "details": st.column_config.TextColumn("details", width=details_width(rows)),
         },
     )
     for run in all_runs:

@@ -128,6 +128,18 @@ def resolve_root(path: str | Path) -> Path:
     )
 
 
+def _words(names: list[str]) -> str:
+    """Join names as prose: ``Test``, ``Train and Test``, ``Train, Validation and Test``."""
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
+
+
+def _missing_splits_text(found: list[str], missing: list[str]) -> str:
+    """Say which splits a folder has and which are missing, in one sentence."""
+    has = f"a {found[0]} split" if len(found) == 1 else f"{_words(found)} splits"
+    verb = "is" if len(missing) == 1 else "are"
+    return f"This folder has only {has}; {_words(missing)} {verb} missing."
+
+
 def index_dataset(path: str | Path) -> DatasetIndex:
     """Index a dataset folder in the Kaggle layout without decoding any image.
 
@@ -145,9 +157,7 @@ def index_dataset(path: str | Path) -> DatasetIndex:
     index = DatasetIndex(root=root, splits={})
     index.missing_splits = [split for split in SPLITS if split not in split_folders]
     if index.missing_splits:
-        index.warnings.append(
-            f"No {', '.join(index.missing_splits)} split; found: {', '.join(split_folders)}."
-        )
+        index.warnings.append(_missing_splits_text(list(split_folders), index.missing_splits))
     for split in SPLITS:
         if split not in split_folders:
             continue

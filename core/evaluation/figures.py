@@ -3,14 +3,18 @@
 Pure plotly (no Streamlit), so the pages and the HTML report
 (:mod:`core.evaluation.report`) draw the same figures.
 
-One colour per run across every chart: :func:`run_colours` maps run names to a fixed
-palette, and every builder here takes that mapping, so a run has the same colour in
-the training curves, the ROC and precision-recall curves and the bar chart, on both
-pages. The Real/Fake classes have their own two colours (:data:`CLASS_COLOURS`).
+One colour per run across every chart, page and report: :func:`run_colours` gives a
+run the colour its name hashes to, with clashes settled over every run in the artifacts
+folder in the order they were created, so a run keeps its colour whichever runs are
+drawn beside it, and a new run never takes an older run's colour. Every builder here
+takes that mapping. The palette is dark enough for text on white (WCAG AA, contrast
+>= 4.5:1: run names are drawn in their colour). The Real/Fake classes have their own
+two colours (:data:`CLASS_COLOURS`).
 """
 
 from __future__ import annotations
 
+import re
 import zlib
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -20,39 +24,84 @@ import plotly.express as px
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-#: Run colours (Plotly's qualitative D3 palette: ten colours that stay apart).
-PALETTE: tuple[str, ...] = tuple(px.colors.qualitative.D3)
+from core import settings
+
+#: Run colours: Plotly's D3 palette darkened where needed so that text in each colour
+#: reads on white (contrast >= 4.5:1, WCAG AA); ten colours that stay apart.
+PALETTE: tuple[str, ...] = (
+    "#1f77b4",  # blue
+    "#b35806",  # orange
+    "#1e7b34",  # green
+    "#d62728",  # red
+    "#8056b0",  # purple
+    "#8c564b",  # brown
+    "#c2185b",  # pink
+    "#5a5a5a",  # grey
+    "#6f6a00",  # olive
+    "#00737a",  # teal
+)
 #: The two classes, on every chart that splits by class.
 CLASS_COLOURS = {"Real": "#2a9d8f", "Fake": "#e76f51"}
 #: Per-epoch panels of the training curves: history key and title.
 CURVE_PANELS = (("loss", "Loss"), ("accuracy", "Accuracy"), ("auc", "AUC"))
 LEGEND_BELOW = {"orientation": "h", "y": -0.25}
+#: One shading for every confusion-matrix panel: the share of the true class, 0 to 1.
+MATRIX_SCALE = "Blues"
+_STAMP = re.compile(r"_(\d{8}-\d{6})")
 
 
-def run_colours(names: Sequence[str]) -> dict[str, str]:
-    """Give every run a colour that depends on its name, not on its position in a list.
+def contrast_on_white(colour: str) -> float:
+    """WCAG contrast ratio of ``#rrggbb`` text on white (1 to 21; AA asks >= 4.5)."""
+
+    def channel(value: int) -> float:
+        c = value / 255
+        return c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4
+
+    red, green, blue = (int(colour[i : i + 2], 16) for i in (1, 3, 5))
+    luminance = 0.2126 * channel(red) + 0.7152 * channel(green) + 0.0722 * channel(blue)
+    return 1.05 / (luminance + 0.05)
+
+
+def _created_order(name: str) -> tuple[str, str]:
+    """Sort key: the run folder's timestamp (``<model>_<YYYYmmdd-HHMMSS>``), then the name."""
+    found = _STAMP.search(name)
+    return (found.group(1) if found else "", name)
+
+
+def _stored_run_names() -> list[str]:
+    try:
+        return [path.name for path in settings.runs_dir().iterdir() if path.is_dir()]
+    except OSError:
+        return []
+
+
+def run_colours(names: Sequence[str], among: Sequence[str] | None = None) -> dict[str, str]:
+    """Give every run a colour that depends on its name, not on the runs drawn beside it.
 
     A run starts from the palette slot its name hashes to (CRC-32, stable across
-    processes), so it keeps its colour when other runs are added, removed or
-    reordered; only two runs hashing to the same slot are moved apart (the later
-    name, in sorted order, takes the next free slot).
+    processes). Clashes are settled over ``among`` (default: every run folder in the
+    artifacts folder, plus ``names``) in the order the runs were created: a later run
+    takes the next free slot. So the Train page, the Compare page and the report give
+    a run the same colour, and adding a run never recolours an older one.
 
     Args:
         names: the runs drawn together.
+        among: every run whose colour must stay apart; default as above.
 
     Returns:
-        run name -> colour (``#rrggbb``).
+        run name -> colour (``#rrggbb``), for ``names`` only.
     """
+    everyone = set(names) | set(_stored_run_names() if among is None else among)
     colours: dict[str, str] = {}
     taken: set[int] = set()
-    for name in sorted(set(names)):
+    for name in sorted(everyone, key=_created_order):
         slot = zlib.crc32(name.encode()) % len(PALETTE)
         if len(taken) < len(PALETTE):
             while slot in taken:
                 slot = (slot + 1) % len(PALETTE)
         taken.add(slot)
         colours[name] = PALETTE[slot]
-    return colours
+    return {name: colours[name] for name in names}
 
 
 def training_curves(
@@ -174,16 +223,22 @@ def confusion_matrix(name: str, matrix: Sequence[Sequence[int]], colour: str | N
         matrix: 2x2 counts.
         colour: the run's colour for the title.
     """
+    # Shaded by the share of each true class, on one 0-1 scale: panels with other
+    # totals stay comparable, and a count of 10 looks like 11, not white beside dark.
+    shares = [[count / max(1, sum(row)) for count in row] for row in matrix]
     figure = go.Figure(
         go.Heatmap(
-            z=matrix,
+            z=shares,
+            zmin=0.0,
+            zmax=1.0,
             x=["Fake", "Real"],
             y=["Fake", "Real"],
             text=matrix,
             texttemplate="%{text}",
-            colorscale="Blues",
+            colorscale=MATRIX_SCALE,
             showscale=False,
-            hovertemplate="true %{y}, predicted %{x}: %{z}<extra></extra>",
+            hovertemplate="true %{y}, predicted %{x}: %{text} (%{z:.0%} of true %{y})"
+            "<extra></extra>",
         )
     )
     figure.update_layout(
@@ -290,9 +345,11 @@ __all__ = [
     "CLASS_COLOURS",
     "CURVE_PANELS",
     "LEGEND_BELOW",
+    "MATRIX_SCALE",
     "PALETTE",
     "ROBUSTNESS_PANELS",
     "confusion_matrix",
+    "contrast_on_white",
     "headline_bars",
     "pr_curves",
     "robustness_curves",

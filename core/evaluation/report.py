@@ -33,6 +33,7 @@ import pandas as pd
 from core import settings
 from core.evaluation import compare, ensemble, figures, report_tables, robustness
 from core.runs import run_folders
+from core.text import plural
 
 logger = logging.getLogger(__name__)
 
@@ -256,7 +257,7 @@ def html_report(report: Report) -> str:
         "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>",
         f"<title>Deepfake detector comparison</title><style>{STYLE}</style></head><body>",
         "<h1>Deepfake detector comparison</h1>",
-        f"<p>{len(report.records)} run(s), written {html.escape(report.created)}. "
+        f"<p>{plural(len(report.records), 'run')}, written {html.escape(report.created)}. "
         f"Metrics on {html.escape(report.test_label)}. Fake is the positive class for "
         "precision, recall, F1, AP and EER.</p>",
         "<h2>Metrics</h2>",
@@ -301,7 +302,8 @@ def markdown_report(report: Report) -> str:
     """The report's tables as Markdown (no charts)."""
     parts = [
         "# Deepfake detector comparison",
-        f"{len(report.records)} run(s), written {report.created}. Metrics on {report.test_label}.",
+        f"{plural(len(report.records), 'run')}, written {report.created}. "
+        f"Metrics on {report.test_label}.",
         "## Metrics",
         _markdown_table(report.table),
         "## Dataset and split counts",

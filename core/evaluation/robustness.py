@@ -191,7 +191,9 @@ def score_runs(
 
     results: dict[str, dict[str, Any]] = {}
     members: list[_Member] = []
-    for run_dir in map(Path, run_dirs):
+    for number, run_dir in enumerate(map(Path, run_dirs), start=1):
+        if progress is not None:  # loading a model takes seconds: say which one
+            progress(0, len(files), f"loading model {number} of {len(run_dirs)} ({run_dir.name})")
         stored = None if force else load_result(run_dir, test_set_id, seed)
         if stored and stored.get("complete") and _resumable(stored, files):
             results[run_dir.name] = stored
@@ -242,7 +244,8 @@ def _score_members(
                 result_path(member.run_dir, member.record["test_set_id"], seed), member.record
             )
         if progress is not None:
-            progress(min(first + CHUNK, len(files)), len(files), f"{first + len(chunk)} images")
+            done = min(first + CHUNK, len(files))
+            progress(done, len(files), f"scoring images under {len(all_settings())} settings")
 
 
 def _truncate(record: dict[str, Any], done: int) -> None:

@@ -250,7 +250,7 @@ def rescore(
         if stored is not None:
             record.rescores[test_set.id] = stored
         if progress is not None:
-            progress(done, len(records), record.name)
+            progress(done, len(records), f"scored {record.name}")
     return results
 
 

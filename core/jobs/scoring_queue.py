@@ -39,6 +39,7 @@ from core.data.testsets import TestSet
 from core.jobs import lane
 from core.processes import log_tail, lower_priority, python_module
 from core.runs import run_folders
+from core.text import plural
 
 logger = logging.getLogger(__name__)
 
@@ -214,13 +215,13 @@ def _rescore(job: Job, report) -> dict[str, Any]:
     records = [compare.load_record(run_folders.load_run(Path(path))) for path in job.spec["runs"]]
     purpose = "cross" if job.kind == "cross" else "common"
     test_set = job.test_set()
-    report(0, len(records), "loading models")
+    report(0, len(records), "loading the first model")
     results = scoring.rescore(records, test_set, purpose, progress=report)
     scored = sum(r.record is not None and not r.reused for r in results)
     reused = sum(r.reused for r in results)
     return {
-        "summary": f"{test_set.description}: {scored} run(s) scored, {reused} read from earlier "
-        f"results (test set {test_set.label}).",
+        "summary": f"{test_set.description}: {plural(scored, 'run')} scored, {reused} read "
+        f"from earlier results (test set {test_set.label}).",
         "errors": [f"{r.run}: {r.error}" for r in results if r.error],
     }
 
@@ -229,7 +230,7 @@ def _robustness(job: Job, report) -> dict[str, Any]:
     from core.evaluation import robustness
 
     test_set = job.test_set()
-    report(0, len(test_set.files), "loading models")
+    report(0, len(test_set.files), "reading the test set")
     results = robustness.score_runs(
         [Path(path) for path in job.spec["runs"]],
         Path(test_set.root),
@@ -239,7 +240,7 @@ def _robustness(job: Job, report) -> dict[str, Any]:
         progress=report,
     )
     return {
-        "summary": f"Robustness of {len(results)} run(s) on {test_set.label}: "
+        "summary": f"Robustness of {plural(len(results), 'run')} on {test_set.label}: "
         f"{len(robustness.all_settings())} settings.",
         "errors": [],
     }

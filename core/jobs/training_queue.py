@@ -159,7 +159,11 @@ def cancel(run_dir: Path) -> str:
 
 
 def resume(run_dir: Path, start_worker: bool = True) -> bool:
-    """Queue an interrupted run again (its trainer goes on from its checkpoint); False if not."""
+    """Queue an interrupted or cancelled run again (its trainer goes on from its checkpoint).
+
+    Returns:
+        False when nothing was queued (see :func:`core.runs.run_folders.reopen`).
+    """
     queued = run_folders.reopen(run_dir) is not None
     if queued and start_worker:
         ensure_worker()

@@ -102,16 +102,29 @@ SPEC = register(
         build=make_model,
         summary="Capsule-Forensics: primary capsules routed by agreement to Fake/Real capsules.",
         options={
-            "high_pass": Option(True, "Add the fixed SRM noise-residual channels to the input."),
-            "n_primary": Option(8, "Number of primary capsules.", minimum=1, maximum=64),
-            "primary_dim": Option(8, "Dimension of each primary capsule.", minimum=1, maximum=64),
-            "class_dim": Option(8, "Dimension of the two class capsules.", minimum=1, maximum=64),
-            "routing_iterations": Option(2, "Dynamic-routing iterations.", minimum=1, maximum=10),
+            "high_pass": Option(
+                True,
+                "Add the fixed SRM noise-residual channels to the input.",
+                label="Noise-residual (SRM) input channels",
+            ),
+            "n_primary": Option(
+                8, "Number of primary capsules.", 1, 64, label="Number of primary capsules"
+            ),
+            "primary_dim": Option(
+                8, "Dimension of each primary capsule.", 1, 64, label="Size of each primary capsule"
+            ),
+            "class_dim": Option(
+                8, "Dimension of the two class capsules.", 1, 64, label="Size of the class capsules"
+            ),
+            "routing_iterations": Option(
+                2, "Dynamic-routing iterations.", 1, 10, label="Routing iterations"
+            ),
             "widths": Option(
                 (128, 256, 384),
                 "Filters of each residual block of the shared feature extractor.",
                 minimum=1,
                 maximum=2048,
+                label="Filters per residual block",
             ),
         },
         min_image_size=32,

@@ -67,14 +67,21 @@ SPEC = register(
         build=make_model,
         summary="A small residual separable CNN on RGB plus SRM noise residuals.",
         options={
-            "high_pass": Option(True, "Add the fixed SRM noise-residual channels to the input."),
+            "high_pass": Option(
+                True,
+                "Add the fixed SRM noise-residual channels to the input.",
+                label="Noise-residual (SRM) input channels",
+            ),
             "widths": Option(
                 (128, 256, 384),
                 "Filters of each residual block (comma-separated; one block each).",
                 minimum=1,
                 maximum=2048,
+                label="Filters per residual block",
             ),
-            "dropout": Option(0.3, "Dropout rate before the logit.", minimum=0.0, maximum=0.9),
+            "dropout": Option(
+                0.3, "Dropout rate before the logit.", 0.0, 0.9, label="Dropout rate"
+            ),
         },
         min_image_size=32,
     )

@@ -47,12 +47,15 @@ class Option:
         help: one sentence for the Train page and ``--help``.
         minimum: smallest accepted number (each item for a tuple), if any.
         maximum: largest accepted number (each item for a tuple), if any.
+        label: the plain name the Train page shows (the option's own name stays in
+            its help); empty: the name with spaces.
     """
 
     default: Any
     help: str = ""
     minimum: float | None = None
     maximum: float | None = None
+    label: str = ""
 
     def parse(self, value: Any) -> Any:
         """Convert ``value`` (a JSON value or command-line text) to the option's type.

@@ -260,7 +260,9 @@ SPEC = register(
         build=make_model,
         summary="keras.applications.Xception by transfer learning (FaceForensics++ baseline).",
         options={
-            "dropout": Option(0.3, "Dropout rate before the logit.", minimum=0.0, maximum=0.9),
+            "dropout": Option(
+                0.3, "Dropout rate before the logit.", 0.0, 0.9, label="Dropout rate"
+            ),
         },
         min_image_size=71,
         default_image_size=128,

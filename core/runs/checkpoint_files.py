@@ -13,7 +13,7 @@ disk (``fsync``), then renamed to its final name (a rename is atomic), and the
 folder's entry flushed too. A crash or a kill during a save leaves a temporary
 folder, which is ignored, and the previous checkpoint is still there: nothing
 half-written ever looks whole. Only the newest checkpoint is kept; it is deleted
-when the run ends (finished, failed or cancelled). Arrays are read with
+when the run ends finished or failed (a cancelled run keeps it, to be resumed). Arrays are read with
 ``allow_pickle=False``: JSON and ``.npz`` only, never pickle.
 
 This module does not import TensorFlow, so the Train page can ask

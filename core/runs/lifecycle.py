@@ -35,12 +35,12 @@ def mark_stopped(run_dir: Path, returncode: int | None) -> None:
         checkpoint_files.remove(run_dir)
         return
     if run_folders.cancel_requested(run_dir):
+        # The checkpoint stays: a cancelled run can be resumed.
         run_folders.set_status(run_dir, "cancelled", phase="cancelled", ended=now)
-        checkpoint_files.remove(run_dir)
         return
     state = "interrupted" if returncode is None or returncode < 0 else "failed"
     if state == "failed":
-        checkpoint_files.remove(run_dir)  # only interrupted runs are resumed
+        checkpoint_files.remove(run_dir)  # only interrupted and cancelled runs are resumed
     if returncode is None:
         how = " (its process is gone: killed, or the machine restarted)"
     elif returncode < 0:

@@ -104,15 +104,15 @@ class Progress(keras.callbacks.Callback):
         """Write the final state (``finished``, ``cancelled`` or ``failed``).
 
         A failure that is a Ctrl-C (KeyboardInterrupt being handled) is written
-        ``interrupted`` instead and keeps the run's checkpoint, so it can be resumed;
-        otherwise the checkpoint is deleted (only interrupted runs are resumed).
+        ``interrupted`` instead. Interrupted and cancelled runs keep their checkpoint,
+        so they can be resumed; otherwise the checkpoint is deleted.
         """
         if state == "failed" and isinstance(sys.exc_info()[1], KeyboardInterrupt):
             state = "interrupted"
         self.status.update({"eta_s": None, **fields})
         self.status["elapsed_s"] = round(time.time() - self.status["started"], 1)
         run_folders.set_status(self.run_dir, state, **self.status)
-        if state != "interrupted":
+        if state not in run_folders.RESUMABLE_STATES:
             checkpoint_files.remove(self.run_dir)
 
     def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:

@@ -43,6 +43,7 @@ import filelock
 import psutil
 
 from core import settings
+from core.runs import checkpoint_files
 from core.settings import runs_dir
 
 logger = logging.getLogger(__name__)
@@ -51,8 +52,8 @@ logger = logging.getLogger(__name__)
 #: status: the queue creates runs "queued", ``python -m core.train`` alone "running", and
 #: a run written in one go (imported, or built by a test) may start in any state.
 #: A state may be re-written with itself while the run is active (progress updates);
-#: nothing leaves finished, failed or cancelled. An interrupted run (its process died)
-#: may only be queued again, by a deliberate resume (:func:`reopen`): a trainer only
+#: nothing leaves finished or failed. An interrupted run (its process died) or a cancelled
+#: one may only be queued again, by a deliberate resume (:func:`reopen`): a trainer only
 #: ever writes "running", so a late write of a presumed-dead trainer stays refused.
 TRANSITIONS: dict[str | None, frozenset[str]] = {
     None: frozenset({"queued", "running", "finished", "failed", "cancelled", "interrupted"}),
@@ -60,13 +61,14 @@ TRANSITIONS: dict[str | None, frozenset[str]] = {
     "running": frozenset({"running", "finished", "failed", "cancelled", "interrupted"}),
     "finished": frozenset(),
     "failed": frozenset(),
-    "cancelled": frozenset(),
+    "cancelled": frozenset({"queued"}),
     "interrupted": frozenset({"queued"}),
 }
 STATES = tuple(state for state in TRANSITIONS if state is not None)
 #: States in which nothing runs (an interrupted run waits for a resume, or stays so).
 FINAL_STATES = ("finished", "failed", "cancelled", "interrupted")
-RESUMABLE_STATES = ("interrupted",)
+#: A cancelled run keeps its checkpoint; it is resumable once it has one (:func:`reopen`).
+RESUMABLE_STATES = ("interrupted", "cancelled")
 CANCEL_FLAG = "cancel.request"
 RESCORES_DIR = "rescores"
 STATUS_LOCK = ".status.lock"
@@ -219,7 +221,7 @@ def set_status(
 
 
 def reopen(run_dir: Path, **fields: Any) -> dict[str, Any] | None:
-    """Queue an interrupted run again, for a resume; clear what its death left behind.
+    """Queue an interrupted run, or a cancelled one with a checkpoint, again, for a resume.
 
     Args:
         run_dir: the run folder.
@@ -228,13 +230,19 @@ def reopen(run_dir: Path, **fields: Any) -> dict[str, Any] | None:
     Returns:
         The new status, or None when the run was not interrupted (nothing changed).
     """
-    if load_run(run_dir).state not in RESUMABLE_STATES:
+    state = load_run(run_dir).state
+    if state not in RESUMABLE_STATES or (state == "cancelled" and not has_checkpoint(run_dir)):
         return None
-    (run_dir / CANCEL_FLAG).unlink(missing_ok=True)  # stale: an interrupted run ran nothing
+    (run_dir / CANCEL_FLAG).unlink(missing_ok=True)  # stale: it must not stop the resumed run
     cleared = dict.fromkeys(("error", "log_tail", "ended", "worker_pid", "worker_started"))
     return set_status(
         run_dir, "queued", only_from=RESUMABLE_STATES, **cleared, phase="queued", **fields
     )
+
+
+def has_checkpoint(run_dir: Path) -> bool:
+    """True when the run holds a checkpoint of a completed epoch (see ``checkpoint_files``)."""
+    return bool(checkpoint_files.saved(run_dir))
 
 
 def request_cancel(run_dir: Path) -> None:

@@ -16,6 +16,7 @@ import json
 import os
 import shutil
 import uuid
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -31,6 +32,7 @@ DEFAULT_COUNTS: dict[str, tuple[int, int]] = {
 }  # split -> (real, fake)
 DEFAULT_SEED = 1234
 MANIFEST = "demo.json"
+PROGRESS_EVERY = 20  # images between two progress calls
 README_TEXT = """\
 SYNTHETIC DEMO DATASET - not real photographs.
 
@@ -64,6 +66,7 @@ def generate_demo_dataset(
     counts: dict[str, tuple[int, int]] | None = None,
     size: int = DEFAULT_SIZE,
     seed: int = DEFAULT_SEED,
+    progress: Callable[[int, int], None] | None = None,
 ) -> Path:
     """Write a demo dataset to ``root`` (which must not exist yet), atomically.
 
@@ -75,6 +78,7 @@ def generate_demo_dataset(
         counts: split -> (real, fake) image counts; default :data:`DEFAULT_COUNTS`.
         size: image side in pixels.
         seed: the whole set is a function of this seed.
+        progress: called as ``progress(done, total)`` with images written so far.
 
     Returns:
         ``root``.
@@ -102,14 +106,7 @@ def generate_demo_dataset(
                     )
                     for i in range(count)
                 )
-
-        def write(job: tuple) -> None:
-            image_seed, fake, path = job
-            path.write_bytes(render_image(image_seed, fake, size))
-
-        # Each image depends on its own seed only, so threads keep the output identical.
-        with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
-            list(pool.map(write, jobs))
+        _write_images(jobs, size, progress)
         (temp / "README.txt").write_text(README_TEXT, encoding="utf-8")
         (temp / MANIFEST).write_text(
             json.dumps(_manifest(counts, size, seed), indent=2), encoding="utf-8"
@@ -121,6 +118,22 @@ def generate_demo_dataset(
     return root
 
 
+def _write_images(
+    jobs: list[tuple], size: int, progress: Callable[[int, int], None] | None
+) -> None:
+    """Render ``(seed, fake, path)`` jobs on a few threads, reporting progress in order."""
+
+    def write(job: tuple) -> None:
+        image_seed, fake, path = job
+        path.write_bytes(render_image(image_seed, fake, size))
+
+    # Each image depends on its own seed only, so threads keep the output identical.
+    with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
+        for done, _ in enumerate(pool.map(write, jobs), start=1):
+            if progress is not None and (done % PROGRESS_EVERY == 0 or done == len(jobs)):
+                progress(done, len(jobs))
+
+
 def _is_current(root: Path, expected: dict) -> bool:
     try:
         manifest = json.loads((root / MANIFEST).read_text(encoding="utf-8"))
@@ -129,11 +142,19 @@ def _is_current(root: Path, expected: dict) -> bool:
     return manifest == expected
 
 
+def is_ready(root: str | Path | None = None) -> bool:
+    """True when the default demo set is already generated (nothing to wait for)."""
+    root = Path(root) if root is not None else settings.demo_data_dir()
+    expected = json.loads(json.dumps(_manifest(DEFAULT_COUNTS, DEFAULT_SIZE, DEFAULT_SEED)))
+    return root.is_dir() and _is_current(root, expected)
+
+
 def ensure_demo_dataset(
     root: str | Path | None = None,
     counts: dict[str, tuple[int, int]] | None = None,
     size: int = DEFAULT_SIZE,
     seed: int = DEFAULT_SEED,
+    progress: Callable[[int, int], None] | None = None,
 ) -> Path:
     """Return the demo ``Dataset`` folder, generating it first if needed.
 
@@ -146,6 +167,7 @@ def ensure_demo_dataset(
         counts: as for :func:`generate_demo_dataset`.
         size: as for :func:`generate_demo_dataset`.
         seed: as for :func:`generate_demo_dataset`.
+        progress: as for :func:`generate_demo_dataset` (not called when the set exists).
 
     Returns:
         The ``Dataset`` folder holding ``Train``, ``Validation`` and ``Test``.
@@ -161,7 +183,7 @@ def ensure_demo_dataset(
             os.rename(root, stale)
         shutil.rmtree(stale, ignore_errors=True)
     try:
-        generate_demo_dataset(root, counts, size, seed)
+        generate_demo_dataset(root, counts, size, seed, progress)
     except OSError:
         # Another process finished first (the rename refuses a non-empty target).
         if not (root.is_dir() and _is_current(root, expected)):

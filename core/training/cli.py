@@ -169,9 +169,9 @@ def resume(run_dir: Path, echo: bool = False, callbacks: Sequence[Any] = ()) -> 
     if run.state == "running" and not lifecycle.trainer_alive(run.status):
         lifecycle.mark_stopped(run.path, None)  # died unseen (e.g. a reboot, no page open since)
         run = run_folders.load_run(run.path)
-    if run.state != "interrupted":
+    if run.state not in run_folders.RESUMABLE_STATES:
         raise checkpoint.ResumeError(
-            f"{run.name} is {run.state}; only an interrupted run can be resumed."
+            f"{run.name} is {run.state}; only an interrupted or cancelled run can be resumed."
         )
     try:
         config = TrainConfig.from_dict(run.config)
