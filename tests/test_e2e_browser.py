@@ -17,7 +17,9 @@ from pathlib import Path
 import pytest
 
 from core import settings
+from tests.conftest import known_cnn
 from tests.e2e_server import CHROMIUM, CHROMIUM_ARGS, streamlit_server
+from tests.test_classify_page import set_record
 
 pytestmark = pytest.mark.e2e
 
@@ -247,12 +249,27 @@ def test_whole_journey(browser_page, tmp_path, ffhq):
         assert 0.0 <= float(rows[0]["Accuracy"]) <= 1.0
         assert 0.0 <= float(rows[0]["AUC"]) <= 1.0
         assert rows[0]["Test n"] == "20" and rows[0]["Image size"] == "32"  # counts, not 20.0
+        # Issue 21: the run's verdict is on its row; a run at chance is never crowned.
+        assert rows[0]["Verdict"] in ("usable", "weak", "did not learn")
+        if rows[0]["Verdict"] == "did not learn":
+            assert "No selected run beats chance" in main_text(page)
+        assert "Scored on each run's own test set (ffhq-stylegan2 Test, 20 images" in main_text(
+            page
+        )
         assert_nothing_truncated(page)
         shoot(page, "compare")
+        # A second run with fixed, good weights (and a record that says so): Classify picks
+        # it, and the tiny run, whatever it learned, is only offered.
+        tiny = next((artifacts / "runs").glob("cnn_*"))
+        good = tiny.with_name(f"{tiny.name}-good")
+        shutil.copytree(tiny, good)
+        known_cnn(32).save(good / "model.keras")
+        set_record(good, learned=True)
 
         # 6. Classify: a real image gets a verdict; a broken file a clear error.
         go_to(page, "Classify")
-        uploader = page.locator('[data-testid="stFileUploader"] input[type="file"]')
+        page.get_by_text(good.name, exact=False).first.wait_for()  # the run preselected
+        uploader = page.get_by_role("region", name="Upload images").locator('input[type="file"]')
         real_image = next((ffhq / "Test" / "Real").iterdir())
         uploader.set_input_files(str(real_image))
         wait_idle(page)
@@ -275,7 +292,7 @@ def test_whole_journey(browser_page, tmp_path, ffhq):
         assert page.get_by_role("heading", name=re.compile("Classify")).count() > 0
 
         # 7. The HTML report of a 3-run comparison (the run and two copies) opens offline.
-        original = next((artifacts / "runs").glob("cnn_*"))
+        original = tiny
         names = [original.name, *(f"{original.name}-copy{n}" for n in (1, 2))]
         for name in names[1:]:
             shutil.copytree(original, original.with_name(name))
