@@ -17,6 +17,7 @@ from core.models import registry
 from core.models.registry import list_models
 from core.runs.config import DEFAULT_IMAGE_SIZE, TrainConfig
 from ui import common
+from ui.estimate_view import run_estimates
 from ui.fakes_from_view import fakes_from_choice
 from ui.memory_view import memory_check
 from ui.model_options import model_options
@@ -167,6 +168,8 @@ def training_form(
     problems += config_problems + memory_check(configs)
     for problem in problems:
         st.error(problem)
+    if configs and not problems:
+        run_estimates(configs, all_runs)
     start_button(configs, problems, all_runs)
 
 

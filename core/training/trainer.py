@@ -203,6 +203,7 @@ def _fit(
         callbacks=[progress, stopper, saver, *extra],  # saver after the two it saves
         verbose=0,
     )
+    progress.save_rate(config.to_dict(), phase)
     best = stopper.best if stopper.best is not None and np.isfinite(stopper.best) else -1.0
     return len(progress.history.get("loss", [])) - epochs[0], float(best)
 
@@ -225,6 +226,8 @@ def fit_phases(
     progress.update(
         batches=pipelines.steps_per_epoch(subsets.train, config.fakes_from, config.batch_size),
         train_images=len(pipelines.effective_labels(subsets.train, config.fakes_from)),
+        val_images=len(subsets.validation.labels),
+        val_batches=-(-len(subsets.validation.labels) // config.batch_size),
         devices=setup.replicas,
         **distribute.devices_used(setup.strategy),
         epochs=config.epochs + fine_tune,
