@@ -24,6 +24,7 @@ def test_the_clock_leaves_out_the_warm_up_steps_of_each_fit():
         clock.add(seconds)
     stats = clock.stats()
     assert (stats.mean, stats.low, stats.high, stats.steps) == (2.0, 1.0, 3.0, 3)
+    assert stats.warmup == 39.0 - 2 * 2.0  # tracing: what the warm-up took beyond 2 steps
     clock.reset()  # a new fit (fine-tuning) traces again
     clock.add(50.0)
     clock.add(50.0)
@@ -76,6 +77,10 @@ def test_estimate_run_from_a_record_of_the_same_model_and_size(tmp_path):
     assert bigger.seconds == pytest.approx(4 * 3 * epoch)
     assert "scaled" in bigger.source
     assert throughput.estimate_run(_config(model="capsnet"), records) is None
+    path = tmp_path / "traced.json"
+    throughput.record(_config(), "training", StepStats(2.0, 1.0, 3.0, 20, 12.0), 0.05, path)
+    traced = throughput.estimate_run(_config(), throughput.load_records(path))
+    assert traced.seconds == pytest.approx(3 * epoch + 12.0)  # once per fit, not per epoch
     other_options = _config(options={"stem_stride": 2})  # another network: not its speed
     assert throughput.estimate_run(other_options, records) is None
 

@@ -43,12 +43,17 @@ FILE_NAME = "throughput.json"
 
 @dataclass(frozen=True)
 class StepStats:
-    """Seconds per training step after warm-up: the mean and the 10th-90th percentiles."""
+    """Seconds per training step after warm-up: the mean and the 10th-90th percentiles.
+
+    ``warmup`` is what the warm-up steps took beyond as many ordinary steps (tracing),
+    paid once per fit.
+    """
 
     mean: float
     low: float
     high: float
     steps: int
+    warmup: float = 0.0
 
 
 class StepClock:
@@ -61,11 +66,13 @@ class StepClock:
     def __init__(self, warmup: int = WARMUP_STEPS) -> None:
         self.warmup = warmup
         self.seen = 0
+        self.warmup_seconds = 0.0
         self.times: deque[float] = deque(maxlen=WINDOW)
 
     def reset(self) -> None:
         """A new fit starts: its first steps trace again."""
         self.seen = 0
+        self.warmup_seconds = 0.0
         self.times.clear()
 
     def add(self, seconds: float) -> None:
@@ -73,6 +80,8 @@ class StepClock:
         self.seen += 1
         if self.seen > self.warmup:
             self.times.append(seconds)
+        else:
+            self.warmup_seconds += seconds
 
     def stats(self) -> StepStats | None:
         """The steps counted so far, or None while still warming up."""
@@ -80,11 +89,13 @@ class StepClock:
             return None
         ordered = sorted(self.times)
         last = len(ordered) - 1
+        mean = statistics.fmean(ordered)
         return StepStats(
-            mean=statistics.fmean(ordered),
+            mean=mean,
             low=ordered[round(0.1 * last)],
             high=ordered[round(0.9 * last)],
             steps=len(ordered),
+            warmup=max(0.0, self.warmup_seconds - min(self.seen, self.warmup) * mean),
         )
 
 
@@ -202,6 +213,7 @@ def record(
         "image_size": int(config["image_size"]),
         "seconds_per_image": [stats.mean / batch, stats.low / batch, stats.high / batch],
         "val_seconds_per_image": val_seconds_per_image,
+        "warmup_seconds": stats.warmup,
         "steps": stats.steps,
         "time": time.time(),
     }
@@ -241,8 +253,8 @@ def _matching(config: dict, phase: str, records: Sequence[dict]) -> tuple[list[d
 
 def image_rate(
     config: dict, phase: str, records: Sequence[dict]
-) -> tuple[list[float], float, str] | None:
-    """Seconds per training image [mean, low, high], per validation image, and the source.
+) -> tuple[list[float], float, str, float] | None:
+    """Seconds per image [mean, low, high], per validation image, source, fit warm-up.
 
     The newest :data:`KEEP` matching records: the median of their means, the lowest low
     and the highest high. None when this machine has no record of the model.
@@ -258,7 +270,8 @@ def image_rate(
     timed = [r["val_seconds_per_image"] for r in found if r.get("val_seconds_per_image")]
     val = statistics.median(timed) * scale if timed else mean * FORWARD_SHARE
     runs = f"{len(found)} record{'s' if len(found) > 1 else ''}"
-    return [mean, low, high], val, f"{source} ({runs})"
+    warmup = statistics.median(r.get("warmup_seconds") or 0.0 for r in found)
+    return [mean, low, high], val, f"{source} ({runs})", warmup
 
 
 def estimate_run(config: dict[str, Any], records: Sequence[dict]) -> Estimate | None:
@@ -266,7 +279,8 @@ def estimate_run(config: dict[str, Any], records: Sequence[dict]) -> Estimate | 
 
     Every epoch counts (early stopping may end sooner): ``epochs`` at the training rate,
     then ``fine_tune_epochs`` at the fine-tuning rate (the training rate where none was
-    measured). Calibration and the test pass are left out (seconds, next to the epochs).
+    measured), plus each fit's measured warm-up. Loading the images, calibration and the
+    test pass are left out.
 
     Args:
         config: the run's configuration (model, image_size, options, batch_size,
@@ -288,7 +302,8 @@ def estimate_run(config: dict[str, Any], records: Sequence[dict]) -> Estimate | 
     def total(index: int) -> float:
         first = train * rate[0][index] + val * per_val * rate[0][index] / mean
         second = train * tuned[0][index] + val * tuned[1] * tuned[0][index] / tuned[0][0]
-        return epochs * first + extra * second
+        warmups = rate[3] + (tuned[3] if extra else 0.0)
+        return epochs * first + extra * second + warmups
 
     return Estimate(
         seconds=total(0),
