@@ -226,7 +226,50 @@ def _profile(variant: dict) -> dict:
     }
 
 
-WORKERS = {"peak": _peak, "throughput": _throughput, "profile": _profile}
+def _xla_ops(_: dict) -> dict:
+    """Forward+backward of the CNN's high-resolution ops, with and without XLA."""
+    tf = _setup({})
+    x = tf.random.normal((BATCH, 64, 64, 128))
+    ops = {
+        "conv 3x3 32->64 (stem)": (
+            tf.random.normal((BATCH, 64, 64, 32)),
+            lambda v, w: tf.nn.conv2d(v, w, 1, "SAME"),
+            tf.Variable(tf.random.normal((3, 3, 32, 64))),
+        ),
+        "depthwise 3x3 (128 ch)": (
+            x,
+            lambda v, w: tf.nn.depthwise_conv2d(v, w, [1, 1, 1, 1], "SAME"),
+            tf.Variable(tf.random.normal((3, 3, 128, 1))),
+        ),
+        "pointwise 1x1 128->128": (
+            x,
+            lambda v, w: tf.nn.conv2d(v, w, 1, "SAME"),
+            tf.Variable(tf.random.normal((1, 1, 128, 128))),
+        ),
+        "batch norm (128 ch)": (
+            x,
+            lambda v, w: tf.nn.batch_normalization(
+                v, *tf.nn.moments(v, [0, 1, 2]), w[0], w[1], 1e-3
+            ),
+            tf.Variable(tf.ones((2, 128))),
+        ),
+    }
+    out = {}
+    for name, (value, op, weight) in ops.items():
+        for jit in (False, True):
+
+            @tf.function(jit_compile=jit)
+            def step(v, op=op, weight=weight):
+                with tf.GradientTape() as tape:
+                    tape.watch(v)
+                    loss = tf.reduce_sum(op(v, weight))
+                return tape.gradient(loss, [v, weight])
+
+            out[f"{name}|{'xla' if jit else 'default'}"] = _time(step, value, reps=5)
+    return out
+
+
+WORKERS = {"peak": _peak, "throughput": _throughput, "profile": _profile, "xla_ops": _xla_ops}
 
 
 def _in_subprocess(kind: str, variant: dict) -> dict:
@@ -279,16 +322,47 @@ def _profile_table(model: str, result: dict, train_ips: float | None, peak: floa
     return "\n".join(rows) + "\n"
 
 
+def _record_xla_ops() -> None:
+    result = _in_subprocess("xla_ops", {})
+    if "error" in result:
+        print(result["error"])
+        return
+    rows = [
+        "| op (batch 32, 64x64) | fwd+bwd ms | with XLA ms | XLA / default |",
+        "|---|---|---|---|",
+    ]
+    for key in [k for k in result if k.endswith("|default")]:
+        name = key.split("|")[0]
+        default, xla = result[key], result[f"{name}|xla"]
+        rows.append(f"| {name} | {default * 1e3:.1f} | {xla * 1e3:.1f} | {xla / default:.1f}x |")
+    markdown = "\n".join(
+        [
+            "## Why XLA is slower on this CPU (`bench.speed_bench --xla-ops`)",
+            "",
+            "Forward and backward of the CNN's high-resolution operations alone, each "
+            "compiled with `tf.function` with and without `jit_compile`.",
+            "",
+            *rows,
+        ]
+    )
+    print(markdown)
+    record_section("speed-xla", markdown)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Measure, print the tables and record them in docs/BENCHMARKS.md."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", nargs="+", default=["cnn", "capsnet", "xception"])
     parser.add_argument("--batches", type=int, default=40, help="timed steps after warm-up")
     parser.add_argument("--no-profile", action="store_true")
+    parser.add_argument("--xla-ops", action="store_true", help="only time ops with/without XLA")
     parser.add_argument("--worker", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker:
         print(json.dumps(WORKERS[args.worker[0]](json.loads(args.worker[1]))), flush=True)
+        return
+    if args.xla_ops:
+        _record_xla_ops()
         return
     cpu = cpu_facts()
     peak = _in_subprocess("peak", {})
