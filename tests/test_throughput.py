@@ -113,6 +113,8 @@ def test_progress_eta_ignores_the_warm_up_and_records_the_rate(monkeypatch):
     progress.save_rate(_config(), "training")
     (found,) = throughput.load_records()
     assert found["seconds_per_image"][0] == pytest.approx(1.0 / 10)
+    progress.start_phase("fine-tuning", 2, 3)  # traces again: the old ETA is gone
+    assert run_folders.read_status(folder)["eta_s"] is None
 
 
 def test_the_live_panel_shows_the_range_and_time_per_epoch():

@@ -92,8 +92,8 @@ class Progress(keras.callbacks.Callback):
         self.phase_batches_total = max(1, (last_epoch - first_epoch) * self.status["batches"])
         self.phase_epochs = max(1, last_epoch - first_epoch)
         self.phase_validations = 0
-        self.clock.reset()
-        self.update(phase=phase, force=True)
+        self.clock.reset()  # a new fit traces again: no ETA until its warm-up is over
+        self.update(phase=phase, eta_s=None, eta_low_s=None, eta_high_s=None, force=True)
 
     def update(self, force: bool = False, **fields: Any) -> None:
         """Merge ``fields`` into the status; write it at most every STATUS_INTERVAL_S."""
