@@ -119,6 +119,22 @@ def _dataset(
     return indices.batch(batch_size).map(mapped).prefetch(tf.data.AUTOTUNE)
 
 
+def _cached_sets(
+    extractor: Any, subsets: Any, config: Any, weights_path: str
+) -> tuple[tuple[np.ndarray, ...], tuple[np.ndarray]]:
+    """Train features (and their mirror when augmenting), and validation features."""
+    options = config.to_dict()["options"]
+
+    def cached(images: LoadedImages, flip: bool) -> np.ndarray:
+        key = cache_key(images.paths, config.image_size, options, weights_path, flip)
+        return features_of(extractor, images, key, config.batch_size, flip)
+
+    train = (cached(subsets.train, False),)
+    if config.augment:
+        train += (cached(subsets.train, True),)
+    return train, (cached(subsets.validation, False),)
+
+
 def fit_frozen(
     setup: Any,
     subsets: Any,
@@ -155,17 +171,8 @@ def fit_frozen(
     if parts is None:
         return None
     extractor, head = parts
-    options = config.to_dict()["options"]
-
-    def cached(images: LoadedImages, flip: bool) -> np.ndarray:
-        key = cache_key(images.paths, config.image_size, options, weights.path, flip)
-        return features_of(extractor, images, key, config.batch_size, flip)
-
     progress.update(phase="computing base features", force=True)
-    train = (cached(subsets.train, False),)
-    if config.augment:
-        train += (cached(subsets.train, True),)
-    val = (cached(subsets.validation, False),)
+    train, val = _cached_sets(extractor, subsets, config, weights.path)
     compile_model(head, config.learning_rate)
     stopper = keras.callbacks.EarlyStopping(
         monitor="val_auc",
