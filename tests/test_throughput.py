@@ -125,3 +125,27 @@ def test_the_live_panel_shows_the_range_and_time_per_epoch():
     assert text.startswith("ETA 10m 00s (this phase; 8m 00s to 15m 00s")
     assert text.endswith("2m 05s per epoch")
     assert "after the first batches" in eta_text({"eta_s": None})
+
+
+def test_progress_eta_counts_each_epochs_measured_time_beyond_its_steps(monkeypatch):
+    """Validation, checkpoint and callbacks cost time once per epoch: the ETA adds it."""
+    folder = run_folders.new_run_dir("cnn")
+    now = SimpleNamespace(t=0.0)
+    fake_time = SimpleNamespace(time=lambda: now.t, perf_counter=lambda: now.t)
+    monkeypatch.setattr(progress_module, "time", fake_time)
+    progress = Progress(folder, {"started": 0.0, "batches": 2, "val_batches": 1})
+    progress.start_phase("training", 0, 3)
+
+    def epoch(number: int, begin: float, steps: list[float]) -> None:
+        now.t = begin
+        progress.on_epoch_begin(number)
+        for batch, seconds in enumerate(steps):
+            progress.on_train_batch_begin(batch)
+            now.t += seconds
+            progress.on_train_batch_end(batch)
+
+    epoch(0, 0.0, [10.0, 1.0])  # ends at 11 s; the next begins at 20 s: 9 s beyond its steps
+    epoch(1, 20.0, [1.0, 1.0])
+    progress.update(force=True)
+    # 2 steps left at 1 s, and 3 epochs' 9 s each (none of them counted as ended yet).
+    assert run_folders.read_status(folder)["eta_s"] == pytest.approx(2 + 3 * 9)

@@ -67,6 +67,9 @@ class Progress(keras.callbacks.Callback):
         self.step_start = time.perf_counter()
         self.val_start = time.time()
         self.val_seconds: float | None = None  # the last validation pass
+        self.epoch_extra: float | None = None  # an epoch's time beyond its training steps
+        self.epoch_steps_seconds = 0.0
+        self.epoch_begun: float | None = None  # when this phase's current epoch began
         self.phase_epochs = 1
         self.phase_validations = 0
         run_folders.set_status(run_dir, "running", **self.status)
@@ -93,6 +96,7 @@ class Progress(keras.callbacks.Callback):
         self.phase_epochs = max(1, last_epoch - first_epoch)
         self.phase_validations = 0
         self.clock.reset()  # a new fit traces again: no ETA until its warm-up is over
+        self.epoch_begun = None
         self.update(phase=phase, eta_s=None, eta_low_s=None, eta_high_s=None, force=True)
 
     def update(self, force: bool = False, **fields: Any) -> None:
@@ -116,7 +120,7 @@ class Progress(keras.callbacks.Callback):
             steps_left=self.phase_batches_total - self.phase_batches_done,
             validations_left=self.phase_epochs - self.phase_validations,
             val_steps=int(self.status.get("val_batches") or 0),
-            val_seconds=self.val_seconds,
+            val_seconds=self.epoch_extra if self.epoch_extra is not None else self.val_seconds,
             steps_per_epoch=int(self.status.get("batches") or 0),
         )
         self.status.update(
@@ -132,7 +136,8 @@ class Progress(keras.callbacks.Callback):
         if stats is None:
             return
         val_images = self.status.get("val_images")
-        per_image = self.val_seconds / val_images if self.val_seconds and val_images else None
+        extra = self.epoch_extra if self.epoch_extra is not None else self.val_seconds
+        per_image = extra / val_images if extra and val_images else None
         try:
             throughput.record(config, phase, stats, per_image)
         except OSError as error:  # an estimate is not worth failing a finished fit
@@ -154,8 +159,12 @@ class Progress(keras.callbacks.Callback):
             checkpoint_files.remove(self.run_dir)
 
     def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
-        """Keras hook: a new epoch starts."""
+        """Keras hook: a new epoch starts; the last one's time beyond its steps is known."""
         self.epoch_start = time.time()
+        if self.epoch_begun is not None:  # validation, checkpoint, callbacks: once per epoch
+            period = self.epoch_start - self.epoch_begun
+            self.epoch_extra = max(0.0, period - self.epoch_steps_seconds)
+        self.epoch_begun, self.epoch_steps_seconds = self.epoch_start, 0.0
         self.in_training = True
         self.update(epoch=epoch + 1, batch=0, force=True)
 
@@ -165,7 +174,9 @@ class Progress(keras.callbacks.Callback):
 
     def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
         """Keras hook: time the step, honour a cancel, count the batch."""
-        self.clock.add(time.perf_counter() - self.step_start)
+        seconds = time.perf_counter() - self.step_start
+        self.clock.add(seconds)
+        self.epoch_steps_seconds += seconds
         self.check_cancel()
         self.phase_batches_done += 1
         self.update(batch=batch + 1)

@@ -29,8 +29,8 @@ from typing import Any
 
 from core import settings
 
-#: Steps of each fit left out of the rate: the first trace (and with XLA compile) the graph.
-WARMUP_STEPS = 3
+#: Steps of each fit left out of the rate: the first traces (with XLA, compiles) the graph.
+WARMUP_STEPS = 2
 #: The newest steps the running ETA averages (the machine's load changes over a run).
 WINDOW = 200
 #: A validation image before any validation was timed: forward only, about a third
@@ -133,11 +133,13 @@ def phase_eta(
         steps_left: training steps left in the fit (all its epochs).
         validations_left: validation passes left (one per epoch not yet validated).
         val_steps: batches in one validation pass.
-        val_seconds: the last validation pass's duration, None before the first.
+        val_seconds: an epoch's time beyond its training steps (validation, checkpoint,
+            callbacks) as last measured; None before any.
         steps_per_epoch: training steps in one epoch.
 
     Returns:
-        The ETA; its range applies the 10th and 90th percentile step times throughout.
+        The ETA; its range applies the 10th and 90th percentile step times throughout
+        (the per-epoch extra is scaled with them).
     """
     per_val = val_seconds if val_seconds is not None else val_steps * stats.mean * FORWARD_SHARE
     validation = validations_left * per_val
