@@ -28,7 +28,7 @@ from bench._record import record_section
 from core import settings
 
 FFHQ = settings.REPO_ROOT.parent / "shared" / "data" / "ffhq-stylegan2" / "Dataset"
-TRAIN_SIZE = {"cnn": 320, "capsnet": 320, "xception": 160}
+TRAIN_SIZE = {"cnn": 400, "capsnet": 400, "xception": 320}
 POINTS = (0.10, 0.25, 0.50)
 
 
