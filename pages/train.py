@@ -18,6 +18,7 @@ from core.models.registry import list_models
 from core.runs.config import DEFAULT_IMAGE_SIZE, TrainConfig
 from ui import common
 from ui.cancel_view import CANCEL_FEEDBACK, cancel_feedback
+from ui.estimate_view import run_estimates
 from ui.fakes_from_view import fakes_from_choice
 from ui.memory_view import memory_check
 from ui.model_options import model_options
@@ -183,6 +184,8 @@ def training_form(
     for problem in problems:
         st.error(problem)
     label = f"**{choice.label}**" if choice.is_demo else f"`{choice.label}`"
+    if configs and not problems:
+        run_estimates(configs, all_runs)
     start_button(configs, problems, all_runs, f"{label} ({index.total:,} images)")
 
 

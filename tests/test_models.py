@@ -214,3 +214,13 @@ def test_no_private_keras_api_in_the_code():
             text = path.read_text(encoding="utf-8")
             exempt = allowed.get(path.relative_to(settings.REPO_ROOT).as_posix(), set())
             assert not [word for word in banned if word in text and word not in exempt], path
+
+
+@pytest.mark.parametrize("name", ["cnn", "capsnet"])
+def test_stem_stride_two_puts_every_block_on_a_quarter_of_the_pixels(name):
+    """The speed lever of issue 24; the default (1) is the network as before."""
+    shapes = {}
+    for stride in (1, 2):
+        model = registry.build(name, image_size=64, seed=1, stem_stride=stride)
+        shapes[stride] = model.get_layer("block2_sepconv1").output.shape[1:3]
+    assert tuple(shapes[1]) == (32, 32) and tuple(shapes[2]) == (16, 16)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from core.jobs import run_queue
 from core.runs.config import TrainConfig
 from core.runs.run_folders import Run
@@ -52,3 +54,20 @@ def test_a_running_run_without_eta_counts_its_estimate_minus_the_time_spent():
     )
     eta = run_queue.queue_eta([running], [], [done], now=1040.0)
     assert round(eta.seconds) == 60 and eta.unknown == 0
+
+
+def test_queued_runs_use_this_machines_measured_speed_first():
+    from core.runs import throughput
+    from core.runs.throughput import StepStats
+
+    config = TrainConfig(model="cnn", image_size=64, train_size=100, val_size=10, epochs=2)
+    done = run(
+        "finished", config, metrics={"train_seconds": 1000.0, "epochs_run": 2}
+    )  # an old run on a slower machine: 1000 s
+    # 0.1 s per training image, 0.2 s per validation image.
+    throughput.record(config.to_dict(), "training", StepStats(3.2, 3.2, 3.2, 9), 0.2)
+    records = throughput.load_records()
+    queued = run("queued", config)
+    assert run_queue.estimate_seconds(queued.config, [done]) == 1000.0
+    eta = run_queue.queue_eta([], [queued], [done], records=records)
+    assert eta.seconds == pytest.approx(2 * (100 * 0.1 + 10 * 0.2))

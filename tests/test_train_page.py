@@ -230,3 +230,30 @@ def test_seeds_queue_one_experiment_on_the_same_files(tmp_path, monkeypatch):
     assert {run.config["subset_seed"] for run in queued} == {42}
     (experiment,) = {run.config["experiment"] for run in queued}
     assert experiment.startswith("cnn seeds 42-44")
+
+
+def test_page_gives_minutes_per_epoch_from_this_machines_speed(tmp_path, monkeypatch):
+    """Issue 24.5 / 21.6: before Start, the time per epoch of the chosen subset, with a range."""
+    from core.runs import throughput
+    from core.runs.config import TrainConfig
+    from core.runs.throughput import StepStats
+    from core.training import probe
+
+    root = make_tree(tmp_path / "Dataset", {"Train": (6, 6), "Validation": (3, 3), "Test": (3, 3)})
+    monkeypatch.setenv(settings.DATA_ENV, str(root))
+    at = open_page()
+    set_inputs(at, image_size=64, size_train=12, size_validation=6, size_test=6)
+    at.run()
+    assert "No training speed measured on this machine yet for CNN at 64 px" in captions(at)
+
+    def fake_probe(config, steps=10):  # the real one trains; here, a known rate
+        throughput.record(config.to_dict(), "training", StepStats(32.0, 16.0, 64.0, 5), 0.5)
+
+    monkeypatch.setattr(probe, "probe_in_subprocess", fake_probe)
+    at.button(key="train_measure_speed").click()
+    at.run()
+    assert not at.exception, at.exception
+    # 1 s per training image, 0.5 s per validation image: 12 + 3 = 15 s per epoch.
+    text = captions(at)
+    assert "about 0m 15s per epoch of 12 training + 6 validation images" in text, text
+    assert f"for all {TrainConfig.epochs} epochs" in text and "measured on this machine" in text

@@ -17,7 +17,7 @@ from core.evaluation import figures
 from core.jobs import run_queue, training_queue
 from core.models import registry
 from core.models.registry import list_models
-from core.runs import learning, run_folders
+from core.runs import learning, run_folders, throughput
 from core.text import plural
 from core.training import distribute
 from ui import resume_view
@@ -92,6 +92,21 @@ def signature(all_runs: list[run_folders.Run]) -> tuple:
     )
 
 
+def eta_text(status: dict) -> str:
+    """The running phase's ETA with its range and minutes per epoch, from timed steps."""
+    eta = status.get("eta_s")
+    if eta is None:
+        return "ETA after the first batches (the first ones include TensorFlow's warm-up)"
+    text = f"ETA {duration(eta)} (this phase"
+    low, high = status.get("eta_low_s"), status.get("eta_high_s")
+    if low is not None and high is not None:
+        text += f"; {duration(low)} to {duration(high)}"
+    text += ", early stopping may end sooner)"
+    if status.get("epoch_s"):
+        text += f" · {duration(status['epoch_s'])} per epoch"
+    return text
+
+
 def show_running(run: run_folders.Run) -> None:
     """Progress bars, a ticking clock, the phase ETA and the curves of the running run."""
     status = run.status
@@ -108,14 +123,9 @@ def show_running(run: run_folders.Run) -> None:
     if batch is not None and batches:
         text = decoding_text(status) or f"Batch {batch} of {batches}"
         st.progress(min(1.0, batch / batches), text=text)
-    eta = status.get("eta_s")
     st.caption(
         f"Elapsed {duration(elapsed_s(run))} · "
-        + (
-            f"ETA {duration(eta)} (this phase)"
-            if eta is not None
-            else "ETA after the first batches (the first ones include TensorFlow's warm-up)"
-        )
+        + eta_text(status)
         + (
             f" · computing in {status['training_precision']}"
             if status.get("training_precision")
@@ -170,7 +180,7 @@ def show_queue(
 ) -> None:
     """The waiting runs in order, and the time left for the whole queue."""
     finished = [run for run in all_runs if run.finished]
-    eta = run_queue.queue_eta(running, waiting, finished)
+    eta = run_queue.queue_eta(running, waiting, finished, records=throughput.load_records())
     known = eta.runs - eta.unknown
     text = f"**Whole queue** ({eta.runs} run(s)): "
     if known == 0:

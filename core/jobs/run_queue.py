@@ -13,6 +13,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from core.runs import throughput
 from core.runs.config import TrainConfig
 from core.runs.run_folders import Run
 
@@ -65,12 +66,19 @@ def _rate(run: Run) -> float | None:
     return seconds / (epochs * images * size * size)
 
 
-def estimate_seconds(config: dict, finished: Sequence[Run]) -> float | None:
-    """Training time of a run not started yet, from earlier runs of the same model.
+def estimate_seconds(
+    config: dict, finished: Sequence[Run], records: Sequence[dict] = ()
+) -> float | None:
+    """Training time of a run not started yet, from this machine's measured speed.
 
-    Scaled by training images, epochs (the maximum: early stopping may end sooner) and
-    pixels per image. None when no finished run of that model gives a rate.
+    The training speed measured on this machine (``records``, see
+    :func:`core.runs.throughput.estimate_run`) when it covers the model; else the
+    average speed of earlier finished runs of the same model, scaled by training
+    images, epochs (the maximum: early stopping may end sooner) and pixels per image.
+    None when neither gives a rate.
     """
+    if records and (measured := throughput.estimate_run(config, records)) is not None:
+        return measured.seconds
     model = config.get("model")
     rates = [r for r in (_rate(run) for run in finished if run.model == model) if r]
     numbers = [config.get(key) for key in ("train_size", "image_size", "epochs")]
@@ -97,7 +105,11 @@ class QueueEta:
 
 
 def queue_eta(
-    running: Sequence[Run], queued: Sequence[Run], finished: Sequence[Run], now: float | None = None
+    running: Sequence[Run],
+    queued: Sequence[Run],
+    finished: Sequence[Run],
+    now: float | None = None,
+    records: Sequence[dict] = (),
 ) -> QueueEta:
     """Estimate the time until the whole queue is done.
 
@@ -110,6 +122,7 @@ def queue_eta(
         queued: runs waiting.
         finished: finished runs, newest first, to learn speeds from.
         now: the current time (``time.time()`` by default).
+        records: this machine's measured training speeds (:mod:`core.runs.throughput`).
 
     Returns:
         The estimate and how many runs it leaves out.
@@ -121,14 +134,14 @@ def queue_eta(
         if isinstance(eta, int | float) and math.isfinite(eta):
             total += eta
             continue
-        estimate = estimate_seconds(run.config, finished)
+        estimate = estimate_seconds(run.config, finished, records)
         if estimate is None:
             unknown += 1
         else:
             started = run.status.get("started") or now
             total += max(0.0, estimate - (now - started))
     for run in queued:
-        estimate = estimate_seconds(run.config, finished)
+        estimate = estimate_seconds(run.config, finished, records)
         if estimate is None:
             unknown += 1
         else:

@@ -162,6 +162,11 @@ class ModelSpec:
         weights_file_hint: file name of the weights, for the page's placeholder.
         fine_tune: ``model -> layers opened``: unfreezes the top of a pre-trained base
             for a second, low-rate phase; None when the model has no such phase.
+        frozen_split: ``model -> (extractor, head)`` or None: while the pre-trained
+            base is frozen, the model cut after it (pixels to pooled features, in
+            inference mode) and the rest (features to logit, sharing the model's
+            layers), so the base's features can be computed once and cached
+            (:mod:`core.training.features`); None when the model has no frozen base.
     """
 
     name: str
@@ -178,6 +183,7 @@ class ModelSpec:
     weights_status: Callable[[str | None], str] | None = None
     weights_file_hint: str = ""
     fine_tune: Callable[[Any], int] | None = None
+    frozen_split: Callable[[Any], tuple[Any, Any] | None] | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "options", MappingProxyType(dict(self.options)))

@@ -234,6 +234,25 @@ def unfreeze_top(model: keras.Model, blocks: tuple[str, ...] = FINE_TUNE_BLOCKS)
     return opened
 
 
+def split_frozen(model: keras.Model) -> tuple[keras.Model, keras.Model] | None:
+    """Cut a model with a frozen base after its pooling: (extractor, head).
+
+    The extractor maps raw pixels to the pooled base features (flips off: the caller
+    flips); the head maps those features to the logit through the model's own dropout
+    and logit layers, so training the head trains the model. None when the base trains
+    (from scratch, or fine-tuning).
+    """
+    import keras
+
+    if model.get_layer(BASE_NAME).trainable:
+        return None
+    pooled = model.get_layer("stats_pool").output
+    extractor = keras.Model(model.inputs, pooled, name="xception_features")
+    features = keras.Input(pooled.shape[1:], name="features")
+    logit = model.get_layer("logit")(model.get_layer("dropout")(features))
+    return extractor, keras.Model(features, logit, name="xception_head")
+
+
 def gradcam_model(model: keras.Model, layer_name: str) -> keras.Model:
     """A model with outputs ``[activation of layer_name in the base, logit]`` (public API).
 
@@ -272,5 +291,6 @@ SPEC = register(
         weights_status=weights_status,
         weights_file_hint=WEIGHTS_FILE,
         fine_tune=unfreeze_top,
+        frozen_split=split_frozen,
     )
 )

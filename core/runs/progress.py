@@ -16,7 +16,7 @@ from typing import Any
 
 import keras
 
-from core.runs import checkpoint_files, run_folders
+from core.runs import checkpoint_files, run_folders, throughput
 
 logger = logging.getLogger(__name__)
 
@@ -63,6 +63,15 @@ class Progress(keras.callbacks.Callback):
         self.phase_batches_total = 1
         self.epoch_start = time.time()
         self.in_training = False
+        self.clock = throughput.StepClock()
+        self.step_start = time.perf_counter()
+        self.val_start = time.time()
+        self.val_seconds: float | None = None  # the last validation pass
+        self.epoch_extra: float | None = None  # an epoch's time beyond its training steps
+        self.epoch_steps_seconds = 0.0
+        self.epoch_begun: float | None = None  # when this phase's current epoch began
+        self.phase_epochs = 1
+        self.phase_validations = 0
         run_folders.set_status(run_dir, "running", **self.status)
 
     def check_cancel(self) -> None:
@@ -84,7 +93,11 @@ class Progress(keras.callbacks.Callback):
         self.phase_start = time.time()
         self.phase_batches_done = 0
         self.phase_batches_total = max(1, (last_epoch - first_epoch) * self.status["batches"])
-        self.update(phase=phase, force=True)
+        self.phase_epochs = max(1, last_epoch - first_epoch)
+        self.phase_validations = 0
+        self.clock.reset()  # a new fit traces again: no ETA until its warm-up is over
+        self.epoch_begun = None
+        self.update(phase=phase, eta_s=None, eta_low_s=None, eta_high_s=None, force=True)
 
     def update(self, force: bool = False, **fields: Any) -> None:
         """Merge ``fields`` into the status; write it at most every STATUS_INTERVAL_S."""
@@ -94,11 +107,41 @@ class Progress(keras.callbacks.Callback):
             return
         self.last_write = now
         self.status["elapsed_s"] = round(now - self.status["started"], 1)
-        done = self.phase_batches_done
-        if done:
-            rate = (now - self.phase_start) / done
-            self.status["eta_s"] = round(rate * (self.phase_batches_total - done), 1)
+        self._eta()
         run_folders.set_status(self.run_dir, "running", **self.status)
+
+    def _eta(self) -> None:
+        """The phase's ETA from the steps timed after warm-up (none while warming up)."""
+        stats = self.clock.stats()
+        if stats is None:
+            return
+        eta = throughput.phase_eta(
+            stats,
+            steps_left=self.phase_batches_total - self.phase_batches_done,
+            validations_left=self.phase_epochs - self.phase_validations,
+            val_steps=int(self.status.get("val_batches") or 0),
+            val_seconds=self.epoch_extra if self.epoch_extra is not None else self.val_seconds,
+            steps_per_epoch=int(self.status.get("batches") or 0),
+        )
+        self.status.update(
+            eta_s=round(eta.seconds, 1),
+            eta_low_s=round(eta.low, 1),
+            eta_high_s=round(eta.high, 1),
+            epoch_s=round(eta.epoch_seconds, 1),
+        )
+
+    def save_rate(self, config: dict[str, Any], phase: str) -> None:
+        """Record this fit's measured rate for the next estimates on this machine."""
+        stats = self.clock.stats()
+        if stats is None:
+            return
+        val_images = self.status.get("val_images")
+        extra = self.epoch_extra if self.epoch_extra is not None else self.val_seconds
+        per_image = extra / val_images if extra and val_images else None
+        try:
+            throughput.record(config, phase, stats, per_image)
+        except OSError as error:  # an estimate is not worth failing a finished fit
+            logger.warning("Could not record the training speed: %s", error)
 
     def end(self, state: str, **fields: Any) -> None:
         """Write the final state (``finished``, ``cancelled`` or ``failed``).
@@ -116,13 +159,24 @@ class Progress(keras.callbacks.Callback):
             checkpoint_files.remove(self.run_dir)
 
     def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
-        """Keras hook: a new epoch starts."""
+        """Keras hook: a new epoch starts; the last one's time beyond its steps is known."""
         self.epoch_start = time.time()
+        if self.epoch_begun is not None:  # validation, checkpoint, callbacks: once per epoch
+            period = self.epoch_start - self.epoch_begun
+            self.epoch_extra = max(0.0, period - self.epoch_steps_seconds)
+        self.epoch_begun, self.epoch_steps_seconds = self.epoch_start, 0.0
         self.in_training = True
         self.update(epoch=epoch + 1, batch=0, force=True)
 
+    def on_train_batch_begin(self, batch: int, logs: dict | None = None) -> None:
+        """Keras hook: a training step starts."""
+        self.step_start = time.perf_counter()
+
     def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
-        """Keras hook: honour a cancel, count the batch."""
+        """Keras hook: time the step, honour a cancel, count the batch."""
+        seconds = time.perf_counter() - self.step_start
+        self.clock.add(seconds)
+        self.epoch_steps_seconds += seconds
         self.check_cancel()
         self.phase_batches_done += 1
         self.update(batch=batch + 1)
@@ -138,6 +192,12 @@ class Progress(keras.callbacks.Callback):
     def on_test_begin(self, logs: dict | None = None) -> None:
         """Keras hook: validation starts, so the epoch's training time ends."""
         self._stop_training_clock()
+        self.val_start = time.time()
+
+    def on_test_end(self, logs: dict | None = None) -> None:
+        """Keras hook: a validation pass ended; its duration feeds the ETA."""
+        self.val_seconds = time.time() - self.val_start
+        self.phase_validations += 1
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         """Keras hook: record the epoch in history.json."""

@@ -47,7 +47,7 @@ from core.models import registry  # noqa: E402
 from core.runs import learning, model_card, tblogs  # noqa: E402
 from core.runs.config import TrainConfig  # noqa: E402
 from core.runs.progress import Cancelled, Progress  # noqa: E402
-from core.training import checkpoint, pipelines  # noqa: E402
+from core.training import checkpoint, features, pipelines  # noqa: E402
 from core.training.calibration import calibrate_decision_bias, validation_threshold  # noqa: E402
 from core.training.distribute import distribution_strategy  # noqa: E402
 from core.training.subsets import Subsets, class_weights, load_subsets  # noqa: E402
@@ -203,6 +203,7 @@ def _fit(
         callbacks=[progress, stopper, saver, *extra],  # saver after the two it saves
         verbose=0,
     )
+    progress.save_rate(config.to_dict(), phase)
     best = stopper.best if stopper.best is not None and np.isfinite(stopper.best) else -1.0
     return len(progress.history.get("loss", [])) - epochs[0], float(best)
 
@@ -225,6 +226,8 @@ def fit_phases(
     progress.update(
         batches=pipelines.steps_per_epoch(subsets.train, config.fakes_from, config.batch_size),
         train_images=len(pipelines.effective_labels(subsets.train, config.fakes_from)),
+        val_images=len(subsets.validation.labels),
+        val_batches=-(-len(subsets.validation.labels) // config.batch_size),
         devices=setup.replicas,
         **distribute.devices_used(setup.strategy),
         epochs=config.epochs + fine_tune,
@@ -233,8 +236,10 @@ def fit_phases(
     datasets = pipelines.training_datasets(subsets, config, setup.replicas, subsets.face_boxes)
     saver = checkpoint.Checkpointer(progress, setup, datasets[0], subsets)  # resumes, if it can
     start = time.time() - saver.seconds
-    epochs_run, best_auc = saver.phase_one or _fit(
-        setup, datasets, config, progress, extra, (0, config.epochs), "training", saver
+    epochs_run, best_auc = (
+        saver.phase_one
+        or features.fit_frozen(setup, subsets, config, progress, extra, compile_model)
+        or _fit(setup, datasets, config, progress, extra, (0, config.epochs), "training", saver)
     )
     if fine_tune and spec.fine_tune:
         snapshot = saver.keep_phase_one(_snapshot(setup.model), epochs_run, best_auc)

@@ -1,0 +1,157 @@
+"""How right the Train page's time estimates are: error at 10%, 25% and 50% of a run.
+
+For each model, on the shared FFHQ/StyleGAN2 split at 128 px (batch 32, no early stop,
+a temporary artifacts folder, so no earlier record helps):
+
+1. the speed probe (``core.training.probe``, 10 steps) records this machine's rate, and
+   the estimate before Start (``core.runs.throughput.estimate_run``) is taken from it;
+2. the run trains (``core.training.trainer.train``); after each training step the
+   ETA the trainer wrote to status.json is read, with the time since the fit began;
+3. once the fit ends, its real duration is known: at 10%, 25% and 50% of it, the
+   predicted duration (elapsed + ETA) is compared with it. The old ETA (elapsed time
+   over steps done, warm-up included, times the steps left) is computed from the same
+   samples, for the ratio.
+
+Error = predicted / actual - 1. The goal (issue 21.6): within 30% once 10% is done.
+Run: ``nice -n 10 python -m bench.estimate_bench [--models cnn] [--epochs 3]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import tempfile
+import time
+
+from bench._record import record_section
+from core import settings
+
+FFHQ = settings.REPO_ROOT.parent / "shared" / "data" / "ffhq-stylegan2" / "Dataset"
+TRAIN_SIZE = {"cnn": 400, "capsnet": 400, "xception": 320}
+POINTS = (0.10, 0.25, 0.50)
+
+
+def _sampler(samples: list[tuple[float, float | None, int]], run_dir_of):
+    """A callback: (seconds since the fit began, ETA in status.json, steps done)."""
+    import keras
+
+    from core.runs import run_folders
+
+    class Sampler(keras.callbacks.Callback):
+        def on_train_begin(self, logs=None):
+            self.start, self.steps = time.perf_counter(), 0
+            samples.append((0.0, None, 0))
+
+        def on_train_batch_end(self, batch, logs=None):
+            self.steps += 1
+            status = run_folders.read_status(run_dir_of())
+            samples.append((time.perf_counter() - self.start, status.get("eta_s"), self.steps))
+
+        def on_train_end(self, logs=None):
+            samples.append((time.perf_counter() - self.start, 0.0, self.steps))
+
+    return Sampler()
+
+
+def _errors(samples: list, total_steps: int) -> dict[str, list[float | None]]:
+    actual = samples[-1][0]
+    found: dict[str, list[float | None]] = {"new": [], "old": []}
+    for point in POINTS:
+        at = min(samples[:-1], key=lambda s: abs(s[0] - point * actual))
+        elapsed, eta, steps = at
+        found["new"].append(None if eta is None else (elapsed + eta) / actual - 1)
+        old = elapsed / steps * total_steps if steps else None
+        found["old"].append(None if old is None else old / actual - 1)
+    return found
+
+
+def measure(model: str, epochs: int, train_size: int | None = None) -> dict:
+    """Probe, estimate, train; the errors of each estimate against the real fit time."""
+    from core.runs import run_folders, throughput
+    from core.runs.config import TrainConfig
+    from core.training import probe, trainer
+
+    config = TrainConfig(
+        model=model,
+        data_dir=str(FFHQ),
+        image_size=128,
+        train_size=train_size or TRAIN_SIZE[model],
+        val_size=60,
+        test_size=20,
+        epochs=epochs,
+        early_stopping_patience=epochs + 1,
+        seed=0,
+    )
+    probe.probe(config, steps=10)
+    before = throughput.estimate_run(config.to_dict(), throughput.load_records())
+    run_dir = run_folders.new_run_dir(model)
+    run_folders.set_status(run_dir, "queued")
+    samples: list = []
+    trainer.train(config, run_dir, callbacks=[_sampler(samples, lambda: run_dir)])
+    total_steps = samples[-1][2]
+    actual = samples[-1][0]
+    last = throughput.load_records()[-1]  # the run's own record, written when its fit ended
+    per_image = last["seconds_per_image"][0]
+    return {
+        "train_ips": 1 / per_image,
+        "val_share": (last.get("val_seconds_per_image") or math.nan) / per_image,
+        "actual": actual,
+        "before": None if before is None else before.seconds / actual - 1,
+        "before_range": None if before is None else (before.low / actual, before.high / actual),
+        **_errors(samples, total_steps),
+    }
+
+
+def _percent(value: float | None) -> str:
+    return "—" if value is None else f"{100 * value:+.0f}%"
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Measure each model, print the table and record it in docs/BENCHMARKS.md."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--models", nargs="+", default=["cnn", "capsnet", "xception"])
+    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--train-size", type=int, help="the same for every model (a smoke test)")
+    args = parser.parse_args(argv)
+    os.environ[settings.ARTIFACTS_ENV] = tempfile.mkdtemp(prefix="estimate-bench-")
+    settings.enable_onednn()
+    rows = [
+        "| model | fit s | before Start (range / actual) | ETA at 10% | 25% | 50% "
+        "| old ETA at 10% | 25% | 50% | train images/s | val s / train s per image |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for model in args.models:
+        result = measure(model, args.epochs, args.train_size)
+        low_high = result["before_range"]
+        span = "" if low_high is None else f" ({low_high[0]:.2f}-{low_high[1]:.2f})"
+        rows.append(
+            f"| {model} | {result['actual']:.0f} | {_percent(result['before'])}{span} | "
+            + " | ".join(_percent(v) for v in result["new"] + result["old"])
+            + f" | {result['train_ips']:.1f} | {result['val_share']:.2f} |"
+        )
+        print(rows[-1], flush=True)
+    markdown = "\n".join(
+        [
+            "## Time estimates (`bench.estimate_bench`)",
+            "",
+            f"Each model on the shared FFHQ/StyleGAN2 split at 128 px, batch 32, {args.epochs} "
+            f"epochs without early stopping (Train subsets {TRAIN_SIZE}, 60 Validation "
+            "images). Error = predicted fit duration / actual - 1, at 10%, 25% and 50% of "
+            "the fit's real duration. *Before Start*: from a 10-step probe (the range is "
+            "shown as low/actual and high/actual). *ETA*: the trainer's (steps after "
+            "warm-up, plus validations). *Old ETA*: elapsed / steps done x all steps, the "
+            "previous method. Goal: within 30% once 10% is done. The last two columns: "
+            "the run's own record (training images/s after warm-up; a validation image's "
+            "time over a training image's).",
+            "",
+            *rows,
+        ]
+    )
+    print(markdown)
+    if args.train_size is None:
+        record_section("estimate", markdown)
+
+
+if __name__ == "__main__":
+    main()

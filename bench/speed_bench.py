@@ -1,0 +1,412 @@
+"""Training-speed benchmark: where each detector's time goes, and what the speed levers buy.
+
+Everything runs in fresh subprocesses (thread settings and XLA are read once per process),
+one after another, on synthetic pixels already in memory (the trainer's cached store
+feeds the same tensors; the input pipeline is timed on its own):
+
+- the machine: CPU model, the flags that matter (AVX2, AVX-512, AVX512-BF16, AMX), cores;
+- the peak: a float32 (and bfloat16) 2048x2048 matmul and a 3x3 convolution, GFLOP/s;
+- a profile per model at the defaults (128 px, batch 32): forward and forward+backward
+  time of each block (layers timed one by one, summed by name prefix), the optimizer
+  update, the input pipeline, and the forward GFLOPs (TensorFlow's profiler);
+- throughput per model and lever (batch size, thread settings, XLA, bfloat16, the
+  CNN stem stride): images/s from the median time of a training step after warm-up,
+  as a ratio against the default configuration measured in the same run.
+
+Run: ``nice -n 10 python -m bench.speed_bench [--models cnn capsnet xception] [--batches 40]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from bench._record import record_section
+
+IMAGE_SIZE = 128
+BATCH = 32
+WARMUP = 5
+FLAGS = ("avx2", "avx512f", "avx512_bf16", "avx512_vnni", "amx_tile", "amx_bf16")
+
+
+def cpu_facts() -> dict:
+    """CPU model, the flags that matter here, and the core count."""
+    model, flags = "unknown", set()
+    try:
+        text = Path("/proc/cpuinfo").read_text(encoding="utf-8")
+    except OSError:
+        text = ""
+    for line in text.splitlines():
+        if line.startswith("model name"):
+            model = line.split(":", 1)[1].strip()
+        elif line.startswith("flags"):
+            flags = set(line.split(":", 1)[1].split())
+    return {"model": model, "flags": [f for f in FLAGS if f in flags], "cores": os.cpu_count()}
+
+
+# --- workers (each in its own process) ---------------------------------------------
+
+
+def _setup(variant: dict):
+    from core import settings
+
+    settings.enable_onednn()
+    import tensorflow as tf
+
+    if variant.get("intra"):
+        tf.config.threading.set_intra_op_parallelism_threads(variant["intra"])
+    if variant.get("inter"):
+        tf.config.threading.set_inter_op_parallelism_threads(variant["inter"])
+    return tf
+
+
+def _best_rate(function, arg, flops: float, rounds: int = 5, reps: int = 5) -> float:
+    """GFLOP/s of the fastest of ``rounds`` timings: a peak, not the load's average."""
+    function(arg).numpy()
+    best = float("inf")
+    for _ in range(rounds):
+        start = time.perf_counter()
+        for _ in range(reps):
+            result = function(arg)
+        result.numpy()
+        best = min(best, (time.perf_counter() - start) / reps)
+    return flops / best / 1e9
+
+
+def _peak(_: dict) -> dict:
+    tf = _setup({})
+    out = {}
+    for dtype in ("float32", "bfloat16"):
+        a = tf.cast(tf.random.normal((2048, 2048)), dtype)
+        matmul = tf.function(lambda x: tf.matmul(x, x))
+        out[f"matmul_{dtype}"] = _best_rate(matmul, a, 2 * 2048**3)
+    x = tf.random.normal((32, 64, 64, 64))
+    kernel = tf.random.normal((3, 3, 64, 64))
+    conv = tf.function(lambda v: tf.nn.conv2d(v, kernel, 1, "SAME"))
+    out["conv3x3_float32"] = _best_rate(conv, x, 2 * 32 * 64 * 64 * 9 * 64 * 64)
+    return out
+
+
+def _build(variant: dict):
+    import keras
+
+    from core.models import registry
+
+    keras.utils.set_random_seed(0)
+    options = {"image_size": IMAGE_SIZE, "augment": True, "seed": 0, **variant.get("options", {})}
+    precision = variant.get("precision", "float32")
+    model = registry.build(variant["model"], precision=precision, **options)
+    model.compile(
+        optimizer=keras.optimizers.Adam(1e-3),
+        loss=keras.losses.BinaryCrossentropy(from_logits=True),
+        metrics=[
+            keras.metrics.BinaryAccuracy(name="accuracy", threshold=0.0),
+            keras.metrics.AUC(name="auc", from_logits=True),
+        ],
+        jit_compile=bool(variant.get("xla")),
+    )
+    return model
+
+
+def _data(tf, batch: int, batches: int):
+    """Cached in-memory batches, as the trainer's decoded store gives them."""
+    rng = __import__("numpy").random.default_rng(0)
+    pixels = rng.integers(0, 256, (batch * 8, IMAGE_SIZE, IMAGE_SIZE, 3)).astype("float32")
+    labels = rng.integers(0, 2, (batch * 8, 1)).astype("float32")
+    data = tf.data.Dataset.from_tensor_slices((pixels, labels)).cache().batch(batch)
+    return data.repeat().take(batches).prefetch(tf.data.AUTOTUNE)
+
+
+def _throughput(variant: dict) -> dict:
+    tf = _setup(variant)
+    import keras
+
+    model = _build(variant)
+    batch = variant.get("batch", BATCH)
+    times: list[float] = []
+
+    class Clock(keras.callbacks.Callback):
+        def on_train_batch_begin(self, index, logs=None):
+            self.begin = time.perf_counter()
+
+        def on_train_batch_end(self, index, logs=None):
+            times.append(time.perf_counter() - self.begin)
+
+    steps = WARMUP + variant["batches"]
+    model.fit(_data(tf, batch, steps), epochs=1, verbose=0, shuffle=False, callbacks=[Clock()])
+    steady = sorted(times[WARMUP:])
+    median = statistics.median(steady)
+    return {
+        "images_per_s": batch / median,
+        "p10_s": steady[len(steady) // 10],
+        "p90_s": steady[(9 * len(steady)) // 10],
+        "first_s": times[0],
+        "batch_s": median,
+    }
+
+
+def _time(function, *args, reps: int = 3) -> float:
+    function(*args)  # trace and warm up
+    start = time.perf_counter()
+    for _ in range(reps):
+        result = function(*args)
+    _ = [t.numpy() for t in __import__("tensorflow").nest.flatten(result) if t is not None]
+    return (time.perf_counter() - start) / reps
+
+
+def _layer_times(tf, layer) -> tuple[float, float]:
+    """Forward and forward+backward seconds of one layer on a batch of its input."""
+    spec = layer.input
+    shapes = [t.shape for t in spec] if isinstance(spec, list) else [spec.shape]
+    inputs = [tf.random.uniform((BATCH, *shape[1:]), 0, 255) for shape in shapes]
+    arg = inputs if isinstance(spec, list) else inputs[0]
+
+    forward = tf.function(lambda x: layer(x, training=True))
+
+    @tf.function
+    def backward(x):
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            y = layer(x, training=True)
+            loss = tf.reduce_sum(tf.cast(y, tf.float32))
+        return tape.gradient(loss, [x, *layer.trainable_weights])
+
+    return _time(forward, arg), _time(backward, arg)
+
+
+def _flops(tf, model) -> float:
+    from tensorflow.python.framework.convert_to_constants import (
+        convert_variables_to_constants_v2,
+    )
+
+    function = tf.function(lambda x: model(x, training=False))
+    concrete = function.get_concrete_function(tf.TensorSpec((1, IMAGE_SIZE, IMAGE_SIZE, 3)))
+    graph = convert_variables_to_constants_v2(concrete).graph
+    options = tf.compat.v1.profiler.ProfileOptionBuilder.float_operation()
+    options["output"] = "none"
+    info = tf.compat.v1.profiler.profile(graph=graph, options=options)
+    return info.total_float_ops / 1e9
+
+
+def _profile(variant: dict) -> dict:
+    tf = _setup(variant)
+    import keras
+
+    model = _build(variant)
+    blocks: dict[str, list[float]] = {}
+    layers = []
+    for layer in model.layers:
+        inner = layer.layers if isinstance(layer, keras.Model) else [layer]
+        layers += [item for item in inner if not isinstance(item, keras.layers.InputLayer)]
+    for layer in layers:
+        forward, both = _layer_times(tf, layer)
+        totals = blocks.setdefault(layer.name.split("_")[0], [0.0, 0.0])
+        totals[0] += forward
+        totals[1] += both
+    grads = [tf.zeros_like(v) for v in model.trainable_variables]
+    optimizer = model.optimizer
+    optimizer.build(model.trainable_variables)
+    step = tf.function(lambda g: optimizer.apply(g, model.trainable_variables))
+    data = iter(_data(tf, BATCH, 60))
+    next(data)
+    start = time.perf_counter()
+    for _ in range(50):
+        next(data)
+    pipeline = (time.perf_counter() - start) / 50
+    return {
+        "blocks": blocks,
+        "optimizer_s": _time(step, grads),
+        "pipeline_s": pipeline,
+        "gflops": _flops(tf, model),
+    }
+
+
+def _xla_ops(_: dict) -> dict:
+    """Forward+backward of the CNN's high-resolution ops, with and without XLA."""
+    tf = _setup({})
+    x = tf.random.normal((BATCH, 64, 64, 128))
+    ops = {
+        "conv 3x3 32->64 (stem)": (
+            tf.random.normal((BATCH, 64, 64, 32)),
+            lambda v, w: tf.nn.conv2d(v, w, 1, "SAME"),
+            tf.Variable(tf.random.normal((3, 3, 32, 64))),
+        ),
+        "depthwise 3x3 (128 ch)": (
+            x,
+            lambda v, w: tf.nn.depthwise_conv2d(v, w, [1, 1, 1, 1], "SAME"),
+            tf.Variable(tf.random.normal((3, 3, 128, 1))),
+        ),
+        "pointwise 1x1 128->128": (
+            x,
+            lambda v, w: tf.nn.conv2d(v, w, 1, "SAME"),
+            tf.Variable(tf.random.normal((1, 1, 128, 128))),
+        ),
+        "batch norm (128 ch)": (
+            x,
+            lambda v, w: tf.nn.batch_normalization(
+                v, *tf.nn.moments(v, [0, 1, 2]), w[0], w[1], 1e-3
+            ),
+            tf.Variable(tf.ones((2, 128))),
+        ),
+    }
+    out = {}
+    for name, (value, op, weight) in ops.items():
+        for jit in (False, True):
+
+            @tf.function(jit_compile=jit)
+            def step(v, op=op, weight=weight):
+                with tf.GradientTape() as tape:
+                    tape.watch(v)
+                    loss = tf.reduce_sum(op(v, weight))
+                return tape.gradient(loss, [v, weight])
+
+            out[f"{name}|{'xla' if jit else 'default'}"] = _time(step, value, reps=5)
+    return out
+
+
+WORKERS = {"peak": _peak, "throughput": _throughput, "profile": _profile, "xla_ops": _xla_ops}
+
+
+def _in_subprocess(kind: str, variant: dict) -> dict:
+    """Run one worker in a fresh Python; its JSON result (or the error it hit)."""
+    command = [sys.executable, "-m", "bench.speed_bench", "--worker", kind, json.dumps(variant)]
+    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
+    if done.returncode or not lines:
+        return {"error": (done.stderr.strip().splitlines() or ["no output"])[-1]}
+    return json.loads(lines[-1])
+
+
+# --- the run ------------------------------------------------------------------------
+
+
+def levers(model: str) -> list[tuple[str, dict]]:
+    """The configurations measured for ``model``: the default first, then one lever each."""
+    found = [
+        ("default (float32, batch 32)", {}),
+        ("batch 64", {"batch": 64}),
+        ("threads intra 2 / inter 1", {"intra": 2, "inter": 1}),
+        ("XLA (jit_compile)", {"xla": True}),
+        ("mixed_bfloat16", {"precision": "mixed_bfloat16"}),
+    ]
+    if model in ("cnn", "capsnet"):
+        found.append(("stem stride 2", {"options": {"stem_stride": 2}}))
+    else:  # the thread and XLA levers lost on both smaller models; Xception's steps are long
+        found = [item for item in found if not item[0].startswith(("threads", "XLA"))]
+    return found
+
+
+def _profile_table(model: str, result: dict, train_ips: float | None, peak: float) -> str:
+    if "error" in result:
+        return f"{model}: profile failed: {result['error']}\n"
+    rows = [
+        f"**{model}**: {result['gflops']:.2f} GFLOPs forward per image; optimizer update "
+        f"{result['optimizer_s'] * 1e3:.1f} ms/step; input pipeline "
+        f"{result['pipeline_s'] * 1e3:.2f} ms/batch.",
+    ]
+    if train_ips:
+        sustained = 3 * result["gflops"] * train_ips
+        rows[0] += (
+            f" Training at {train_ips:.1f} images/s sustains ~{sustained:.0f} GFLOP/s "
+            f"(3x forward), {100 * sustained / peak:.0f}% of the float32 matmul peak."
+        )
+    total_b = sum(both for _, both in result["blocks"].values()) or 1.0
+    rows += ["", "| block | forward ms | fwd+bwd ms | share of fwd+bwd |", "|---|---|---|---|"]
+    for name, (forward, both) in result["blocks"].items():
+        rows.append(
+            f"| {name} | {forward * 1e3:.1f} | {both * 1e3:.1f} | {100 * both / total_b:.0f}% |"
+        )
+    return "\n".join(rows) + "\n"
+
+
+def _record_xla_ops() -> None:
+    result = _in_subprocess("xla_ops", {})
+    if "error" in result:
+        print(result["error"])
+        return
+    rows = [
+        "| op (batch 32, 64x64) | fwd+bwd ms | with XLA ms | XLA / default |",
+        "|---|---|---|---|",
+    ]
+    for key in [k for k in result if k.endswith("|default")]:
+        name = key.split("|")[0]
+        default, xla = result[key], result[f"{name}|xla"]
+        rows.append(f"| {name} | {default * 1e3:.1f} | {xla * 1e3:.1f} | {xla / default:.1f}x |")
+    markdown = "\n".join(
+        [
+            "## Why XLA is slower on this CPU (`bench.speed_bench --xla-ops`)",
+            "",
+            "Forward and backward of the CNN's high-resolution operations alone, each "
+            "compiled with `tf.function` with and without `jit_compile`.",
+            "",
+            *rows,
+        ]
+    )
+    print(markdown)
+    record_section("speed-xla", markdown)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Measure, print the tables and record them in docs/BENCHMARKS.md."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--models", nargs="+", default=["cnn", "capsnet", "xception"])
+    parser.add_argument("--batches", type=int, default=40, help="timed steps after warm-up")
+    parser.add_argument("--no-profile", action="store_true")
+    parser.add_argument("--xla-ops", action="store_true", help="only time ops with/without XLA")
+    parser.add_argument("--worker", nargs=2, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.worker:
+        print(json.dumps(WORKERS[args.worker[0]](json.loads(args.worker[1]))), flush=True)
+        return
+    if args.xla_ops:
+        _record_xla_ops()
+        return
+    cpu = cpu_facts()
+    peak = _in_subprocess("peak", {})
+    lines = [
+        f"CPU: {cpu['model']}, {cpu['cores']} cores; flags: {', '.join(cpu['flags'])}.",
+        "Peak (same run, best of 5 timings): float32 matmul "
+        f"{peak.get('matmul_float32', 0):.0f} GFLOP/s, "
+        f"bfloat16 matmul {peak.get('matmul_bfloat16', 0):.0f} GFLOP/s, 3x3 conv "
+        f"(64 ch, 64x64, batch 32) {peak.get('conv3x3_float32', 0):.0f} GFLOP/s.",
+        f"Throughput: median step time over {args.batches} steps after {WARMUP} warm-up "
+        f"steps, synthetic pixels in memory, {IMAGE_SIZE} px; ratio against the default "
+        "configuration of the same model in this run (the default is measured first and "
+        "again last, to show drift).",
+        "",
+        "| model | configuration | images/s | ratio | step p10-p90 s | first step s |",
+        "|---|---|---|---|---|---|",
+    ]
+    for model in args.models:
+        rows, base = [], None
+        for label, change in [*levers(model), ("default again (drift)", {})]:
+            variant = {"model": model, "batches": args.batches, **change}
+            result = _in_subprocess("throughput", variant)
+            if "error" in result:
+                rows.append(f"| {model} | {label} | failed: {result['error'][:80]} | | | |")
+                continue
+            base = base or result["images_per_s"]
+            rows.append(
+                f"| {model} | {label} | {result['images_per_s']:.1f} | "
+                f"{result['images_per_s'] / base:.2f}x | {result['p10_s']:.2f}-"
+                f"{result['p90_s']:.2f} | {result['first_s']:.1f} |"
+            )
+            print(rows[-1], flush=True)
+        profile = ""
+        if not args.no_profile:
+            result = _in_subprocess("profile", {"model": model})
+            profile = _profile_table(model, result, base, peak.get("matmul_float32", 1))
+        title = f"## Training speed: {model} (`bench.speed_bench --models {model}`)"
+        markdown = "\n".join([title, "", *lines, *rows, "", profile])
+        print(markdown, flush=True)
+        record_section(f"speed-{model}", markdown)
+
+
+if __name__ == "__main__":
+    main()
