@@ -8,16 +8,24 @@ that it is computed again when the image size or the weights change.
 
 from __future__ import annotations
 
+import importlib
+
 import keras
 import numpy as np
 import pytest
 
 from core.data.catalog import LoadedImages
-from core.models import xception
+from core.models import registry
 from core.runs.config import TrainConfig
 from core.training import features
 from core.training.trainer import train
 from tests.test_models import write_legacy_weights
+
+
+def _xception():
+    """The Xception module, imported after the registry's own order (cnn first)."""
+    registry.list_models()
+    return importlib.import_module("core.models.xception")
 
 
 @pytest.fixture
@@ -30,6 +38,7 @@ def weights_file(tmp_path):
 
 
 def test_the_head_on_cached_features_is_the_models_own(weights_file):
+    xception = _xception()
     model = xception.make_model(71, augment=True, seed=1, weights=str(weights_file))
     extractor, head = xception.split_frozen(model)
     pixels = np.random.default_rng(0).integers(0, 256, (4, 71, 71, 3)).astype("float32")
