@@ -150,6 +150,7 @@ def wait_jobs(timeout: float = 240.0) -> list:
     raise AssertionError(f"jobs still active: {[(j.name, j.state) for j in found]}")
 
 
+@pytest.mark.slow
 def test_rescore_switches_table_and_charts_to_the_common_set(app_home):
     at = open_page()
     # Issue 15.2: the proposed reference run has the largest test set, not the newest run.
@@ -191,6 +192,7 @@ def card_scores(at: AppTest) -> list[str]:
     return [line for line in card.splitlines() if line.startswith("| ") and "AUC" not in line]
 
 
+@pytest.mark.slow
 def test_cross_dataset_score_switches_the_table(app_home):
     at = open_page()
     assert len(card_scores(at)) == 1  # issue 14.2: the card lists its own test score...
@@ -279,6 +281,7 @@ def test_page_render_does_not_import_tensorflow(home, tmp_path):
     assert outcome == {"exception": False, "rows": 2, "tf": False, "keras": False}
 
 
+@pytest.mark.slow
 def test_background_rescore_survives_a_page_reload(app_home):
     """Issue 10.4: a re-score queued in one session finishes; a new session shows it."""
     at = open_page()
@@ -295,6 +298,7 @@ def test_background_rescore_survives_a_page_reload(app_home):
     assert again.dataframe[0].value["AUC"].notna().all()
 
 
+@pytest.mark.slow
 def test_ensemble_row_needs_a_common_set_then_joins_table_and_curves(app_home):
     """Issue 13.2: refused on own test sets with a reason; a row and a ROC line on a common one."""
     at = open_page()
@@ -312,6 +316,7 @@ def test_ensemble_row_needs_a_common_set_then_joins_table_and_curves(app_home):
     assert "Ensemble (mean logit) of 2 runs" in names
 
 
+@pytest.mark.slow
 def test_robustness_tab_queues_a_job_and_draws_the_curves(app_home):
     """Issue 13.1: a button queues the robustness job; stored results become curves."""
     at = open_page()

@@ -381,6 +381,7 @@ def test_fault_pause_hook_only_when_asked(tmp_path, monkeypatch):
 BENCH = [sys.executable, "-m", "bench.fault_injection"]
 
 
+@pytest.mark.slow
 def test_fault_injection_finds_no_violation(tmp_path):
     """Four fake-trainer trials of bench/fault_injection.py: one per moment, trainer killed."""
     result = subprocess.run(
