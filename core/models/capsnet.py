@@ -28,6 +28,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from core.models.cnn import STEM_STRIDE
 from core.models.registry import ModelSpec, Option, register
 
 if TYPE_CHECKING:
@@ -122,14 +123,7 @@ SPEC = register(
             "routing_iterations": Option(
                 2, "Dynamic-routing iterations.", 1, 10, label="Routing iterations"
             ),
-            "stem_stride": Option(
-                1,
-                "Stride of the stem's second convolution (2: every later block on a quarter "
-                "of the pixels, faster).",
-                minimum=1,
-                maximum=2,
-                label="Stem stride",
-            ),
+            "stem_stride": STEM_STRIDE,
             "widths": Option(
                 (128, 256, 384),
                 "Filters of each residual block of the shared feature extractor.",

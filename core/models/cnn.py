@@ -63,6 +63,16 @@ def make_model(
     return keras.Model(inputs, outputs, name="cnn")
 
 
+#: The stem option the Capsule Network shares: it uses this CNN's feature extractor.
+STEM_STRIDE = Option(
+    1,
+    "Stride of the stem's second convolution (2: every later block on a quarter "
+    "of the pixels, faster).",
+    minimum=1,
+    maximum=2,
+    label="Stem stride",
+)
+
 SPEC = register(
     ModelSpec(
         name="cnn",
@@ -75,14 +85,7 @@ SPEC = register(
                 "Add the fixed SRM noise-residual channels to the input.",
                 label="Noise-residual (SRM) input channels",
             ),
-            "stem_stride": Option(
-                1,
-                "Stride of the stem's second convolution (2: every later block on a quarter "
-                "of the pixels, faster).",
-                minimum=1,
-                maximum=2,
-                label="Stem stride",
-            ),
+            "stem_stride": STEM_STRIDE,
             "widths": Option(
                 (128, 256, 384),
                 "Filters of each residual block (comma-separated; one block each).",
