@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pandas as pd
 import streamlit as st
 
 from core import settings
@@ -99,6 +100,12 @@ if SCORED_ON not in st.session_state:
     st.session_state[SCORED_ON] = complete[0] if complete else OWN
 
 
+@st.cache_data(show_spinner="Testing which leads hold on the same images...", max_entries=32)
+def _highlights(_records, table: pd.DataFrame, test_id: str | None, prefix: str):
+    # The table (every run's name and scores on every set) stands for the records.
+    return leads.highlights(_records, table, test_id, prefix)
+
+
 def describe(test_id: str) -> str:
     """A test set named by its data: dataset, split, images, purpose (and its id)."""
     if test_id == OWN:
@@ -149,7 +156,7 @@ if combined is not None:
 
 st.subheader("Results")
 prefix = compare_view.group_prefix(table, test_id)
-lit = leads.highlights(selected, table, test_id, prefix)
+lit = _highlights(selected, table, test_id, prefix)
 st.markdown(f"Scored on **{describe(scored_on)}**.")
 if not lit.cells:
     st.info(compare_view.lead_caption(lit))

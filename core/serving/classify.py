@@ -13,6 +13,7 @@ verdict can be added. The page only draws what comes back::
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -121,7 +122,6 @@ class RunVerdict:
         pixels: the exact model input, for Grad-CAM and display.
         notes: plain-language remarks (no face found, ...).
         refusal: why there is no verdict, else "".
-        face_in_input: the face's box in ``pixels`` (x, y, width, height), if one is seen.
     """
 
     detector: Detector
@@ -129,7 +129,16 @@ class RunVerdict:
     pixels: np.ndarray = field(repr=False)
     notes: list[str] = field(default_factory=list)
     refusal: str = ""
-    face_in_input: tuple[int, int, int, int] | None = None
+
+    @functools.cached_property
+    def face_in_input(self) -> tuple[int, int, int, int] | None:
+        """The largest face seen in ``pixels`` (x, y, width, height), looked for on first use.
+
+        Only a drawn Grad-CAM map needs it (to say when the evidence lies outside the
+        face), so classifying does not pay for a face search per image and run.
+        """
+        found = faces.detect_faces(self.pixels)
+        return found[0] if found else None
 
 
 @dataclass
@@ -178,8 +187,6 @@ def classify_decoded(
             p_real = float(scoring.predict_p_real(detector.model, prepared.pixels[None])[0])
             shown = verdict.verdict(p_real, detector.threshold, band)
             judged = RunVerdict(detector, shown, prepared.pixels, list(prepared.notes))
-        found = faces.detect_faces(prepared.pixels)
-        judged.face_in_input = found[0] if found else None
         result.runs.append(judged)
     judged_runs = [r for r in result.runs if r.verdict is not None and not r.detector.warning]
     if ensemble_rule and len(judged_runs) >= 2:
