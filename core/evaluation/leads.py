@@ -34,6 +34,8 @@ TESTED = {key: way for key, way in compare.METRICS.items() if key != "inference_
 RESAMPLES = 1000
 #: AP and EER sort every resample: fewer of them, so a page stays quick on large sets.
 RANKED_RESAMPLES = 200
+#: Resamples drawn at once (bounds the memory of the index matrix).
+CHUNK = 50
 ALPHA = 0.05
 DELONG = "DeLong's paired test"
 BOOTSTRAP = "a paired bootstrap of the images"
@@ -131,14 +133,17 @@ def _beats(
         return tested is not None and tested[0] > 0 and tested[1] < ALPHA
     ranked = key in ("ap", "eer")
     resamples = RANKED_RESAMPLES if ranked else RESAMPLES
-    picks = np.random.default_rng(0).integers(0, labels.size, (resamples, labels.size))
-    y = labels[picks]
-    if ranked:
-        a, b = _ranked(key, y, top[picks]), _ranked(key, y, other[picks])
-    else:
-        a, b = _counted(key, y, top[picks], threshold), _counted(key, y, other[picks], threshold)
+    rng = np.random.default_rng(0)
+    measure = _ranked if ranked else lambda k, y, p: _counted(k, y, p, threshold)
     sign = 1.0 if TESTED[key] == "max" else -1.0
-    differences = sign * (a - b)
+    found = []
+    # In chunks: a (resamples x images) index matrix of the Kaggle Test split (10,905
+    # images) would take 87 MB per array.
+    for start in range(0, resamples, CHUNK):
+        picks = rng.integers(0, labels.size, (min(CHUNK, resamples - start), labels.size))
+        y = labels[picks]
+        found.append(sign * (measure(key, y, top[picks]) - measure(key, y, other[picks])))
+    differences = np.concatenate(found)
     differences = differences[np.isfinite(differences)]
     if differences.size < resamples // 2:
         return False
