@@ -131,7 +131,7 @@ def styled(
 def lead_caption(lit: leads.Highlights) -> str:
     """One sentence under the table: what green and grey mean, and which tests decided."""
     if not lit.cells:
-        return "Nothing is highlighted: " + (lit.note or "no run leads on these images.")
+        return lit.note or "Nothing is highlighted: no run leads on these images."
     tests = sorted({found.test for found in lit.cells.values()})
     text = (
         "Green: the best value, ahead of every other run beyond noise on the same images; "
