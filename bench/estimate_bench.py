@@ -33,7 +33,7 @@ POINTS = (0.10, 0.25, 0.50)
 
 
 def _sampler(samples: list[tuple[float, float | None, int]], run_dir_of):
-    """A callback: (seconds since the fit began, ETA in status.json, steps done)."""
+    """A callback: (seconds since the fit began, ETA in status.json, steps done, its source)."""
     import keras
 
     from core.runs import run_folders
@@ -41,26 +41,30 @@ def _sampler(samples: list[tuple[float, float | None, int]], run_dir_of):
     class Sampler(keras.callbacks.Callback):
         def on_train_begin(self, logs=None):
             self.start, self.steps = time.perf_counter(), 0
-            samples.append((0.0, None, 0))
+            status = run_folders.read_status(run_dir_of())
+            samples.append((0.0, status.get("eta_s"), 0, status.get("eta_source")))
 
         def on_train_batch_end(self, batch, logs=None):
             self.steps += 1
             status = run_folders.read_status(run_dir_of())
-            samples.append((time.perf_counter() - self.start, status.get("eta_s"), self.steps))
+            elapsed = time.perf_counter() - self.start
+            samples.append((elapsed, status.get("eta_s"), self.steps, status.get("eta_source")))
 
         def on_train_end(self, logs=None):
-            samples.append((time.perf_counter() - self.start, 0.0, self.steps))
+            samples.append((time.perf_counter() - self.start, 0.0, self.steps, None))
 
     return Sampler()
 
 
-def _errors(samples: list, total_steps: int) -> dict[str, list[float | None]]:
+def _errors(samples: list, total_steps: int) -> dict[str, list]:
+    """Each estimate's error at :data:`POINTS`; ``prior`` says where the rate was earlier runs'."""
     actual = samples[-1][0]
-    found: dict[str, list[float | None]] = {"new": [], "old": []}
+    found: dict[str, list] = {"new": [], "old": [], "prior": []}
     for point in POINTS:
         at = min(samples[:-1], key=lambda s: abs(s[0] - point * actual))
-        elapsed, eta, steps = at
+        elapsed, eta, steps, source = at
         found["new"].append(None if eta is None else (elapsed + eta) / actual - 1)
+        found["prior"].append(source is not None)
         old = elapsed / steps * total_steps if steps else None
         found["old"].append(None if old is None else old / actual - 1)
     return found
@@ -103,15 +107,15 @@ def measure(model: str, epochs: int, train_size: int | None = None) -> dict:
     }
 
 
-def _percent(value: float | None) -> str:
-    return "—" if value is None else f"{100 * value:+.0f}%"
+def _percent(value: float | None, prior: bool = False) -> str:
+    return "—" if value is None else f"{100 * value:+.0f}%" + (" (p)" if prior else "")
 
 
 def main(argv: list[str] | None = None) -> None:
     """Measure each model, print the table and record it in docs/BENCHMARKS.md."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", nargs="+", default=["cnn", "capsnet", "xception"])
-    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--epochs", type=int, default=6)
     parser.add_argument("--train-size", type=int, help="the same for every model (a smoke test)")
     args = parser.parse_args(argv)
     os.environ[settings.ARTIFACTS_ENV] = tempfile.mkdtemp(prefix="estimate-bench-")
@@ -127,7 +131,9 @@ def main(argv: list[str] | None = None) -> None:
         span = "" if low_high is None else f" ({low_high[0]:.2f}-{low_high[1]:.2f})"
         rows.append(
             f"| {model} | {result['actual']:.0f} | {_percent(result['before'])}{span} | "
-            + " | ".join(_percent(v) for v in result["new"] + result["old"])
+            + " | ".join(_percent(v, p) for v, p in zip(result["new"], result["prior"]))
+            + " | "
+            + " | ".join(_percent(v) for v in result["old"])
             + f" | {result['train_ips']:.1f} | {result['val_share']:.2f} |"
         )
         print(rows[-1], flush=True)
@@ -140,7 +146,8 @@ def main(argv: list[str] | None = None) -> None:
             "images). Error = predicted fit duration / actual - 1, at 10%, 25% and 50% of "
             "the fit's real duration. *Before Start*: from a 10-step probe (the range is "
             "shown as low/actual and high/actual). *ETA*: the trainer's (steps after "
-            "warm-up, plus validations). *Old ETA*: elapsed / steps done x all steps, the "
+            "warm-up, plus validations); (p) marks an ETA still from the probe's rate, "
+            "before 3 of the run's own steps were timed. *Old ETA*: elapsed / steps done x all steps, the "
             "previous method. Goal: within 30% once 10% is done. The last two columns: "
             "the run's own record (training images/s after warm-up; a validation image's "
             "time over a training image's).",

@@ -149,3 +149,41 @@ def test_progress_eta_counts_each_epochs_measured_time_beyond_its_steps(monkeypa
     progress.update(force=True)
     # 2 steps left at 1 s, and 3 epochs' 9 s each (none of them counted as ended yet).
     assert run_folders.read_status(folder)["eta_s"] == pytest.approx(2 + 3 * 9)
+
+
+def test_before_its_steps_are_timed_the_eta_comes_from_earlier_runs(monkeypatch):
+    """At a run's start (10% of it, on a short run) the ETA is already a number."""
+    config = _config(batch_size=10, val_size=20)
+    # An earlier run here: 1 s per step of 10 images, 0.05 s per validation image, 6 s tracing.
+    throughput.record(config, "training", StepStats(1.0, 0.5, 2.0, 20, 6.0), 0.05)
+    folder = run_folders.new_run_dir("cnn")
+    now = SimpleNamespace(t=0.0)
+    fake_time = SimpleNamespace(time=lambda: now.t, perf_counter=lambda: now.t)
+    monkeypatch.setattr(progress_module, "time", fake_time)
+    status = {"started": 0.0, "batches": 10, "val_batches": 2, "val_images": 20}
+    progress = Progress(folder, status)
+    progress.start_phase("training", 0, 2, config)
+    progress.update(force=True)
+    written = run_folders.read_status(folder)
+    # 20 steps at 1 s, 2 validations of 20 images at 0.05 s, and the 6 s of tracing.
+    assert written["eta_s"] == pytest.approx(20 + 2 * 1.0 + 6)
+    assert "measured on this machine" in written["eta_source"]
+    for seconds in (8.0, 2.0, 3.0, 3.0, 3.0):  # warm-up, then three steps at 3 s
+        progress.on_train_batch_begin(0)
+        now.t += seconds
+        progress.on_train_batch_end(0)
+    progress.update(force=True)
+    written = run_folders.read_status(folder)
+    # Now this run's own steps: 15 left at 3 s, validations scaled to that rate.
+    assert written["eta_s"] == pytest.approx(15 * 3 + 2 * 1.0 * 3)
+    assert written["eta_source"] is None
+    progress.start_phase("fine-tuning", 2, 3, config)  # no record of that phase: no ETA yet
+    assert run_folders.read_status(folder)["eta_s"] is None
+
+
+def test_the_live_panel_says_when_the_eta_comes_from_earlier_runs():
+    from ui.train_view import eta_text
+
+    status = {"eta_s": 60.0, "eta_source": "measured on this machine (2 records)"}
+    assert "from earlier runs: measured on this machine (2 records)" in eta_text(status)
+    assert "earlier runs" not in eta_text({"eta_s": 60.0})

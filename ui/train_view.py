@@ -93,7 +93,10 @@ def signature(all_runs: list[run_folders.Run]) -> tuple:
 
 
 def eta_text(status: dict) -> str:
-    """The running phase's ETA with its range and minutes per epoch, from timed steps."""
+    """The running phase's ETA with its range and time per epoch, and where its rate comes from.
+
+    Timed steps of this run give it; before they do, earlier runs on this machine.
+    """
     eta = status.get("eta_s")
     if eta is None:
         return "ETA after the first batches (the first ones include TensorFlow's warm-up)"
@@ -104,6 +107,8 @@ def eta_text(status: dict) -> str:
     text += ", early stopping may end sooner)"
     if status.get("epoch_s"):
         text += f" · {duration(status['epoch_s'])} per epoch"
+    if status.get("eta_source"):
+        text += f" · until this run's steps are timed, from earlier runs: {status['eta_source']}"
     return text
 
 

@@ -72,6 +72,7 @@ class Progress(keras.callbacks.Callback):
         self.epoch_begun: float | None = None  # when this phase's current epoch began
         self.phase_epochs = 1
         self.phase_validations = 0
+        self.prior: throughput.PriorRate | None = None
         run_folders.set_status(run_dir, "running", **self.status)
 
     def check_cancel(self) -> None:
@@ -88,8 +89,17 @@ class Progress(keras.callbacks.Callback):
         if phase is not None:
             self.update(phase=phase, force=True)
 
-    def start_phase(self, phase: str, first_epoch: int, last_epoch: int) -> None:
-        """Reset the ETA clock for a fit from ``first_epoch`` to ``last_epoch``."""
+    def start_phase(
+        self, phase: str, first_epoch: int, last_epoch: int, config: dict[str, Any] | None = None
+    ) -> None:
+        """Reset the ETA clock for a fit from ``first_epoch`` to ``last_epoch``.
+
+        With the run's ``config``, earlier runs' rate on this machine gives the ETA until
+        this fit's own steps are timed (none without a record).
+        """
+        self.prior = None if config is None else throughput.prior_rate(
+            config, phase, throughput.load_records()
+        )
         self.phase_start = time.time()
         self.phase_batches_done = 0
         self.phase_batches_total = max(1, (last_epoch - first_epoch) * self.status["batches"])
@@ -97,7 +107,9 @@ class Progress(keras.callbacks.Callback):
         self.phase_validations = 0
         self.clock.reset()  # a new fit traces again: no ETA until its warm-up is over
         self.epoch_begun = None
-        self.update(phase=phase, eta_s=None, eta_low_s=None, eta_high_s=None, force=True)
+        self.update(
+            phase=phase, eta_s=None, eta_low_s=None, eta_high_s=None, eta_source=None, force=True
+        )
 
     def update(self, force: bool = False, **fields: Any) -> None:
         """Merge ``fields`` into the status; write it at most every STATUS_INTERVAL_S."""
@@ -111,23 +123,36 @@ class Progress(keras.callbacks.Callback):
         run_folders.set_status(self.run_dir, "running", **self.status)
 
     def _eta(self) -> None:
-        """The phase's ETA from the steps timed after warm-up (none while warming up)."""
-        stats = self.clock.stats()
+        """The phase's ETA from the steps timed after warm-up.
+
+        Until :data:`~core.runs.throughput.MIN_TIMED_STEPS` are timed, earlier runs'
+        rate stands in (plus what is left of their warm-up); without one, no ETA yet.
+        """
+        stats, source, warmup_left = self.clock.stats(), None, 0.0
+        timed_enough = stats is not None and stats.steps >= throughput.MIN_TIMED_STEPS
+        if self.prior is not None and not timed_enough:
+            stats, source = self.prior.step, self.prior.source
+            warmup_left = max(0.0, stats.warmup - self.clock.warmup_seconds)
         if stats is None:
             return
+        measured = self.epoch_extra if self.epoch_extra is not None else self.val_seconds
+        if measured is None and self.prior is not None and self.prior.epoch_extra is not None:
+            # Validation runs at this run's pace, as its steps do.
+            measured = self.prior.epoch_extra * stats.mean / self.prior.step.mean
         eta = throughput.phase_eta(
             stats,
             steps_left=self.phase_batches_total - self.phase_batches_done,
             validations_left=self.phase_epochs - self.phase_validations,
             val_steps=int(self.status.get("val_batches") or 0),
-            val_seconds=self.epoch_extra if self.epoch_extra is not None else self.val_seconds,
+            val_seconds=measured,
             steps_per_epoch=int(self.status.get("batches") or 0),
         )
         self.status.update(
-            eta_s=round(eta.seconds, 1),
-            eta_low_s=round(eta.low, 1),
-            eta_high_s=round(eta.high, 1),
+            eta_s=round(eta.seconds + warmup_left, 1),
+            eta_low_s=round(eta.low + warmup_left, 1),
+            eta_high_s=round(eta.high + warmup_left, 1),
             epoch_s=round(eta.epoch_seconds, 1),
+            eta_source=source,
         )
 
     def save_rate(self, config: dict[str, Any], phase: str) -> None:

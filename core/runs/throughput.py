@@ -4,7 +4,8 @@ One set of numbers serves three places:
 
 - while a run trains, :class:`StepClock` times each training step; the steps after the
   warm-up (the first ones trace the graph) give the phase's ETA and its range
-  (:func:`phase_eta`);
+  (:func:`phase_eta`); until enough of them are timed, the rate of earlier runs of the
+  same model and size on this machine stands in (:func:`prior_rate`);
 - when a fit ends, the trainer records the measured rate in ``throughput.json`` in the
   artifacts folder, per machine (CPU model and cores), model, options and image size;
   a short probe (``python -m core.training.probe``) records one without a real run;
@@ -36,6 +37,8 @@ WINDOW = 200
 #: A validation image before any validation was timed: forward only, about a third
 #: of a training step's forward + backward + update.
 FORWARD_SHARE = 1 / 3
+#: Steps timed after warm-up before they replace the earlier runs' rate in the ETA.
+MIN_TIMED_STEPS = 3
 #: Records kept per model, options, image size and batch size.
 KEEP = 5
 FILE_NAME = "throughput.json"
@@ -274,6 +277,40 @@ def image_rate(
     runs = f"{len(found)} record{'s' if len(found) > 1 else ''}"
     warmup = statistics.median(r.get("warmup_seconds") or 0.0 for r in found)
     return [mean, low, high], val, f"{source} ({runs})", warmup
+
+
+@dataclass(frozen=True)
+class PriorRate:
+    """A fit's rate from earlier runs on this machine, used while its own steps warm up.
+
+    Attributes:
+        step: seconds per training step (mean and range) at the run's batch size;
+            ``warmup`` is the tracing time those runs paid once per fit.
+        epoch_extra: one epoch's time beyond its steps (validation), or None.
+        source: where the rate comes from, in words.
+    """
+
+    step: StepStats
+    epoch_extra: float | None
+    source: str
+
+
+def prior_rate(config: dict[str, Any], phase: str, records: Sequence[dict]) -> PriorRate | None:
+    """The rate earlier runs of this model and size measured for ``phase``, or None.
+
+    Args:
+        config: the run's configuration (model, image_size, options, batch_size, val_size).
+        phase: the fit's phase as the trainer records it (``training``, ``fine-tuning``).
+        records: this machine's records (:func:`load_records`).
+    """
+    rate = image_rate(config, phase, records)
+    if rate is None:
+        return None
+    (mean, low, high), per_val, source, warmup = rate
+    batch = int(config.get("batch_size") or 1)
+    val_images = int(config.get("val_size") or 0)
+    step = StepStats(mean * batch, low * batch, high * batch, steps=0, warmup=warmup)
+    return PriorRate(step, per_val * val_images if val_images else None, source)
 
 
 def estimate_run(config: dict[str, Any], records: Sequence[dict]) -> Estimate | None:

@@ -180,7 +180,7 @@ def fit_frozen(
         patience=config.early_stopping_patience,
         restore_best_weights=True,
     )
-    progress.start_phase("training (cached base features)", 0, config.epochs)
+    progress.start_phase("training (cached base features)", 0, config.epochs, config.to_dict())
     head.fit(
         _dataset(train, subsets.train.labels, config.batch_size, config.seed),
         validation_data=_dataset(val, subsets.validation.labels, config.batch_size, None),

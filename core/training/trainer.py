@@ -192,7 +192,7 @@ def _fit(
         restore_best_weights=True,
     )
     first = saver.start(phase, stopper, epochs)
-    progress.start_phase(phase, first, epochs[1])
+    progress.start_phase(phase, first, epochs[1], config.to_dict())
     setup.model.fit(
         datasets[0],
         validation_data=datasets[1],
