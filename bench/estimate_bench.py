@@ -131,7 +131,9 @@ def main(argv: list[str] | None = None) -> None:
         span = "" if low_high is None else f" ({low_high[0]:.2f}-{low_high[1]:.2f})"
         rows.append(
             f"| {model} | {result['actual']:.0f} | {_percent(result['before'])}{span} | "
-            + " | ".join(_percent(v, p) for v, p in zip(result["new"], result["prior"]))
+            + " | ".join(
+                _percent(v, p) for v, p in zip(result["new"], result["prior"], strict=True)
+            )
             + " | "
             + " | ".join(_percent(v) for v in result["old"])
             + f" | {result['train_ips']:.1f} | {result['val_share']:.2f} |"
@@ -147,8 +149,8 @@ def main(argv: list[str] | None = None) -> None:
             "the fit's real duration. *Before Start*: from a 10-step probe (the range is "
             "shown as low/actual and high/actual). *ETA*: the trainer's (steps after "
             "warm-up, plus validations); (p) marks an ETA still from the probe's rate, "
-            "before 3 of the run's own steps were timed. *Old ETA*: elapsed / steps done x all steps, the "
-            "previous method. Goal: within 30% once 10% is done. The last two columns: "
+            "before 3 of the run's own steps were timed. *Old ETA*: elapsed / steps "
+            "done x all steps, the previous method. Goal: within 30% once 10% is done. The last two columns: "
             "the run's own record (training images/s after warm-up; a validation image's "
             "time over a training image's).",
             "",

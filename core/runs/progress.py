@@ -97,8 +97,10 @@ class Progress(keras.callbacks.Callback):
         With the run's ``config``, earlier runs' rate on this machine gives the ETA until
         this fit's own steps are timed (none without a record).
         """
-        self.prior = None if config is None else throughput.prior_rate(
-            config, phase, throughput.load_records()
+        self.prior = (
+            None
+            if config is None
+            else throughput.prior_rate(config, phase, throughput.load_records())
         )
         self.phase_start = time.time()
         self.phase_batches_done = 0
