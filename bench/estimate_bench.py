@@ -150,7 +150,8 @@ def main(argv: list[str] | None = None) -> None:
             "shown as low/actual and high/actual). *ETA*: the trainer's (steps after "
             "warm-up, plus validations); (p) marks an ETA still from the probe's rate, "
             "before 3 of the run's own steps were timed. *Old ETA*: elapsed / steps "
-            "done x all steps, the previous method. Goal: within 30% once 10% is done. The last two columns: "
+            "done x all steps, the previous method. Goal: within 30% once 10% is done. "
+            "The last two columns: "
             "the run's own record (training images/s after warm-up; a validation image's "
             "time over a training image's).",
             "",
