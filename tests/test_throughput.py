@@ -187,3 +187,13 @@ def test_the_live_panel_says_when_the_eta_comes_from_earlier_runs():
     status = {"eta_s": 60.0, "eta_source": "measured on this machine (2 records)"}
     assert "from earlier runs: measured on this machine (2 records)" in eta_text(status)
     assert "earlier runs" not in eta_text({"eta_s": 60.0})
+
+
+def test_an_estimate_from_probes_alone_says_what_they_leave_out(tmp_path):
+    path = tmp_path / "throughput.json"
+    throughput.record(_config(), "training", StepStats(2.0, 1.0, 3.0, 10), None, path, "probe")
+    probed = throughput.estimate_run(_config(), throughput.load_records(path))
+    assert "validation and saving come on top" in probed.source
+    throughput.record(_config(), "training", StepStats(2.0, 1.0, 3.0, 20), 0.05, path)
+    measured = throughput.estimate_run(_config(), throughput.load_records(path))
+    assert "on top" not in measured.source  # a real run's record counts whole epochs

@@ -247,7 +247,8 @@ def test_page_gives_minutes_per_epoch_from_this_machines_speed(tmp_path, monkeyp
     assert "No training speed measured on this machine yet for CNN at 64 px" in captions(at)
 
     def fake_probe(config, steps=10):  # the real one trains; here, a known rate
-        throughput.record(config.to_dict(), "training", StepStats(32.0, 16.0, 64.0, 5), 0.5)
+        stats = StepStats(32.0, 16.0, 64.0, 5)
+        throughput.record(config.to_dict(), "training", stats, 0.5, origin="probe")
 
     monkeypatch.setattr(probe, "probe_in_subprocess", fake_probe)
     at.button(key="train_measure_speed").click()
@@ -257,3 +258,4 @@ def test_page_gives_minutes_per_epoch_from_this_machines_speed(tmp_path, monkeyp
     text = captions(at)
     assert "about 0m 15s per epoch of 12 training + 6 validation images" in text, text
     assert f"for all {TrainConfig.epochs} epochs" in text and "measured on this machine" in text
+    assert "validation and saving come on top" in text  # a probe's caveat, said with it

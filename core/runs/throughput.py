@@ -42,6 +42,11 @@ MIN_TIMED_STEPS = 3
 #: Records kept per model, options, image size and batch size.
 KEEP = 5
 FILE_NAME = "throughput.json"
+#: What an estimate from probes alone leaves out, said with it.
+PROBE_CAVEAT = (
+    " of a speed probe: training steps only, so each epoch's validation and saving come on"
+    " top and a run usually takes longer; a finished run records its whole epochs"
+)
 
 
 @dataclass(frozen=True)
@@ -200,6 +205,7 @@ def record(
     stats: StepStats,
     val_seconds_per_image: float | None = None,
     path: Path | None = None,
+    origin: str = "run",
 ) -> None:
     """Add one fit's measured rate for this machine (the oldest beyond :data:`KEEP` go).
 
@@ -209,6 +215,7 @@ def record(
         stats: the fit's step times after warm-up.
         val_seconds_per_image: the last validation's duration per image, if timed.
         path: the records file (``throughput.json`` in the artifacts folder by default).
+        origin: ``run`` (a real fit) or ``probe`` (training steps on random pixels only).
     """
     path = path or records_path()
     batch = int(config.get("batch_size") or 1)
@@ -220,6 +227,7 @@ def record(
         "val_seconds_per_image": val_seconds_per_image,
         "warmup_seconds": stats.warmup,
         "steps": stats.steps,
+        "origin": origin,
         "time": time.time(),
     }
     try:
@@ -275,6 +283,8 @@ def image_rate(
     timed = [r["val_seconds_per_image"] for r in found if r.get("val_seconds_per_image")]
     val = statistics.median(timed) * scale if timed else mean * FORWARD_SHARE
     runs = f"{len(found)} record{'s' if len(found) > 1 else ''}"
+    if all(r.get("origin") == "probe" for r in found):
+        runs += PROBE_CAVEAT
     warmup = statistics.median(r.get("warmup_seconds") or 0.0 for r in found)
     return [mean, low, high], val, f"{source} ({runs})", warmup
 

@@ -66,7 +66,7 @@ def probe(config: TrainConfig, steps: int = 20) -> throughput.StepStats:
     model.fit(data.take(total), epochs=1, verbose=0, shuffle=False, callbacks=[Timer()])
     stats = clock.stats()
     assert stats is not None  # steps >= 1 were timed after the warm-up
-    throughput.record(config.to_dict(), "training", stats)
+    throughput.record(config.to_dict(), "training", stats, origin="probe")
     return stats
 
 
