@@ -9,7 +9,8 @@ n >= 3, at the full schedule (20 epochs); a shorter schedule can only reject or 
 undecided. Each run is appended to a results file in ``artifacts/bench/`` as it ends,
 so an interrupted benchmark continues where it stopped.
 
-Run: ``nice -n 10 python -m bench.lever_accuracy_bench --model cnn --option stem_stride=2``.
+Run: ``nice -n 10 python -m bench.lever_accuracy_bench --model cnn --option stem_stride=2``
+(a precision lever: ``--model xception --precision mixed_bfloat16``).
 """
 
 from __future__ import annotations
@@ -32,9 +33,11 @@ RESULTS = settings.REPO_ROOT / "artifacts" / "bench"
 FULL_EPOCHS = 20
 
 
-def _train(model: str, options: list[str], seed: int, epochs: int) -> dict:
+def _train(model: str, options: list[str], seed: int, epochs: int, precision: str = "") -> dict:
     with tempfile.TemporaryDirectory() as artifacts:
         env = {**os.environ, settings.ARTIFACTS_ENV: artifacts}
+        if precision:
+            env[settings.PRECISION_ENV] = precision
         command = [sys.executable, "-m", "core.training", "--model", model, "--data-dir"]
         command += [str(FFHQ), "--seed", str(seed), "--epochs", str(epochs), "--image-size"]
         command += ["128"] + [part for option in options for part in ("--option", option)]
@@ -42,7 +45,8 @@ def _train(model: str, options: list[str], seed: int, epochs: int) -> dict:
         (path,) = Path(artifacts, "runs").glob("*/metrics.json")
         metrics = json.loads(path.read_text())
     keys = ("auc", "accuracy", "epochs_run", "train_seconds", "images_per_second")
-    return {"seed": seed, "lever": bool(options), **{key: metrics[key] for key in keys}}
+    lever = bool(options) or bool(precision)
+    return {"seed": seed, "lever": lever, **{key: metrics[key] for key in keys}}
 
 
 def decide(pairs: list[tuple[dict, dict]], epochs: int) -> tuple[str, float, float]:
@@ -62,18 +66,25 @@ def main(argv: list[str] | None = None) -> None:
     """Train what is missing, print and record the paired table and the verdict."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="cnn")
-    parser.add_argument("--option", action="append", required=True, metavar="NAME=VALUE")
+    parser.add_argument("--option", action="append", default=[], metavar="NAME=VALUE")
+    parser.add_argument(
+        "--precision", default="", choices=["", *settings.PRECISIONS], help="the lever's precision"
+    )
     parser.add_argument("--seeds", nargs="+", type=int, default=[1, 2, 3])
     parser.add_argument("--epochs", type=int, default=FULL_EPOCHS)
     args = parser.parse_args(argv)
-    lever = ",".join(args.option)
+    if not args.option and not args.precision:
+        parser.error("give the lever: --option NAME=VALUE and/or --precision")
+    lever = ",".join(args.option + ([f"precision={args.precision}"] if args.precision else []))
     RESULTS.mkdir(parents=True, exist_ok=True)
     store = RESULTS / f"lever_{args.model}_{lever.replace('=', '-')}_{args.epochs}ep.jsonl"
     rows = [json.loads(line) for line in store.read_text().splitlines()] if store.exists() else []
     for seed in args.seeds:
-        for options in ([], args.option):
-            if not any(r["seed"] == seed and r["lever"] == bool(options) for r in rows):
-                rows.append(_train(args.model, options, seed, args.epochs))
+        for is_lever in (False, True):
+            if not any(r["seed"] == seed and r["lever"] == is_lever for r in rows):
+                options = args.option if is_lever else []
+                precision = args.precision if is_lever else ""
+                rows.append(_train(args.model, options, seed, args.epochs, precision))
                 with store.open("a") as out:
                     out.write(json.dumps(rows[-1]) + "\n")
                 print(rows[-1], flush=True)
