@@ -72,7 +72,10 @@ def write_old_run(name: str, dataset, model: str = "cnn"):
         "params": 1,
     }
     run_folders.write_json(folder / "metrics.json", {**report, **extra})
-    registry.build(model, image_size=config["image_size"], seed=0).save(folder / "model.keras")
+    built_then = {"stem_stride": 1} if model == "cnn" else {}  # the CNN's default before
+    registry.build(model, image_size=config["image_size"], seed=0, **built_then).save(
+        folder / "model.keras"
+    )
     return folder
 
 
@@ -81,7 +84,13 @@ def test_an_old_run_folder_loads_compares_rescores_classifies_and_explains(tiny_
     write_old_run("xception_20250101-000001", tiny_dataset, "xception")
 
     config = TrainConfig.from_dict(run_folders.read_json(folder / "config.json"))
-    assert config.options == registry.get_spec("cnn").defaults()  # what it was built with
+    # What it was built with: today's defaults, but the stem stride from before it changed.
+    assert config.options == {**registry.get_spec("cnn").defaults(), "stem_stride": 1}
+    rebuilt = registry.build("cnn", image_size=32, seed=0, **config.options)
+    saved = scoring.load_model(folder)
+    assert [layer.output.shape for layer in rebuilt.layers] == [
+        layer.output.shape for layer in saved.layers
+    ]  # a resume rebuilds the same network
     assert run_folders.load_run(folder).finished
 
     comparison = compare.load_comparison()
@@ -99,3 +108,34 @@ def test_an_old_run_folder_loads_compares_rescores_classifies_and_explains(tiny_
     assert prediction.ok and prediction.label in ("Real", "Fake")
     cam = gradcam.compute_gradcam(scoring.load_model(folder), images.decode(image).pixels)
     assert cam.layer == "block4_relu2" and cam.heatmap.shape == (32, 32)
+
+
+def test_a_changed_option_default_keeps_what_old_configs_were_built_with():
+    """A saved config lacking an option was built with the value before its default changed."""
+    spec = registry.ModelSpec(
+        name="changed",
+        display_name="Changed default (test)",
+        build=lambda image_size, **_: None,
+        summary="A test spec.",
+        options={
+            "stride": registry.Option(
+                2,
+                "New default 2; runs saved before it used 1.",
+                minimum=1,
+                maximum=2,
+                saved_default=1,
+            ),
+            "width": registry.Option(8, "Unchanged.", minimum=1, maximum=64),
+        },
+    )
+    registry.register(spec)
+    try:
+        saved = {**OLD_CONFIG, "model": "changed"}
+        assert TrainConfig.from_dict(saved).options == {"stride": 1, "width": 8}
+        with_options = {**saved, "options": {"width": 4}}
+        assert TrainConfig.from_dict(with_options).options == {"stride": 1, "width": 4}
+        chosen = {**saved, "options": {"stride": 2, "width": 8}}
+        assert TrainConfig.from_dict(chosen).options == {"stride": 2, "width": 8}
+        assert TrainConfig(model="changed").options == {"stride": 2, "width": 8}  # a new run
+    finally:
+        registry.unregister("changed")

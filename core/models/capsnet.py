@@ -54,7 +54,7 @@ def make_model(
     class_dim: int = 8,
     routing_iterations: int = 2,
     widths: tuple[int, ...] = (128, 256, 384),
-    stem_stride: int = 1,
+    stem_stride: int = 2,
     **_: Any,
 ) -> keras.Model:
     """Build the capsule network.
@@ -70,7 +70,8 @@ def make_model(
         routing_iterations: dynamic-routing iterations.
         widths: filters of each residual block of the shared feature extractor.
         stem_stride: 2 strides the stem's second convolution: a quarter of the pixels
-            in every block after it (faster; 1 is the network as published here).
+            in every block after it (the default since it was measured as fast and no
+            less accurate, docs/BENCHMARKS.md); 1 is the network before that.
 
     Returns:
         An uncompiled model: raw 0-255 RGB (image_size, image_size, 3) -> one logit of P(Real).

@@ -49,6 +49,8 @@ class Option:
         maximum: largest accepted number (each item for a tuple), if any.
         label: the plain name the Train page shows (the option's own name stays in
             its help); empty: the name with spaces.
+        saved_default: when the default changed, the value runs saved without this
+            option in their config were built with; None: the default.
     """
 
     default: Any
@@ -56,6 +58,7 @@ class Option:
     minimum: float | None = None
     maximum: float | None = None
     label: str = ""
+    saved_default: Any = None
 
     def parse(self, value: Any) -> Any:
         """Convert ``value`` (a JSON value or command-line text) to the option's type.
@@ -196,6 +199,19 @@ class ModelSpec:
     def defaults(self) -> dict[str, Any]:
         """Option name -> default value."""
         return {name: option.default for name, option in self.options.items()}
+
+    def saved_options(self, saved: Mapping[str, Any] | None) -> dict[str, Any]:
+        """A saved config's options, with what runs saved before an option existed used.
+
+        An option whose default changed since carries the old one in ``saved_default``;
+        a saved config that lacks it was built with that value, not today's default.
+        """
+        earlier = {
+            key: option.saved_default
+            for key, option in self.options.items()
+            if option.saved_default is not None
+        }
+        return {**earlier, **(saved or {})}
 
     def resolve_options(self, given: Mapping[str, Any] | None) -> dict[str, Any]:
         """Defaults overridden by ``given``, each converted to its type.

@@ -125,11 +125,16 @@ class TrainConfig:
     def from_dict(cls, values: dict[str, Any]) -> TrainConfig:
         """Build a config from a dict, ignoring keys this version does not know.
 
-        Configs saved before options existed have no ``options`` key: the model's
-        defaults then apply, which are the values those runs were built with.
+        A saved config lacks the options added after it was written (the oldest have
+        no ``options`` key): they take the values those runs were built with, the
+        option's ``saved_default`` where its default has changed since, else the default.
         """
         known = {field.name for field in dataclasses.fields(cls)}
-        return cls(**{key: value for key, value in values.items() if key in known})
+        values = {key: value for key, value in values.items() if key in known}
+        spec = find_spec(values.get("model", ""))
+        if spec is not None:
+            values["options"] = spec.saved_options(values.get("options"))
+        return cls(**values)
 
     def __hash__(self) -> int:
         """Hash of the JSON form (the options dict is not hashable itself)."""
