@@ -38,6 +38,11 @@ DELETE_OFF_MESSAGE = (
 LABEL_FAKE = 0
 LABEL_REAL = 1
 CLASS_NAMES = ("Fake", "Real")  # index = label
+#: Image files a dataset folder may hold. Here, not in core.data.images, so that indexing a
+#: folder (Home, the sidebar) does not load Pillow and numpy.
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".bmp")
+#: Side in pixels of the generated demo images (core.sources.demo_faces draws them).
+DEMO_IMAGE_SIZE = 128
 
 
 def artifacts_dir() -> Path:

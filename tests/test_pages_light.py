@@ -158,6 +158,38 @@ def test_home_and_explorer_do_not_import_tensorflow(ffhq, tmp_path):
     assert results["keras"] is False, "Home or Data Explorer imported Keras"
 
 
+def test_home_imports_no_numpy_opencv_or_pillow(ffhq, tmp_path):
+    """Issue 22.2: Home's first render imports nothing heavy (numpy, OpenCV, Pillow): it
+    lists runs and indexes folders, which need none of them, so a cold start is quick."""
+    script = textwrap.dedent(
+        f"""
+        import json, sys
+        from streamlit.testing.v1 import AppTest
+        app = AppTest.from_file({APP!r}, default_timeout=60)
+        app.run()
+        heavy = ("numpy", "cv2", "PIL.Image", "pandas", "tensorflow")
+        print(json.dumps({{
+            "exceptions": [str(e.value) for e in app.exception],
+            "loaded": [name for name in heavy if name in sys.modules],
+        }}))
+        """
+    )
+    env = {**os.environ, settings.DATA_ENV: str(ffhq), settings.ARTIFACTS_ENV: str(tmp_path)}
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=settings.REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    results = json.loads(done.stdout.strip().splitlines()[-1])
+    assert results["exceptions"] == []
+    assert results["loaded"] == [], f"Home imported {results['loaded']}"
+
+
 def test_explorer_tables_and_charts_speak_plainly(ffhq, monkeypatch):
     """Issue 15.13: the shortcut table has no duplicate column and people's headers; the
     image-size chart uses the Real/Fake colours of every other class chart."""

@@ -177,7 +177,7 @@ def test_a_save_that_fails_midway_keeps_the_previous_checkpoint(tmp_path, monkey
         file.write(b"PK\x03\x04 half an archive")
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(checkpoint_files.np, "savez", disk_full)
+    monkeypatch.setattr(np, "savez", disk_full)
     with pytest.raises(OSError, match="No space left"):
         write_checkpoint(tmp_path, 2)
     assert checkpoint_files.latest(tmp_path).epoch == 1

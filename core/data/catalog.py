@@ -6,7 +6,7 @@ A dataset is a folder in the Kaggle "Deepfake and Real Images" layout::
 
 We accept the folder holding ``Dataset/`` as well as ``Dataset/`` itself, any
 case, the common spellings of split names (``train``, ``val``, ``valid``,
-``validation``, ``test``) and the image types in :data:`core.data.images.IMAGE_EXTENSIONS`.
+``validation``, ``test``) and the image types in :data:`core.settings.IMAGE_EXTENSIONS`.
 Labels are fixed: Fake = 0, Real = 1 (see :mod:`core.settings`).
 
 Indexing only lists files (``os.scandir``), it never decodes them, so the full
@@ -22,12 +22,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import numpy as np
-
-from core.data import images
-from core.settings import CLASS_NAMES, LABEL_FAKE, LABEL_REAL
+from core.settings import CLASS_NAMES, IMAGE_EXTENSIONS, LABEL_FAKE, LABEL_REAL
 
 if TYPE_CHECKING:
+    import numpy as np
     import tensorflow as tf
 
 SPLITS = ("Train", "Validation", "Test")
@@ -184,7 +182,7 @@ def index_dataset(path: str | Path) -> DatasetIndex:
             files = [
                 prefix + child.name
                 for child in _children(Path(entry.path))
-                if child.name.lower().endswith(images.IMAGE_EXTENSIONS) and child.is_file()
+                if child.name.lower().endswith(IMAGE_EXTENSIONS) and child.is_file()
             ]
             if not files:
                 index.warnings.append(f"{split}/{name} holds no images.")
@@ -235,6 +233,8 @@ def stratified_subset(
     for label in sorted(shares, key=lambda key: shares[key] - quota[key], reverse=True):
         if sum(quota.values()) < size:
             quota[label] += 1
+    import numpy as np  # here, not at the top: indexing a folder (Home) needs no numpy
+
     rng = np.random.default_rng(seed)
     chosen = []
     for label, group in by_label.items():
@@ -272,6 +272,9 @@ def load_images(
 
     Decoding runs in threads: Pillow releases the GIL while it decodes.
     """
+    import numpy as np  # here, not at the top: indexing a folder (Home) needs no numpy
+
+    from core.data import images
 
     def decode_one(sample: Sample) -> np.ndarray | str:
         try:

@@ -20,9 +20,11 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from core import settings
+
 #: Refuse images above this many pixels before decoding them (decompression bombs).
 MAX_PIXELS = 50_000_000
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".bmp")
+IMAGE_EXTENSIONS = settings.IMAGE_EXTENSIONS
 RESAMPLE = Image.Resampling.BILINEAR
 
 

@@ -16,8 +16,8 @@ half-written ever looks whole. Only the newest checkpoint is kept; it is deleted
 when the run ends finished or failed (a cancelled run keeps it, to be resumed). Arrays are read with
 ``allow_pickle=False``: JSON and ``.npz`` only, never pickle.
 
-This module does not import TensorFlow, so the Train page can ask
-:func:`resume_epoch` cheaply.
+This module imports neither TensorFlow nor (until a checkpoint is read or written) numpy,
+so the Train page can ask :func:`resume_epoch` cheaply and Home can list runs.
 """
 
 from __future__ import annotations
@@ -31,9 +31,10 @@ import tempfile
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
+if TYPE_CHECKING:
+    import numpy as np
 
 logger = logging.getLogger(__name__)
 
@@ -65,6 +66,8 @@ class Checkpoint:
 
     def arrays(self) -> dict[str, np.ndarray]:
         """Every array it holds, by name (``model/0``, ``optimizer/3``...)."""
+        import numpy as np  # here: listing runs (Home) imports this module, not numpy
+
         with np.load(self.path / ARRAYS_FILE, allow_pickle=False) as stored:
             return {name: stored[name] for name in stored.files}
 
@@ -99,6 +102,8 @@ def write(run_dir: Path, state: dict[str, Any], arrays: dict[str, np.ndarray]) -
     Returns:
         The new checkpoint folder.
     """
+    import numpy as np  # here: listing runs (Home) imports this module, not numpy
+
     state = {**state, "version": VERSION}
     final = run_dir / f"{PREFIX}{int(state['epoch']):04d}"
     temporary = Path(tempfile.mkdtemp(prefix=TEMP_PREFIX, dir=run_dir))

@@ -21,7 +21,9 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from core import settings
-from core.sources.demo_faces import DEFAULT_SIZE, render_image
+
+#: Image side in pixels (the drawing itself is in :mod:`core.sources.demo_faces`).
+DEFAULT_SIZE = settings.DEMO_IMAGE_SIZE
 
 #: Bump when the generator changes, so stale demo sets are regenerated.
 DEMO_VERSION = 1
@@ -116,6 +118,17 @@ def generate_demo_dataset(
         shutil.rmtree(temp, ignore_errors=True)
         raise
     return root
+
+
+def render_image(seed: int | tuple[int, ...], fake: bool, size: int = DEFAULT_SIZE) -> bytes:
+    """One demo image as JPEG bytes (:func:`core.sources.demo_faces.render_image`).
+
+    Imported on first use: drawing needs OpenCV and numpy, while checking that the set
+    is ready (every page, Home first) needs neither.
+    """
+    from core.sources import demo_faces
+
+    return demo_faces.render_image(seed, fake, size)
 
 
 def _write_images(

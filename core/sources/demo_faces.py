@@ -25,7 +25,9 @@ import cv2
 import numpy as np
 from PIL import Image
 
-DEFAULT_SIZE = 128
+from core import settings
+
+DEFAULT_SIZE = settings.DEMO_IMAGE_SIZE
 #: Ranges of the fake traces' strengths, drawn per image (see the module docstring).
 TRACES = {
     "checker": (2.0, 9.0),  # checkerboard amplitude, grey levels
