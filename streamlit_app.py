@@ -27,11 +27,11 @@ if login_configured() and not st.user.get("is_logged_in", False):
     st.stop()
 
 PAGES = [
-    st.Page("pages/home.py", title="Home", icon="🏠", default=True),
-    st.Page("pages/data_explorer.py", title="Data Explorer", icon="📊"),
-    st.Page("pages/train.py", title="Train", icon="🏋️"),
-    st.Page("pages/compare.py", title="Compare", icon="⚖️"),
-    st.Page("pages/classify.py", title="Classify", icon="🔍"),
+    st.Page("app_pages/home.py", title="Home", icon="🏠", default=True),
+    st.Page("app_pages/data_explorer.py", title="Data Explorer", icon="📊"),
+    st.Page("app_pages/train.py", title="Train", icon="🏋️"),
+    st.Page("app_pages/compare.py", title="Compare", icon="⚖️"),
+    st.Page("app_pages/classify.py", title="Classify", icon="🔍"),
 ]
 
 page = st.navigation(PAGES)

@@ -180,7 +180,7 @@ def _render_seconds(select_all: bool, repeats: int = 3) -> tuple[float, float, i
 
     at = AppTest.from_file(str(settings.REPO_ROOT / "streamlit_app.py"), default_timeout=120)
     at.run()
-    at.switch_page("pages/compare.py")
+    at.switch_page("app_pages/compare.py")
     start = time.perf_counter()
     at.run()
     first = time.perf_counter() - start

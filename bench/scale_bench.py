@@ -251,7 +251,7 @@ def page_during_rescore(tree: Path, work: Path, images: int = 2000) -> dict[str,
     _make_page_runs(home, 8)
     at = AppTest.from_file(str(settings.REPO_ROOT / "streamlit_app.py"), default_timeout=120)
     at.run()
-    at.switch_page("pages/compare.py")
+    at.switch_page("app_pages/compare.py")
     at.run()
     idle = _warm_reruns(at)
     test_set = testsets.dataset_test_set(tree, images, 0)

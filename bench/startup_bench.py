@@ -187,8 +187,8 @@ def main() -> None:
             ffhq_env,
             [
                 ("home", None),
-                ("explorer_first", "pages/data_explorer.py"),
-                ("explorer_cached", "pages/data_explorer.py"),
+                ("explorer_first", "app_pages/data_explorer.py"),
+                ("explorer_cached", "app_pages/data_explorer.py"),
             ],
         )
         renders_demo = time_renders(demo_env, [("home_cold_demo", None), ("home_again", None)])

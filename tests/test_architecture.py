@@ -26,7 +26,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("training", "serving"),
     ("jobs",),
     ("ui",),
-    ("pages", "streamlit_app"),
+    ("app_pages", "streamlit_app"),
 )
 #: ``python -m core.<name>`` commands kept for people's scripts: they only forward.
 COMMANDS = ("train", "predict", "report", "download", "memory", "robustness", "score_jobs")
@@ -39,7 +39,7 @@ def _module_name(path: Path) -> str:
 
 def _sources() -> dict[str, Path]:
     files = [ROOT / "streamlit_app.py"]
-    for folder in ("core", "ui", "pages"):
+    for folder in ("core", "ui", "app_pages"):
         files += sorted((ROOT / folder).rglob("*.py"))
     return {_module_name(path): path for path in files}
 
@@ -179,3 +179,10 @@ def test_the_documented_commands_still_answer(command):
     )
     assert done.returncode == 0, done.stderr
     assert "usage:" in done.stdout
+
+
+def test_no_pages_folder_beside_the_router():
+    """Streamlit runs a ``pages/`` folder beside the main script on its own when a browser's
+    first request is a page's address, skipping the router and its login
+    (tests/test_e2e_routes.py): the pages live in ``app_pages/``."""
+    assert not (ROOT / "pages").exists()

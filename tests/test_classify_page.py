@@ -12,7 +12,7 @@ from streamlit.testing.v1 import AppTest
 
 from core import settings
 
-PAGE = "pages/classify.py"
+PAGE = "app_pages/classify.py"
 APP = str(settings.REPO_ROOT / "streamlit_app.py")
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 from core import settings
 
 ROOT = settings.REPO_ROOT
-CORE, UI, PAGES = ROOT / "core", ROOT / "ui", ROOT / "pages"
+CORE, UI, PAGES = ROOT / "core", ROOT / "ui", ROOT / "app_pages"
 MAX_FUNCTION_LINES = 60
 MAX_CORE_FILE_LINES = 450
 MAX_UI_FILE_LINES = 300  # pages and ui: thin, they read widgets and draw

@@ -17,7 +17,7 @@ from core.evaluation import compare
 from tests.conftest import make_tree
 from tests.test_compare import make_run
 
-PAGE = "pages/compare.py"
+PAGE = "app_pages/compare.py"
 APP = str(settings.REPO_ROOT / "streamlit_app.py")
 
 

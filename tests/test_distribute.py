@@ -242,7 +242,7 @@ def test_train_page_says_what_each_run_trained_on():
     def page() -> AppTest:
         at = AppTest.from_file(str(settings.REPO_ROOT / "streamlit_app.py"), default_timeout=60)
         at.run()
-        at.switch_page("pages/train.py")
+        at.switch_page("app_pages/train.py")
         at.run()
         assert not at.exception, at.exception
         return at

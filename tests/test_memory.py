@@ -116,7 +116,7 @@ def open_train_page(monkeypatch, tiny_dataset, available: float) -> AppTest:
     at = AppTest.from_file(APP, default_timeout=60)
     at.run()
     at.text_input(key="app_data_dir").set_value(str(tiny_dataset)).run()
-    at.switch_page("pages/train.py")
+    at.switch_page("app_pages/train.py")
     at.run()
     assert not at.exception, at.exception
     return at

@@ -209,7 +209,7 @@ def test_no_private_keras_api_in_the_code():
     # fit runs under MultiWorkerMirroredStrategy (keras-team/keras#20585), only once
     # such a strategy exists, and skips the patch with a warning on another layout.
     allowed = {"core/training/distribute.py": {"keras.src"}}
-    for folder in ("core", "pages", "ui"):
+    for folder in ("core", "app_pages", "ui"):
         for path in (settings.REPO_ROOT / folder).rglob("*.py"):
             text = path.read_text(encoding="utf-8")
             exempt = allowed.get(path.relative_to(settings.REPO_ROOT).as_posix(), set())

@@ -57,7 +57,7 @@ def test_clearing_the_field_forgets_the_folder(ffhq):
 def test_train_names_the_dataset_beside_start(ffhq):
     chosen.remember_folder(str(ffhq))
     at = new_session()
-    at.switch_page("pages/train.py")
+    at.switch_page("app_pages/train.py")
     at.run()
     assert not at.exception, at.exception
     beside = [m.value for m in at.markdown if m.value.startswith("on ")]
@@ -92,8 +92,8 @@ def test_uploads_are_kept_when_leaving_classify_and_coming_back(with_run, ffhq):
     at.get("file_uploader")[0].set_value((image.name, image.read_bytes(), "image/jpeg")).run()
     assert not at.exception, at.exception
     assert len(verdicts(at)) == 1
-    at.switch_page("pages/home.py").run()
-    at.switch_page("pages/classify.py").run()
+    at.switch_page("app_pages/home.py").run()
+    at.switch_page("app_pages/classify.py").run()
     assert not at.exception, at.exception
     assert len(verdicts(at)) == 1  # the upload is still classified
     assert any(image.name in caption.value for caption in at.caption)

@@ -19,7 +19,7 @@ from core import settings
 from core.sources import demo
 
 APP = str(settings.REPO_ROOT / "streamlit_app.py")
-EXPLORER = "pages/data_explorer.py"
+EXPLORER = "app_pages/data_explorer.py"
 #: Charts the Data Explorer draws: distribution, histograms, sizes, 4 shortcut statistics.
 EXPECTED_CHARTS = 7
 
@@ -126,9 +126,9 @@ def test_home_and_explorer_do_not_import_tensorflow(ffhq, tmp_path):
         import json, sys
         from streamlit.testing.v1 import AppTest
         results = {{}}
-        for page in ("pages/home.py", {EXPLORER!r}):
+        for page in ("app_pages/home.py", {EXPLORER!r}):
             app = AppTest.from_file({APP!r}, default_timeout=60)
-            if page != "pages/home.py":
+            if page != "app_pages/home.py":
                 app.switch_page(page)
             app.run()
             results[page] = [str(e.value) for e in app.exception]
@@ -153,7 +153,7 @@ def test_home_and_explorer_do_not_import_tensorflow(ffhq, tmp_path):
     )
     assert done.returncode == 0, done.stderr[-2000:]
     results = json.loads(done.stdout.strip().splitlines()[-1])
-    assert results["pages/home.py"] == [] and results[EXPLORER] == []
+    assert results["app_pages/home.py"] == [] and results[EXPLORER] == []
     assert results["tensorflow"] is False, "Home or Data Explorer imported TensorFlow"
     assert results["keras"] is False, "Home or Data Explorer imported Keras"
 

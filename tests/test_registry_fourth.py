@@ -72,7 +72,7 @@ def test_a_fourth_detector_trains_lists_scores_classifies_and_explains(
 
     # Train page: offered, with its option, and its run listed.
     monkeypatch.setenv(settings.DATA_ENV, str(tiny_dataset))
-    at = open_page("pages/train.py")
+    at = open_page("app_pages/train.py")
     at.selectbox(key="train_model").set_value("tinyconv")
     at.run()
     assert not at.exception, at.exception
@@ -88,11 +88,11 @@ def test_a_fourth_detector_trains_lists_scores_classifies_and_explains(
     assert rescored.error is None and rescored.record["metrics"]["n"] == 4
     table = compare.comparison_table([record], common=test_set.id)
     assert list(table["model"]) == ["Tiny conv (test)"]
-    at = open_page("pages/compare.py")
+    at = open_page("app_pages/compare.py")
     assert "Tiny conv (test)" in list(at.dataframe[0].value["Model"])
 
     # Classify page: verdicts and a Grad-CAM at the spec's layer.
-    at = open_page("pages/classify.py")
+    at = open_page("app_pages/classify.py")
     # Chosen by hand: a one-epoch run may not have learned, and then is never preselected.
     at.multiselect(key="classify_runs").set_value([result.run_dir.name]).run()
     at.button(key="classify_pick_samples").click().run()

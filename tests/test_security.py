@@ -169,7 +169,7 @@ def one_run(tmp_path, monkeypatch) -> Path:
 def _compare_page() -> AppTest:
     at = AppTest.from_file(APP, default_timeout=120)
     at.run()
-    at.switch_page("pages/compare.py")
+    at.switch_page("app_pages/compare.py")
     at.run()
     assert not at.exception, at.exception
     return at

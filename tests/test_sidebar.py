@@ -33,7 +33,7 @@ def main_errors(at: AppTest) -> str:
 
 
 def test_wrong_folder_is_reported_on_the_page_and_stops_it(ffhq, tmp_path):
-    at = open_page("pages/data_explorer.py", folder=ffhq)
+    at = open_page("app_pages/data_explorer.py", folder=ffhq)
     assert any(header.value == "Class distribution" for header in at.header)
     wrong = tmp_path / "no-such-folder"
     at.session_state["app_data_dir"] = str(wrong)  # the sidebar field, typed on this page
@@ -46,7 +46,7 @@ def test_wrong_folder_is_reported_on_the_page_and_stops_it(ffhq, tmp_path):
 
 
 def test_wrong_folder_is_reported_on_pages_without_a_dataset_view(tmp_path):
-    at = open_page("pages/compare.py")
+    at = open_page("app_pages/compare.py")
     at.session_state["app_data_dir"] = str(tmp_path / "missing")
     at.run()
     assert str(tmp_path / "missing") in main_errors(at)

@@ -36,7 +36,7 @@ def use_demo(artifacts: Path, demo_set: Path) -> None:
 def open_page() -> AppTest:
     at = AppTest.from_file(APP, default_timeout=60)
     at.run()
-    at.switch_page("pages/train.py")
+    at.switch_page("app_pages/train.py")
     at.run()
     assert not at.exception, at.exception
     return at
@@ -197,7 +197,7 @@ def test_page_does_not_import_tensorflow(tmp_path):
         "import sys\n"
         "from streamlit.testing.v1 import AppTest\n"
         f"at = AppTest.from_file({APP!r}, default_timeout=60)\n"
-        "at.run(); at.switch_page('pages/train.py'); at.run()\n"
+        "at.run(); at.switch_page('app_pages/train.py'); at.run()\n"
         "assert not at.exception, at.exception\n"
         "print('TF' if 'tensorflow' in sys.modules else 'NO-TF')\n"
     )

@@ -161,7 +161,7 @@ def show_last_ended(all_runs: list[run_folders.Run]) -> None:
         show = st.success if judged.learned else st.warning
         (st.info if judged.verdict == learning.UNKNOWN else show)(text)
         st.page_link(
-            "pages/compare.py",
+            "app_pages/compare.py",
             label="See its results on the Compare page",
             icon="⚖️",
         )

@@ -61,7 +61,7 @@ if busy:
 
 if not comparison.records:
     st.info("No finished training runs yet. Train a model first; finished runs appear here.")
-    st.page_link("pages/train.py", label="Go to the Train page", icon="🏋️")
+    st.page_link("app_pages/train.py", label="Go to the Train page", icon="🏋️")
     st.stop()
 
 # --- Which runs -------------------------------------------------------------------------

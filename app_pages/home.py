@@ -36,14 +36,18 @@ st.write(
 
 st.subheader("Where to go")
 st.page_link(
-    "pages/data_explorer.py",
+    "app_pages/data_explorer.py",
     label="Data Explorer: class balance, samples, pixel statistics, leakage, shortcuts",
     icon="📊",
 )
-st.page_link("pages/train.py", label="Train: CNN, Capsule Network, Xception on a subset", icon="🏋️")
-st.page_link("pages/compare.py", label="Compare: every metric, on the same test images", icon="⚖️")
 st.page_link(
-    "pages/classify.py", label="Classify: a verdict and its evidence for your images", icon="🔍"
+    "app_pages/train.py", label="Train: CNN, Capsule Network, Xception on a subset", icon="🏋️"
+)
+st.page_link(
+    "app_pages/compare.py", label="Compare: every metric, on the same test images", icon="⚖️"
+)
+st.page_link(
+    "app_pages/classify.py", label="Classify: a verdict and its evidence for your images", icon="🔍"
 )
 st.caption(
     "Labels: Fake = 0, Real = 1. Models output P(Real); metrics treat Fake as the "

@@ -127,7 +127,7 @@ if not finished:
         "No finished training run yet: a verdict needs a trained model. "
         "Train one on the Train page, then come back here."
     )
-    st.page_link("pages/train.py", label="Go to the Train page", icon="🏋️")
+    st.page_link("app_pages/train.py", label="Go to the Train page", icon="🏋️")
     st.stop()
 
 by_name = {run.name: run for run in finished}
