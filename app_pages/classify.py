@@ -129,6 +129,7 @@ if not finished:
     )
     st.page_link("app_pages/train.py", label="Go to the Train page", icon="🏋️")
     st.stop()
+scoring.preload_tensorflow()  # TensorFlow loads while a person picks files (seconds)
 
 by_name = {run.name: run for run in finished}
 best = classify.preselected(finished)

@@ -61,6 +61,22 @@ def test_no_runs_shows_how_to_get_one(tiny_dataset, monkeypatch):
     assert not at.get("file_uploader")
 
 
+def test_opening_classify_starts_loading_tensorflow(with_run, monkeypatch):
+    """Issue 22: the first classification waits for TensorFlow's import (seconds) unless it
+    started when the page opened, in the background, while a person picks a file."""
+    import threading
+
+    from core.evaluation import scoring
+
+    started = threading.Event()
+    monkeypatch.setattr(scoring, "_preload_thread", None)
+    monkeypatch.setattr(scoring, "_import_tensorflow", started.set)
+    at = open_page()
+    assert not at.get("file_uploader")[0].value  # nothing uploaded yet
+    assert started.wait(10), "opening Classify did not start importing TensorFlow"
+    assert scoring.preload_tensorflow() is scoring.preload_tensorflow()  # started once
+
+
 def verdicts(at: AppTest) -> list[str]:
     return [md.value for md in at.markdown if md.value.startswith("### :")]
 

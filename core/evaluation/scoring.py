@@ -12,6 +12,7 @@ size, raw 0-255. TensorFlow is imported only when a model is loaded or run.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 import zipfile
 from collections.abc import Callable, Sequence
@@ -40,6 +41,52 @@ DIRECT_CALL_MAX = 64
 SCORE_CHUNK = 1024
 PURPOSES = ("common", "cross")
 
+_preload_lock = threading.Lock()
+_preload_thread: threading.Thread | None = None
+
+
+def _import_tensorflow() -> None:
+    """Import Keras (hence TensorFlow) and the models' layers; run one tiny op."""
+    from core.models import registry
+
+    registry.import_all()
+    import keras
+
+    # The first operation starts TensorFlow's runtime (thread pools, kernels): do it now too.
+    keras.ops.convert_to_numpy(keras.ops.add(1.0, 1.0))
+
+
+def _preload() -> None:
+    started = time.perf_counter()
+    try:
+        _import_tensorflow()
+    except Exception:  # the foreground load imports it again and reports the error
+        logger.exception("Preloading TensorFlow failed")
+        return
+    logger.info("TensorFlow preloaded in %.1f s", time.perf_counter() - started)
+
+
+def preload_tensorflow() -> threading.Thread:
+    """Start importing TensorFlow in a background thread, once per process.
+
+    Importing TensorFlow takes seconds; a page that will load a model (Classify) calls
+    this when it opens, so by the time a person has picked a file the import is done or
+    under way, and :func:`load_model` only waits for what is left (Python's import lock
+    makes a second import of the same module wait for the first). Calling it again
+    returns the same thread.
+
+    Returns:
+        The daemon thread doing the import (finished when it is done).
+    """
+    global _preload_thread
+    with _preload_lock:
+        if _preload_thread is None:
+            _preload_thread = threading.Thread(
+                target=_preload, name="preload-tensorflow", daemon=True
+            )
+            _preload_thread.start()
+        return _preload_thread
+
 
 def load_model(run_dir: Path) -> keras.Model:
     """Load the trained model of a run folder (always with ``safe_mode=True``).
@@ -63,6 +110,9 @@ def load_model(run_dir: Path) -> keras.Model:
         raise RunError(
             f"{run_dir.name}/model.keras is damaged (not a Keras zip archive); retrain this run."
         )
+    preload = _preload_thread
+    if preload is not None:  # wait for it rather than import TensorFlow alongside it
+        preload.join()
     from core.models import registry
 
     registry.import_all()
