@@ -27,6 +27,7 @@ from ui import (
     compare_jobs,
     compare_report,
     compare_scoring,
+    compare_table,
     compare_view,
 )
 from ui import compare_columns as columns_ui
@@ -160,12 +161,7 @@ lit = _highlights(selected, table, test_id, prefix)
 st.markdown(f"Scored on **{describe(scored_on)}**.")
 if not lit.cells:
     st.info(compare_view.lead_caption(lit))
-st.dataframe(
-    compare_view.styled(shown, lit, prefix.rstrip(compare.GROUP_SEPARATOR) or None),
-    hide_index=True,
-    key="compare_table",
-    column_config={"Run": st.column_config.TextColumn("Run", pinned=True)},
-)
+compare_table.draw(shown, lit, prefix.rstrip(compare.GROUP_SEPARATOR) or None, describe(scored_on))
 st.caption(
     (compare_view.lead_caption(lit) + " " if lit.cells else "")
     + "Verdict: did the run beat chance on these images (its AUC's 95% interval above 0.5). "

@@ -50,6 +50,8 @@ def compact_columns(table: pd.DataFrame, test_id: str | None = None) -> list[str
     """Run, model, training size and epochs, verdict, headline metrics and training time.
 
     Training size and epochs tell apart two runs of one model (not only their timestamps).
+    On each run's own test set the test-set column comes last: its names are long, and
+    the headline metrics (AUC and its interval) must fit a 1400 px page without scrolling.
 
     Args:
         table: the full comparison table.
@@ -64,11 +66,11 @@ def compact_columns(table: pd.DataFrame, test_id: str | None = None) -> list[str
         "model",
         "train_n",
         "epochs_run",
-        # A re-scored set is named once above the table: its column would repeat it.
-        *([] if prefix else [compare.TEST_SET_COLUMN]),
         prefix + compare.VERDICT_COLUMN,
         *(prefix + key for key in COMPACT_METRICS),
         "train_seconds",
+        # A re-scored set is named once above the table: its column would repeat it.
+        *([] if prefix else [compare.TEST_SET_COLUMN]),
     ]
     return [column for column in wanted if column in table.columns]
 
