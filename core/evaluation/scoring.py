@@ -46,14 +46,15 @@ _preload_thread: threading.Thread | None = None
 
 
 def _import_tensorflow() -> None:
-    """Import Keras (hence TensorFlow) and the models' layers; run one tiny op."""
+    """Import Keras (hence TensorFlow) and the models' layers.
+
+    No warm-up operation: measured, it made a click that comes at once ~0.6 s slower
+    (docs/BENCHMARKS.md "startup") and saved nothing measurable later.
+    """
     from core.models import registry
 
     registry.import_all()
-    import keras
-
-    # The first operation starts TensorFlow's runtime (thread pools, kernels): do it now too.
-    keras.ops.convert_to_numpy(keras.ops.add(1.0, 1.0))
+    import keras  # noqa: F401  (imported for its side effect: TensorFlow loaded)
 
 
 def _preload() -> None:
