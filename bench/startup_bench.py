@@ -350,7 +350,9 @@ The page opened in {first[0]["opened"]:.2f} s; a second classification (model ca
 took {first[0]["again"]:.2f} s. The goal is 4 s. Without the preload (as before), the
 click waits for TensorFlow's import and the model's load whenever it comes; with it,
 a click that comes a few seconds after the page opened finds TensorFlow imported. A
-click at once still waits for the import under way. Load average (1 min) while timed:
+click at once still waits for the import under way, and may take a little longer than
+without the preload (first and third rows: the two threads share the cores).
+Load average (1 min) while timed:
 {load_before[0]:.2f} before, {load_after[0]:.2f} after, on {os.cpu_count()} cores.
 
 TensorFlow loaded by these pages: {tf_loaded}. `page served` is the HTML a browser
