@@ -173,19 +173,21 @@ def cpu_has_bfloat16(cpuinfo: str | None = None) -> bool:
     return bool(flags & {"avx512_bf16", "amx_bf16"})
 
 
-def training_precision(has_gpu: bool, cpuinfo: str | None = None) -> str:
-    """The Keras dtype policy to train in, from ``DEEPFAKE_PRECISION`` (default float32).
+def training_precision(has_gpu: bool, cpuinfo: str | None = None, default: str = "float32") -> str:
+    """The Keras dtype policy to train in: ``DEEPFAKE_PRECISION``, else the model's default.
 
-    ``mixed_bfloat16`` trains about 1.7x faster on a CPU with native bfloat16, but
-    over 3 seeds per model its mean test AUC fell well below float32's for the CNN
-    (``bench/precision_bench.py``, docs/BENCHMARKS.md), so it is opt-in.
-    ``auto`` picks it only where it is native: no GPU, oneDNN not switched off and
-    the CPU's AVX512-BF16 or AMX-BF16 flag. Saved models are float32 either way.
+    ``mixed_bfloat16`` is opt-in for the CNN and the Capsule Network: on a CPU with
+    native bfloat16 it trained them no faster beyond the measurement drift, so there
+    was nothing to trade. For Xception it trained 1.3-1.5x faster and its mean test
+    AUC over 3 paired seeds held within the seeds' standard error, so Xception's
+    ``default`` is ``auto`` (docs/BENCHMARKS.md, "Training speed").
+    ``auto`` picks bfloat16 only where it is native: no GPU, oneDNN not switched off
+    and the CPU's AVX512-BF16 or AMX-BF16 flag. Saved models are float32 either way.
 
     Raises:
         ValueError: the variable names an unknown precision.
     """
-    chosen = os.environ.get(PRECISION_ENV, "").strip() or "float32"
+    chosen = os.environ.get(PRECISION_ENV, "").strip() or default
     if chosen != "auto":
         if chosen not in PRECISIONS:
             raise ValueError(

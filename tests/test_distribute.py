@@ -106,6 +106,9 @@ def test_auto_precision_is_float32_across_machines(monkeypatch):
     assert distribute.training_precision(has_gpu=True) == "mixed_bfloat16"
     monkeypatch.delenv(settings.PRECISION_ENV)
     assert distribute.training_precision(has_gpu=True) == "float32"
+    assert distribute.training_precision(has_gpu=False, default="auto") == "float32"
+    monkeypatch.delenv(distribute.TF_CONFIG_ENV)
+    assert distribute.training_precision(has_gpu=False, default="auto") == "mixed_bfloat16"
 
 
 @pytest.mark.parametrize(

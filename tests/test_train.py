@@ -15,6 +15,7 @@ import pytest
 
 from core import settings
 from core.evaluation import scoring
+from core.models import registry
 from core.runs import learning, run_folders
 from core.runs.config import TrainConfig
 from core.training import cli as train_module
@@ -340,6 +341,22 @@ def test_training_precision_is_float32_unless_asked(monkeypatch):
     monkeypatch.setenv(settings.PRECISION_ENV, "fp8")
     with pytest.raises(ValueError, match="DEEPFAKE_PRECISION='fp8'"):
         settings.training_precision(False, bf16_cpu)
+
+
+def test_only_xception_defaults_to_bfloat16_and_only_where_it_is_native(monkeypatch):
+    """The paired-seed rule accepted bfloat16 for Xception alone (docs/BENCHMARKS.md)."""
+    bf16_cpu = "processor : 0\nflags : fpu sse2 avx512f avx512_bf16\n"
+    plain_cpu = "processor : 0\nflags : fpu sse2 avx2\n"
+    monkeypatch.delenv(settings.PRECISION_ENV, raising=False)
+    monkeypatch.setenv("TF_ENABLE_ONEDNN_OPTS", "1")
+    defaults = {
+        name: registry.get_spec(name).default_precision for name in ("cnn", "capsnet", "xception")
+    }
+    assert defaults == {"cnn": "float32", "capsnet": "float32", "xception": "auto"}
+    assert settings.training_precision(False, bf16_cpu, default="auto") == "mixed_bfloat16"
+    assert settings.training_precision(False, plain_cpu, default="auto") == "float32"
+    monkeypatch.setenv(settings.PRECISION_ENV, "float32")  # the variable decides for every model
+    assert settings.training_precision(False, bf16_cpu, default="auto") == "float32"
 
 
 @pytest.mark.slow

@@ -170,6 +170,9 @@ class ModelSpec:
             inference mode) and the rest (features to logit, sharing the model's
             layers), so the base's features can be computed once and cached
             (:mod:`core.training.features`); None when the model has no frozen base.
+        default_precision: the training precision when ``DEEPFAKE_PRECISION`` is not
+            set (:func:`core.settings.training_precision`): ``float32``, or ``auto``
+            where bfloat16 passed the paired-seed rule for this model.
     """
 
     name: str
@@ -187,6 +190,7 @@ class ModelSpec:
     weights_file_hint: str = ""
     fine_tune: Callable[[Any], int] | None = None
     frozen_split: Callable[[Any], tuple[Any, Any] | None] | None = None
+    default_precision: str = "float32"
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "options", MappingProxyType(dict(self.options)))

@@ -256,15 +256,16 @@ def distribution_strategy() -> Any:
     return tf.distribute.get_strategy()
 
 
-def training_precision(has_gpu: bool) -> str:
+def training_precision(has_gpu: bool, default: str = "float32") -> str:
     """:func:`core.settings.training_precision`, but ``auto`` is float32 across machines.
 
     ``auto`` decides per machine (its CPU flags, a GPU); workers that decided
     differently would build different graphs and never meet in their collectives.
     An explicit ``float32`` or ``mixed_bfloat16`` is the same on every worker.
     """
-    chosen = settings.training_precision(has_gpu)
-    if cluster_from_env() is not None and os.environ.get(settings.PRECISION_ENV, "") == "auto":
+    chosen = settings.training_precision(has_gpu, default=default)
+    asked = os.environ.get(settings.PRECISION_ENV, "").strip() or default
+    if cluster_from_env() is not None and asked == "auto":
         logger.info("%s=auto trains in float32 on several machines", settings.PRECISION_ENV)
         return "float32"
     return chosen

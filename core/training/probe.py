@@ -43,7 +43,10 @@ def probe(config: TrainConfig, steps: int = 20) -> throughput.StepStats:
     from core.training.trainer import compile_model
 
     keras.utils.set_random_seed(config.seed)
-    precision = distribute.training_precision(bool(tf.config.list_physical_devices("GPU")))
+    precision = distribute.training_precision(
+        bool(tf.config.list_physical_devices("GPU")),
+        default=registry.get_spec(config.model).default_precision,
+    )
     build_args: dict[str, Any] = {"image_size": config.image_size, "augment": config.augment}
     build_args.update(seed=config.seed, **config.options)
     model = registry.build(config.model, precision=precision, **build_args)

@@ -151,7 +151,10 @@ def build_model(config: TrainConfig, run_dir: Path, subsets: Subsets, echo: bool
         for note in subsets.notes + ([weights.message] if weights else []):
             print(note, flush=True)
     strategy = distribution_strategy()
-    precision = distribute.training_precision(bool(tf.config.list_physical_devices("GPU")))
+    precision = distribute.training_precision(
+        bool(tf.config.list_physical_devices("GPU")),
+        default=registry.get_spec(config.model).default_precision,
+    )
     build_args = {"image_size": config.image_size, "augment": config.augment, "seed": config.seed}
     build_args.update(config.options)
     if weights is not None:
