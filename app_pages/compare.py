@@ -218,6 +218,7 @@ columns[0].download_button(
     file_name="comparison.csv",
     mime="text/csv",
     key="compare_csv",
+    on_click="ignore",  # no rerun: one could drop the file before the browser has it
 )
 columns[1].download_button(
     "Full record (JSON)",
@@ -225,6 +226,7 @@ columns[1].download_button(
     file_name="comparison.json",
     mime="application/json",
     key="compare_json",
+    on_click="ignore",
     help="Config, metrics, history, test files and re-scores of every selected run.",
 )
 with columns[2]:
@@ -238,6 +240,7 @@ with columns[2]:
         file_name=f"{model_run}.keras",
         mime="application/octet-stream",
         key="compare_model_download",
+        on_click="ignore",
         disabled=not size,
         help="Large models take a few seconds to prepare (the button spins), then your "
         "browser shows the download's progress.",

@@ -91,3 +91,15 @@ def test_a_vanished_job_process_is_marked_interrupted(two_runs):
     run_folders.set_status(job_dir, "running", pid=999_999_999, pid_started=1.0)
     (job,) = [j for j in scoring_queue.refresh() if j.path == job_dir]
     assert job.state == "interrupted" and "stopped unexpectedly" in job.status["error"]
+
+
+def test_the_compare_job_panel_redraws_only_while_a_job_is_active(two_runs):
+    """Each redraw drops the files no element holds, a pressed download's among them."""
+    from ui import compare_jobs
+
+    folders, test_set = two_runs
+    assert compare_jobs.poll_interval(scoring_queue.refresh()) is None
+    job_dir = scoring_queue.submit("cross", folders, test_set, start_worker=False)
+    assert compare_jobs.poll_interval(scoring_queue.refresh()) == compare_jobs.POLL_S
+    scoring_queue.cancel(job_dir)
+    assert compare_jobs.poll_interval(scoring_queue.refresh()) is None

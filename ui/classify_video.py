@@ -188,6 +188,7 @@ def _exports(scores, detectors, judged, table, key: str) -> None:
         file_name=f"{Path(scores.name).stem}_frames.csv",
         mime="text/csv",
         key=f"classify_clip_csv_{key}",
+        on_click="ignore",  # no rerun: one could drop the file before the browser has it
     )
     if row[1].button("Keep this verdict in the run's report", key=f"classify_clip_keep_{key}"):
         for detector, one in zip(detectors, judged, strict=True):

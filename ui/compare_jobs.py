@@ -3,9 +3,9 @@
 Re-scores, cross-dataset checks and robustness runs are jobs of
 :mod:`core.jobs.scoring_queue`: they run in their own processes, so the page stays
 responsive, and a reload or a second tab sees the same jobs (they live on disk).
-:func:`panel` is a fragment that redraws itself every 1.5 s; when a job this
-session queued ends, it reruns the whole page so the new results appear (and a
-re-scored test set becomes the one the table shows).
+:func:`panel` is a fragment that redraws itself every 1.5 s while a job is queued or
+running; when a job this session queued ends, it reruns the whole page so the new
+results appear (and a re-scored test set becomes the one the table shows).
 """
 
 from __future__ import annotations
@@ -33,6 +33,8 @@ KIND_LABELS = {
 #: What a job's done/total count: images for robustness, runs for re-scoring.
 UNITS = {"robustness": "images", "rescore": "runs", "cross": "runs"}
 RECENT_SHOWN = 5
+#: Seconds between redraws of the job panel while a job is queued or running.
+POLL_S = 1.5
 
 
 def queue(kind: str, run_dirs: Sequence[Path], test_set: TestSet, seed: int = 0) -> Path:
@@ -106,8 +108,26 @@ def _job_line(job: scoring_queue.Job) -> None:
         st.rerun(scope="fragment")
 
 
-@st.fragment(run_every=1.5)
+def poll_interval(jobs: Sequence[scoring_queue.Job]) -> float | None:
+    """Seconds between the panel's redraws: :data:`POLL_S` while a job is active, else None.
+
+    Every redraw ends with Streamlit dropping the files no element holds, and a file
+    made when a download button is pressed (report, JSON, model) is held by none: a
+    panel redrawing with nothing to show could delete it before the browser fetched it.
+    """
+    return POLL_S if any(job.state in scoring_queue.ACTIVE_STATES for job in jobs) else None
+
+
 def panel() -> None:
+    """The job panel, redrawn every :data:`POLL_S` only while a job is queued or running.
+
+    When they have all ended, the fragment reruns the whole page, which draws it again
+    without redraws.
+    """
+    st.fragment(_panel, run_every=poll_interval(scoring_queue.refresh()))()
+
+
+def _panel() -> None:
     """Running and queued scoring jobs with progress and Cancel; recent failures.
 
     A job this session saw running (queued here, or found running after a reload)

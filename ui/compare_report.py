@@ -28,6 +28,7 @@ def report_buttons(selected: Sequence[compare.RunRecord], test_id: str | None, c
         file_name="comparison-report.html",
         mime="text/html",
         key="compare_report_html",
+        on_click="ignore",  # no rerun: one could drop the file before the browser has it
         help="One file that opens offline: the table, the dataset, every run's settings and "
         "subset sizes, ROC/PR, confusion matrices, training and robustness curves, the "
         "ensemble, and the machine and package versions.",
@@ -38,5 +39,6 @@ def report_buttons(selected: Sequence[compare.RunRecord], test_id: str | None, c
         file_name="comparison-report.md",
         mime="text/markdown",
         key="compare_report_md",
+        on_click="ignore",
         help="The same tables as Markdown, for a README or a pull request.",
     )
