@@ -193,7 +193,50 @@ def test_an_estimate_from_probes_alone_says_what_they_leave_out(tmp_path):
     path = tmp_path / "throughput.json"
     throughput.record(_config(), "training", StepStats(2.0, 1.0, 3.0, 10), None, path, "probe")
     probed = throughput.estimate_run(_config(), throughput.load_records(path))
-    assert "validation and saving come on top" in probed.source
+    assert "without reading the images" in probed.source
     throughput.record(_config(), "training", StepStats(2.0, 1.0, 3.0, 20), 0.05, path)
     measured = throughput.estimate_run(_config(), throughput.load_records(path))
-    assert "on top" not in measured.source  # a real run's record counts whole epochs
+    assert "probe" not in measured.source  # a real run's record counts whole epochs
+
+
+def test_an_epochs_fixed_cost_does_not_grow_with_the_validation_set(tmp_path):
+    """A checkpoint costs the same beside 60 validation images as beside 40,000.
+
+    Spread over a small run's validation images, it made each of them look several
+    times a training image's cost, and a run on the whole dataset hours too long.
+    """
+    path = tmp_path / "throughput.json"
+    # 2 s per step of 10 images (0.2 s per image), 0.05 s per validation image, 4 s fixed.
+    throughput.record(_config(), "training", StepStats(2.0, 1.0, 3.0, 20), 0.05, path, "run", 4.0)
+    records = throughput.load_records(path)
+    small = throughput.estimate_run(_config(), records)
+    assert small.epoch_seconds == pytest.approx(100 * 0.2 + 50 * 0.05 + 4.0)
+    large = throughput.estimate_run(_config(val_size=5000), records)
+    assert large.epoch_seconds - small.epoch_seconds == pytest.approx((5000 - 50) * 0.05)
+    bigger = throughput.estimate_run(_config(image_size=128), records)  # pixels scale, not saving
+    assert bigger.epoch_seconds == pytest.approx(4 * (100 * 0.2 + 50 * 0.05) + 4.0)
+    assert small.low == pytest.approx(3 * small.epoch_seconds / 2)  # the step spread, throughout
+
+
+def test_a_finished_fit_records_its_validation_apart_from_the_epochs_fixed_cost(monkeypatch):
+    folder = run_folders.new_run_dir("cnn")
+    now = SimpleNamespace(t=0.0)
+    fake_time = SimpleNamespace(time=lambda: now.t, perf_counter=lambda: now.t)
+    monkeypatch.setattr(progress_module, "time", fake_time)
+    status = {"started": 0.0, "batches": 2, "val_batches": 2, "val_images": 20}
+    progress = Progress(folder, status)
+    progress.start_phase("training", 0, 2)
+    for number, begin in enumerate((0.0, 20.0)):
+        now.t = begin
+        progress.on_epoch_begin(number)
+        for batch in range(2):  # 1 s per step
+            progress.on_train_batch_begin(batch)
+            now.t += 1.0
+            progress.on_train_batch_end(batch)
+        progress.on_test_begin()
+        now.t += 6.0  # validation: 6 s for 20 images; then 12 s of checkpoint and callbacks
+        progress.on_test_end()
+    progress.save_rate(_config(), "training")
+    (found,) = throughput.load_records()
+    assert found["val_seconds_per_image"] == pytest.approx(6.0 / 20)
+    assert found["epoch_fixed_seconds"] == pytest.approx(20.0 - 2.0 - 6.0)

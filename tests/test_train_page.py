@@ -258,4 +258,4 @@ def test_page_gives_minutes_per_epoch_from_this_machines_speed(tmp_path, monkeyp
     text = captions(at)
     assert "about 0m 15s per epoch of 12 training + 6 validation images" in text, text
     assert f"for all {TrainConfig.epochs} epochs" in text and "measured on this machine" in text
-    assert "validation and saving come on top" in text  # a probe's caveat, said with it
+    assert "without reading the images" in text  # a probe's caveat, said with it

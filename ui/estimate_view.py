@@ -57,8 +57,8 @@ def run_estimates(configs: list[TrainConfig], all_runs: list) -> None:
     names = ", ".join(f"{registry.display_name(c.model)} at {c.image_size} px" for c in unknown)
     st.caption(
         f"⏱️ No training speed measured on this machine yet for {names}: the ETA appears "
-        "after the first batches of a run, or measure it now (a few training steps on "
-        "random pixels; it slows a run that is training)."
+        "after the first batches of a run, or measure it now (a few training steps, a "
+        "validation pass and a checkpoint on random pixels; it slows a run that is training)."
     )
     if st.button("Measure the speed", key="train_measure_speed"):
         problems = []

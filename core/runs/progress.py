@@ -163,10 +163,15 @@ class Progress(keras.callbacks.Callback):
         if stats is None:
             return
         val_images = self.status.get("val_images")
-        extra = self.epoch_extra if self.epoch_extra is not None else self.val_seconds
-        per_image = extra / val_images if extra and val_images else None
+        per_image, fixed = None, None
+        if self.val_seconds and val_images:  # validation scales with its images; the rest not
+            per_image = self.val_seconds / val_images
+            if self.epoch_extra is not None:
+                fixed = max(0.0, self.epoch_extra - self.val_seconds)
+        elif self.epoch_extra and val_images:
+            per_image = self.epoch_extra / val_images
         try:
-            throughput.record(config, phase, stats, per_image)
+            throughput.record(config, phase, stats, per_image, epoch_fixed_seconds=fixed)
         except OSError as error:  # an estimate is not worth failing a finished fit
             logger.warning("Could not record the training speed: %s", error)
 

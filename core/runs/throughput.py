@@ -44,8 +44,9 @@ KEEP = 5
 FILE_NAME = "throughput.json"
 #: What an estimate from probes alone leaves out, said with it.
 PROBE_CAVEAT = (
-    " of a speed probe: training steps only, so each epoch's validation and saving come on"
-    " top and a run usually takes longer; a finished run records its whole epochs"
+    " of a speed probe on random pixels: training steps, one validation pass and one"
+    " checkpoint, without reading the images, so a run may take longer; a finished run"
+    " records its whole epochs"
 )
 
 
@@ -206,6 +207,7 @@ def record(
     val_seconds_per_image: float | None = None,
     path: Path | None = None,
     origin: str = "run",
+    epoch_fixed_seconds: float | None = None,
 ) -> None:
     """Add one fit's measured rate for this machine (the oldest beyond :data:`KEEP` go).
 
@@ -213,9 +215,12 @@ def record(
         config: the run's configuration (model, image_size, options, batch_size).
         phase: ``training`` or ``fine-tuning`` (a frozen base trains faster).
         stats: the fit's step times after warm-up.
-        val_seconds_per_image: the last validation's duration per image, if timed.
+        val_seconds_per_image: the last validation pass's duration per image, if timed.
         path: the records file (``throughput.json`` in the artifacts folder by default).
-        origin: ``run`` (a real fit) or ``probe`` (training steps on random pixels only).
+        origin: ``run`` (a real fit) or ``probe`` (on random pixels).
+        epoch_fixed_seconds: what an epoch costs beyond its training steps and its
+            validation (checkpoint, callbacks): the same for 60 validation images as
+            for 40,000, so it is kept apart from the per-image rate.
     """
     path = path or records_path()
     batch = int(config.get("batch_size") or 1)
@@ -225,6 +230,7 @@ def record(
         "image_size": int(config["image_size"]),
         "seconds_per_image": [stats.mean / batch, stats.low / batch, stats.high / batch],
         "val_seconds_per_image": val_seconds_per_image,
+        "epoch_fixed_seconds": epoch_fixed_seconds,
         "warmup_seconds": stats.warmup,
         "steps": stats.steps,
         "origin": origin,
@@ -264,13 +270,39 @@ def _matching(config: dict, phase: str, records: Sequence[dict]) -> tuple[list[d
     )
 
 
-def image_rate(
-    config: dict, phase: str, records: Sequence[dict]
-) -> tuple[list[float], float, str, float] | None:
-    """Seconds per image [mean, low, high], per validation image, source, fit warm-up.
+@dataclass(frozen=True)
+class Rate:
+    """What this machine's records say of a model at a size, for one phase.
 
-    The newest :data:`KEEP` matching records: the median of their means, the lowest low
-    and the highest high. None when this machine has no record of the model.
+    Attributes:
+        per_image: seconds per training image [mean, low, high] (10th-90th percentiles).
+        per_val_image: seconds per validation image.
+        epoch_fixed: seconds an epoch costs beyond its steps and its validation.
+        warmup: a fit's tracing time, paid once per fit.
+        source: where the rate comes from, in words.
+    """
+
+    per_image: list[float]
+    per_val_image: float
+    epoch_fixed: float
+    warmup: float
+    source: str
+
+    def epoch(self, train_images: int, val_images: int, index: int = 0) -> float:
+        """One epoch's seconds at the mean (``index`` 0), quick (1) or slow (2) rate.
+
+        Validation and the fixed part scale with the step spread, as the steps do.
+        """
+        spread = self.per_image[index] / self.per_image[0]
+        beyond = val_images * self.per_val_image + self.epoch_fixed
+        return train_images * self.per_image[index] + beyond * spread
+
+
+def image_rate(config: dict, phase: str, records: Sequence[dict]) -> Rate | None:
+    """The rate of the newest :data:`KEEP` matching records, or None without one.
+
+    The median of their means, the lowest low and the highest high; a record of
+    another size is scaled by pixels (its fixed per-epoch cost is not).
     """
     found, source = _matching(config, phase, records)
     if not found:
@@ -282,11 +314,17 @@ def image_rate(
     high = max(r["seconds_per_image"][2] for r in found) * scale
     timed = [r["val_seconds_per_image"] for r in found if r.get("val_seconds_per_image")]
     val = statistics.median(timed) * scale if timed else mean * FORWARD_SHARE
+    fixed = [r["epoch_fixed_seconds"] for r in found if r.get("epoch_fixed_seconds") is not None]
     runs = f"{len(found)} record{'s' if len(found) > 1 else ''}"
     if all(r.get("origin") == "probe" for r in found):
         runs += PROBE_CAVEAT
-    warmup = statistics.median(r.get("warmup_seconds") or 0.0 for r in found)
-    return [mean, low, high], val, f"{source} ({runs})", warmup
+    return Rate(
+        per_image=[mean, low, high],
+        per_val_image=val,
+        epoch_fixed=statistics.median(fixed) if fixed else 0.0,
+        warmup=statistics.median(r.get("warmup_seconds") or 0.0 for r in found),
+        source=f"{source} ({runs})",
+    )
 
 
 @dataclass(frozen=True)
@@ -316,11 +354,12 @@ def prior_rate(config: dict[str, Any], phase: str, records: Sequence[dict]) -> P
     rate = image_rate(config, phase, records)
     if rate is None:
         return None
-    (mean, low, high), per_val, source, warmup = rate
     batch = int(config.get("batch_size") or 1)
     val_images = int(config.get("val_size") or 0)
-    step = StepStats(mean * batch, low * batch, high * batch, steps=0, warmup=warmup)
-    return PriorRate(step, per_val * val_images if val_images else None, source)
+    mean, low, high = (seconds * batch for seconds in rate.per_image)
+    step = StepStats(mean, low, high, steps=0, warmup=rate.warmup)
+    extra = val_images * rate.per_val_image + rate.epoch_fixed if val_images else None
+    return PriorRate(step, extra, rate.source)
 
 
 def estimate_run(config: dict[str, Any], records: Sequence[dict]) -> Estimate | None:
@@ -328,8 +367,9 @@ def estimate_run(config: dict[str, Any], records: Sequence[dict]) -> Estimate | 
 
     Every epoch counts (early stopping may end sooner): ``epochs`` at the training rate,
     then ``fine_tune_epochs`` at the fine-tuning rate (the training rate where none was
-    measured), plus each fit's measured warm-up. Loading the images, calibration and the
-    test pass are left out.
+    measured), each with its validation and its fixed cost (:meth:`Rate.epoch`), plus
+    each fit's measured warm-up. Loading the images, calibration and the test pass are
+    left out.
 
     Args:
         config: the run's configuration (model, image_size, options, batch_size,
@@ -344,20 +384,21 @@ def estimate_run(config: dict[str, Any], records: Sequence[dict]) -> Estimate | 
     if rate is None or not config.get("train_size"):  # the whole split: size not known here
         return None
     train, val = int(config["train_size"]), int(config.get("val_size") or 0)
-    mean, per_val, source = rate[0][0], rate[1], rate[2]
     tuned = image_rate(config, "fine-tuning", records) or rate
     epochs, extra = int(config.get("epochs") or 0), int(config.get("fine_tune_epochs") or 0)
 
     def total(index: int) -> float:
-        first = train * rate[0][index] + val * per_val * rate[0][index] / mean
-        second = train * tuned[0][index] + val * tuned[1] * tuned[0][index] / tuned[0][0]
-        warmups = rate[3] + (tuned[3] if extra else 0.0)
-        return epochs * first + extra * second + warmups
+        warmups = rate.warmup + (tuned.warmup if extra else 0.0)
+        return (
+            epochs * rate.epoch(train, val, index)
+            + extra * tuned.epoch(train, val, index)
+            + warmups
+        )
 
     return Estimate(
         seconds=total(0),
         low=total(1),
         high=total(2),
-        epoch_seconds=train * mean + val * per_val,
-        source=source,
+        epoch_seconds=rate.epoch(train, val),
+        source=rate.source,
     )

@@ -1,9 +1,10 @@
-"""A short speed probe: a few training steps on random pixels, recorded for the Train page.
+"""A short speed probe on random pixels, recorded for the Train page.
 
 Before a model has trained on this machine, the Train page has nothing to estimate a
 run's duration from; the probe builds the model as a run would (same precision, options,
-image size and batch size), times ``steps`` training steps after the warm-up and records
-the rate in ``throughput.json`` (:mod:`core.runs.throughput`), like a real run's fit does.
+image size and batch size) and times what an epoch is made of: ``steps`` training steps
+after the warm-up, a validation pass and a checkpoint. It records them in
+``throughput.json`` (:mod:`core.runs.throughput`), like a real run's fit does.
 
 Example::
 
@@ -16,17 +17,24 @@ import argparse
 import json
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from core.models import registry
-from core.runs import throughput
+from core.runs import checkpoint_files, throughput
 from core.runs.config import TrainConfig
+
+#: Batches of the timed validation pass (one more before it traces the test step).
+VAL_BATCHES = 3
 
 
 def probe(config: TrainConfig, steps: int = 20) -> throughput.StepStats:
-    """Time ``steps`` training steps (after :data:`~core.runs.throughput.WARMUP_STEPS`).
+    """Time training steps, a validation pass and a checkpoint; record them.
+
+    ``steps`` are timed after :data:`~core.runs.throughput.WARMUP_STEPS`.
 
     Args:
         config: the model, image size, batch size and options to time.
@@ -69,8 +77,38 @@ def probe(config: TrainConfig, steps: int = 20) -> throughput.StepStats:
     model.fit(data.take(total), epochs=1, verbose=0, shuffle=False, callbacks=[Timer()])
     stats = clock.stats()
     assert stats is not None  # steps >= 1 were timed after the warm-up
-    throughput.record(config.to_dict(), "training", stats, origin="probe")
+    model.evaluate(data.take(1), verbose=0)  # traces the test step, as a run's first epoch does
+    start = time.perf_counter()
+    model.evaluate(data.take(VAL_BATCHES), verbose=0)
+    per_val_image = (time.perf_counter() - start) / (VAL_BATCHES * batch)
+    throughput.record(
+        config.to_dict(),
+        "training",
+        stats,
+        per_val_image,
+        origin="probe",
+        epoch_fixed_seconds=_checkpoint_seconds(model),
+    )
     return stats
+
+
+def _checkpoint_seconds(model: Any) -> float:
+    """Seconds to save one epoch's checkpoint, as a run does.
+
+    The arrays a run's checkpoint holds (model, optimizer, and the best weights kept
+    for early stopping), written and synced to disk in the artifacts folder.
+    """
+    import numpy as np
+
+    start = time.perf_counter()
+    arrays = {f"model/{i}": np.array(v) for i, v in enumerate(model.variables)}
+    arrays |= {f"optimizer/{i}": np.array(v) for i, v in enumerate(model.optimizer.variables)}
+    arrays |= {f"best/{i}": np.array(v) for i, v in enumerate(model.weights)}
+    folder = throughput.records_path().parent
+    folder.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="probe-", dir=folder) as scratch:
+        checkpoint_files.write(Path(scratch), {"epoch": 1}, arrays)
+    return time.perf_counter() - start
 
 
 #: A probe that takes longer is stopped (a busy machine; the first run will measure).
