@@ -286,18 +286,40 @@ def _in_subprocess(kind: str, variant: dict) -> dict:
 # --- the run ------------------------------------------------------------------------
 
 
+#: The configuration before issue 24 (the ratios' baseline), per model.
+BEFORE = {"cnn": {"options": {"stem_stride": 1}}, "capsnet": {"options": {"stem_stride": 1}}}
+
+
+def todays_default(model: str) -> dict:
+    """The configuration a run gets today: the options' defaults, the default precision."""
+    from core import settings
+    from core.models import registry
+
+    spec = registry.get_spec(model)
+    precision = settings.training_precision(False, default=spec.default_precision)
+    return {"options": spec.defaults(), "precision": precision}
+
+
 def levers(model: str) -> list[tuple[str, dict]]:
-    """The configurations measured for ``model``: the default first, then one lever each."""
+    """The configurations measured for ``model``: the one before issue 24 first (the
+    baseline), today's default, then one lever each on the baseline."""
+    before = BEFORE.get(model, {})
+    today = todays_default(model)
+    shown = ", ".join(f"{k} {v}" for k, v in today["options"].items() if k == "stem_stride")
     found = [
-        ("default (float32, batch 32)", {}),
-        ("batch 64", {"batch": 64}),
-        ("threads intra 2 / inter 1", {"intra": 2, "inter": 1}),
-        ("XLA (jit_compile)", {"xla": True}),
-        ("mixed_bfloat16", {"precision": "mixed_bfloat16"}),
+        (
+            "before issue 24 (stem stride 1, float32, batch 32)"
+            if before
+            else "before issue 24 (float32, batch 32)",
+            before,
+        ),
+        (f"**today's default** ({', '.join(filter(None, [shown, today['precision']]))})", today),
+        ("batch 64", {**before, "batch": 64}),
+        ("threads intra 2 / inter 1", {**before, "intra": 2, "inter": 1}),
+        ("XLA (jit_compile)", {**before, "xla": True}),
+        ("mixed_bfloat16", {**before, "precision": "mixed_bfloat16"}),
     ]
-    if model in ("cnn", "capsnet"):
-        found.append(("stem stride 2", {"options": {"stem_stride": 2}}))
-    else:  # the thread and XLA levers lost on both smaller models; Xception's steps are long
+    if model not in BEFORE:  # the thread and XLA levers lost on both smaller models
         found = [item for item in found if not item[0].startswith(("threads", "XLA"))]
     return found
 
@@ -376,22 +398,24 @@ def main(argv: list[str] | None = None) -> None:
         f"bfloat16 matmul {peak.get('matmul_bfloat16', 0):.0f} GFLOP/s, 3x3 conv "
         f"(64 ch, 64x64, batch 32) {peak.get('conv3x3_float32', 0):.0f} GFLOP/s.",
         f"Throughput: median step time over {args.batches} steps after {WARMUP} warm-up "
-        f"steps, synthetic pixels in memory, {IMAGE_SIZE} px; ratio against the default "
-        "configuration of the same model in this run (the default is measured first and "
-        "again last, to show drift).",
+        f"steps, synthetic pixels in memory, {IMAGE_SIZE} px; ratio against the "
+        "configuration before issue 24 of the same model in this run (measured first and "
+        "again last, to show drift); today's default is the second row.",
         "",
         "| model | configuration | images/s | ratio | step p10-p90 s | first step s |",
         "|---|---|---|---|---|---|",
     ]
     for model in args.models:
         rows, base = [], None
-        for label, change in [*levers(model), ("default again (drift)", {})]:
+        measured, rates = levers(model), {}
+        for label, change in [*measured, ("before again (drift)", measured[0][1])]:
             variant = {"model": model, "batches": args.batches, **change}
             result = _in_subprocess("throughput", variant)
             if "error" in result:
                 rows.append(f"| {model} | {label} | failed: {result['error'][:80]} | | | |")
                 continue
             base = base or result["images_per_s"]
+            rates[label] = result["images_per_s"]
             rows.append(
                 f"| {model} | {label} | {result['images_per_s']:.1f} | "
                 f"{result['images_per_s'] / base:.2f}x | {result['p10_s']:.2f}-"
@@ -399,9 +423,13 @@ def main(argv: list[str] | None = None) -> None:
             )
             print(rows[-1], flush=True)
         profile = ""
-        if not args.no_profile:
+        if not args.no_profile:  # today's network, and its float32 rate against the float32 peak
             result = _in_subprocess("profile", {"model": model})
-            profile = _profile_table(model, result, base, peak.get("matmul_float32", 1))
+            (today_label, today), (before_label, _) = measured[1], measured[0]
+            float32_label = today_label if today["precision"] == "float32" else before_label
+            same_network = float32_label == today_label or model not in BEFORE
+            train_ips = rates.get(float32_label) if same_network else None
+            profile = _profile_table(model, result, train_ips, peak.get("matmul_float32", 1))
         title = f"## Training speed: {model} (`bench.speed_bench --models {model}`)"
         markdown = "\n".join([title, "", *lines, *rows, "", profile])
         print(markdown, flush=True)
