@@ -305,7 +305,8 @@ def levers(model: str) -> list[tuple[str, dict]]:
     baseline), today's default, then one lever each on the baseline."""
     before = BEFORE.get(model, {})
     today = todays_default(model)
-    shown = ", ".join(f"{k} {v}" for k, v in today["options"].items() if k == "stem_stride")
+    stride = today["options"].get("stem_stride")
+    shown = ", ".join(filter(None, [stride and f"stem_stride {stride}", today["precision"]]))
     found = [
         (
             "before issue 24 (stem stride 1, float32, batch 32)"
@@ -313,7 +314,7 @@ def levers(model: str) -> list[tuple[str, dict]]:
             else "before issue 24 (float32, batch 32)",
             before,
         ),
-        (f"**today's default** ({', '.join(filter(None, [shown, today['precision']]))})", today),
+        (f"**today's default** ({shown})", today),
         ("batch 64", {**before, "batch": 64}),
         ("threads intra 2 / inter 1", {**before, "intra": 2, "inter": 1}),
         ("XLA (jit_compile)", {**before, "xla": True}),
@@ -425,10 +426,13 @@ def main(argv: list[str] | None = None) -> None:
         profile = ""
         if not args.no_profile:  # today's network, and its float32 rate against the float32 peak
             result = _in_subprocess("profile", {"model": model})
-            (today_label, today), (before_label, _) = measured[1], measured[0]
-            float32_label = today_label if today["precision"] == "float32" else before_label
-            same_network = float32_label == today_label or model not in BEFORE
-            train_ips = rates.get(float32_label) if same_network else None
+            (before_label, _), (today_label, today) = measured[0], measured[1]
+            if today["precision"] == "float32":
+                train_ips = rates.get(today_label)
+            elif model not in BEFORE:  # the same network as before, in float32
+                train_ips = rates.get(before_label)
+            else:
+                train_ips = None
             profile = _profile_table(model, result, train_ips, peak.get("matmul_float32", 1))
         title = f"## Training speed: {model} (`bench.speed_bench --models {model}`)"
         markdown = "\n".join([title, "", *lines, *rows, "", profile])

@@ -173,6 +173,11 @@ def cpu_has_bfloat16(cpuinfo: str | None = None) -> bool:
     return bool(flags & {"avx512_bf16", "amx_bf16"})
 
 
+def asked_precision(default: str = "float32") -> str:
+    """What was asked for: ``DEEPFAKE_PRECISION`` when set, else the model's ``default``."""
+    return os.environ.get(PRECISION_ENV, "").strip() or default
+
+
 def training_precision(has_gpu: bool, cpuinfo: str | None = None, default: str = "float32") -> str:
     """The Keras dtype policy to train in: ``DEEPFAKE_PRECISION``, else the model's default.
 
@@ -187,7 +192,7 @@ def training_precision(has_gpu: bool, cpuinfo: str | None = None, default: str =
     Raises:
         ValueError: the variable names an unknown precision.
     """
-    chosen = os.environ.get(PRECISION_ENV, "").strip() or default
+    chosen = asked_precision(default)
     if chosen != "auto":
         if chosen not in PRECISIONS:
             raise ValueError(

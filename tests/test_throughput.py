@@ -127,12 +127,18 @@ def test_the_live_panel_shows_the_range_and_time_per_epoch():
     assert "after the first batches" in eta_text({"eta_s": None})
 
 
-def test_progress_eta_counts_each_epochs_measured_time_beyond_its_steps(monkeypatch):
-    """Validation, checkpoint and callbacks cost time once per epoch: the ETA adds it."""
-    folder = run_folders.new_run_dir("cnn")
+def fake_clock(monkeypatch) -> SimpleNamespace:
+    """The progress module's clock, set by hand: ``now.t`` is both its time and counter."""
     now = SimpleNamespace(t=0.0)
     fake_time = SimpleNamespace(time=lambda: now.t, perf_counter=lambda: now.t)
     monkeypatch.setattr(progress_module, "time", fake_time)
+    return now
+
+
+def test_progress_eta_counts_each_epochs_measured_time_beyond_its_steps(monkeypatch):
+    """Validation, checkpoint and callbacks cost time once per epoch: the ETA adds it."""
+    folder = run_folders.new_run_dir("cnn")
+    now = fake_clock(monkeypatch)
     progress = Progress(folder, {"started": 0.0, "batches": 2, "val_batches": 1})
     progress.start_phase("training", 0, 3)
 
@@ -157,9 +163,7 @@ def test_before_its_steps_are_timed_the_eta_comes_from_earlier_runs(monkeypatch)
     # An earlier run here: 1 s per step of 10 images, 0.05 s per validation image, 6 s tracing.
     throughput.record(config, "training", StepStats(1.0, 0.5, 2.0, 20, 6.0), 0.05)
     folder = run_folders.new_run_dir("cnn")
-    now = SimpleNamespace(t=0.0)
-    fake_time = SimpleNamespace(time=lambda: now.t, perf_counter=lambda: now.t)
-    monkeypatch.setattr(progress_module, "time", fake_time)
+    now = fake_clock(monkeypatch)
     status = {"started": 0.0, "batches": 10, "val_batches": 2, "val_images": 20}
     progress = Progress(folder, status)
     progress.start_phase("training", 0, 2, config)
@@ -220,9 +224,7 @@ def test_an_epochs_fixed_cost_does_not_grow_with_the_validation_set(tmp_path):
 
 def test_a_finished_fit_records_its_validation_apart_from_the_epochs_fixed_cost(monkeypatch):
     folder = run_folders.new_run_dir("cnn")
-    now = SimpleNamespace(t=0.0)
-    fake_time = SimpleNamespace(time=lambda: now.t, perf_counter=lambda: now.t)
-    monkeypatch.setattr(progress_module, "time", fake_time)
+    now = fake_clock(monkeypatch)
     status = {"started": 0.0, "batches": 2, "val_batches": 2, "val_images": 20}
     progress = Progress(folder, status)
     progress.start_phase("training", 0, 2)

@@ -60,6 +60,18 @@ def _named(prefix: str, values: list[Any]) -> dict[str, np.ndarray]:
     return {f"{prefix}/{i}": np.array(value) for i, value in enumerate(values)}
 
 
+def epoch_arrays(
+    model: Any, best_weights: list[Any] | None, snapshot: list[Any] | None = None
+) -> dict[str, np.ndarray]:
+    """The arrays an epoch's checkpoint holds, named for :func:`_group`.
+
+    The model's and the optimizer's variables, early stopping's best weights and, while
+    fine-tuning, the phase-1 snapshot.
+    """
+    arrays = _named("model", model.variables) | _named("optimizer", model.optimizer.variables)
+    return arrays | _named("best", best_weights or []) | _named("snapshot", snapshot or [])
+
+
 def _group(arrays: dict[str, np.ndarray], prefix: str) -> list[np.ndarray]:
     count = sum(1 for name in arrays if name.startswith(f"{prefix}/"))
     return [arrays[f"{prefix}/{i}"] for i in range(count)]
@@ -220,9 +232,7 @@ class Checkpointer(keras.callbacks.Callback):
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         """Keras hook, after Progress and EarlyStopping: save the checkpoint."""
         model, stopper, progress = self.setup.model, self._stopper, self.progress
-        arrays = _named("model", model.variables) | _named("optimizer", model.optimizer.variables)
-        arrays |= _named("best", stopper.best_weights or [])
-        arrays |= _named("snapshot", self.snapshot or [])
+        arrays = epoch_arrays(model, stopper.best_weights, self.snapshot)
         state = {
             "phase": self._phase,
             "epoch": epoch + 1,

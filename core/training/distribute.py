@@ -264,8 +264,7 @@ def training_precision(has_gpu: bool, default: str = "float32") -> str:
     An explicit ``float32`` or ``mixed_bfloat16`` is the same on every worker.
     """
     chosen = settings.training_precision(has_gpu, default=default)
-    asked = os.environ.get(settings.PRECISION_ENV, "").strip() or default
-    if cluster_from_env() is not None and asked == "auto":
+    if cluster_from_env() is not None and settings.asked_precision(default) == "auto":
         logger.info("%s=auto trains in float32 on several machines", settings.PRECISION_ENV)
         return "float32"
     return chosen

@@ -98,12 +98,10 @@ def _checkpoint_seconds(model: Any) -> float:
     The arrays a run's checkpoint holds (model, optimizer, and the best weights kept
     for early stopping), written and synced to disk in the artifacts folder.
     """
-    import numpy as np
+    from core.training.checkpoint import epoch_arrays
 
     start = time.perf_counter()
-    arrays = {f"model/{i}": np.array(v) for i, v in enumerate(model.variables)}
-    arrays |= {f"optimizer/{i}": np.array(v) for i, v in enumerate(model.optimizer.variables)}
-    arrays |= {f"best/{i}": np.array(v) for i, v in enumerate(model.weights)}
+    arrays = epoch_arrays(model, model.weights)
     folder = throughput.records_path().parent
     folder.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="probe-", dir=folder) as scratch:
