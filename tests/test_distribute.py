@@ -98,6 +98,7 @@ def test_only_the_chief_gets_the_run_folder(monkeypatch, artifacts, tmp_path):
 
 def test_auto_precision_is_float32_across_machines(monkeypatch):
     monkeypatch.setattr(settings, "cpu_has_bfloat16", lambda cpuinfo=None: True)
+    monkeypatch.setenv("TF_ENABLE_ONEDNN_OPTS", "1")  # off, bfloat16 would be emulated: float32
     monkeypatch.setenv(settings.PRECISION_ENV, "auto")
     assert distribute.training_precision(has_gpu=False) == "mixed_bfloat16"
     monkeypatch.setenv(distribute.TF_CONFIG_ENV, tf_config(2))

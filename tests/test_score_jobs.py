@@ -93,13 +93,15 @@ def test_a_vanished_job_process_is_marked_interrupted(two_runs):
     assert job.state == "interrupted" and "stopped unexpectedly" in job.status["error"]
 
 
-def test_the_compare_job_panel_redraws_only_while_a_job_is_active(two_runs):
+def test_the_compare_job_panel_redraws_only_while_a_job_is_active(artifacts, tmp_path):
     """Each redraw drops the files no element holds, a pressed download's among them."""
     from ui import compare_jobs
 
-    folders, test_set = two_runs
-    assert compare_jobs.poll_interval(scoring_queue.refresh()) is None
-    job_dir = scoring_queue.submit("cross", folders, test_set, start_worker=False)
-    assert compare_jobs.poll_interval(scoring_queue.refresh()) == compare_jobs.POLL_S
+    dataset = make_tree(artifacts / "data" / "Dataset", {"Test": (4, 4)})
+    test_set = testsets.dataset_test_set(dataset, 6, 0)
+    assert compare_jobs.poll_interval([]) is None
+    # Read the job, not refresh(): that would start a worker for the queued job.
+    job_dir = scoring_queue.submit("cross", [tmp_path / "a_run"], test_set, start_worker=False)
+    assert compare_jobs.poll_interval([scoring_queue.load_job(job_dir)]) == compare_jobs.POLL_S
     scoring_queue.cancel(job_dir)
-    assert compare_jobs.poll_interval(scoring_queue.refresh()) is None
+    assert compare_jobs.poll_interval([scoring_queue.load_job(job_dir)]) is None
