@@ -127,6 +127,10 @@ def known_cnn(image_size: int = 48):
     return model
 
 
+#: The artifacts folder of :func:`trained_run`'s training, under the session's temp folder.
+TRAINED_RUN_ARTIFACTS = "trained_run_artifacts"
+
+
 @pytest.fixture(scope="session")
 def trained_run(tmp_path_factory, ffhq) -> Path:
     """A CNN run folder whose model behaves as :func:`known_cnn` says, on any CPU.
@@ -153,7 +157,12 @@ def trained_run(tmp_path_factory, ffhq) -> Path:
         seed=0,
     )
     folder = tmp_path_factory.mktemp("trained_run") / "cnn_20250101-000000"
-    result = train(config, run_dir=folder)
+    # A session fixture runs before each test's artifacts folder is set: without its own,
+    # the run's decoded store and speed record landed in the repository's artifacts/.
+    with pytest.MonkeyPatch.context() as patch:
+        own = tmp_path_factory.mktemp(TRAINED_RUN_ARTIFACTS)
+        patch.setenv(settings.ARTIFACTS_ENV, str(own))
+        result = train(config, run_dir=folder)
     assert result.state == "finished"
     known_cnn(48).save(result.run_dir / "model.keras")
     return result.run_dir

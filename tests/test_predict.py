@@ -182,3 +182,11 @@ def test_missing_and_corrupt_model_reported(trained_run, tmp_path, test_images):
     process = run_cli("--run", missing, test_images[0])
     assert process.returncode == 2
     assert "has no model.keras" in process.stderr
+
+
+def test_the_session_run_trains_in_its_own_artifacts_folder(trained_run, tmp_path_factory):
+    """Not in the repository's artifacts/, where the app would take its speed for the user's."""
+    from tests.conftest import TRAINED_RUN_ARTIFACTS
+
+    base = tmp_path_factory.getbasetemp()
+    assert list(base.glob(f"{TRAINED_RUN_ARTIFACTS}*/throughput.json"))
