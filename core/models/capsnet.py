@@ -28,7 +28,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from core.models.cnn import STEM_STRIDE
+from core.models.options import FUSED_BATCH_NORM, STEM_STRIDE
 from core.models.registry import ModelSpec, Option, register
 
 if TYPE_CHECKING:
@@ -55,6 +55,7 @@ def make_model(
     routing_iterations: int = 2,
     widths: tuple[int, ...] = (128, 256, 384),
     stem_stride: int = 2,
+    fused_batch_norm: bool = False,
     **_: Any,
 ) -> keras.Model:
     """Build the capsule network.
@@ -72,6 +73,7 @@ def make_model(
         stem_stride: 2 strides the stem's second convolution: a quarter of the pixels
             in every block after it (the default since it was measured as fast and no
             less accurate, docs/BENCHMARKS.md); 1 is the network before that.
+        fused_batch_norm: batch norm in TensorFlow's fused kernel (the same arithmetic).
 
     Returns:
         An uncompiled model: raw 0-255 RGB (image_size, image_size, 3) -> one logit of P(Real).
@@ -83,7 +85,7 @@ def make_model(
 
     inputs = keras.Input((image_size, image_size, 3), name="image")
     x = preprocess(inputs, augment, seed, high_pass)
-    x = separable_backbone(x, widths, stem_stride)
+    x = separable_backbone(x, widths, stem_stride, fused_batch_norm)
     capsules = []
     for i in range(n_primary):
         branch = _conv(x, 32, f"primary{i}")
@@ -125,6 +127,7 @@ SPEC = register(
                 2, "Dynamic-routing iterations.", 1, 10, label="Routing iterations"
             ),
             "stem_stride": STEM_STRIDE,
+            "fused_batch_norm": FUSED_BATCH_NORM,
             "widths": Option(
                 (128, 256, 384),
                 "Filters of each residual block of the shared feature extractor.",

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from core.models.options import FUSED_BATCH_NORM, STEM_STRIDE
 from core.models.registry import ModelSpec, Option, register
 
 if TYPE_CHECKING:
@@ -33,6 +34,7 @@ def make_model(
     widths: tuple[int, ...] = (128, 256, 384),
     stem_stride: int = 2,
     dropout: float = 0.3,
+    fused_batch_norm: bool = False,
     **_: Any,
 ) -> keras.Model:
     """Build the CNN.
@@ -47,6 +49,7 @@ def make_model(
             in every block after it (the default since it was measured as fast and no
             less accurate, docs/BENCHMARKS.md); 1 is the network before that.
         dropout: dropout rate before the logit.
+        fused_batch_norm: batch norm in TensorFlow's fused kernel (the same arithmetic).
 
     Returns:
         An uncompiled model: raw 0-255 RGB (image_size, image_size, 3) -> one logit of P(Real).
@@ -57,24 +60,12 @@ def make_model(
 
     inputs = keras.Input((image_size, image_size, 3), name="image")
     x = preprocess(inputs, augment, seed, high_pass)
-    x = separable_backbone(x, widths, stem_stride)
+    x = separable_backbone(x, widths, stem_stride, fused_batch_norm)
     x = StatsPooling(name="stats_pool")(x)
     x = keras.layers.Dropout(dropout, name="dropout")(x)
     outputs = keras.layers.Dense(1, dtype="float32", name="logit")(x)
     return keras.Model(inputs, outputs, name="cnn")
 
-
-#: The stem option the Capsule Network shares: it uses this CNN's feature extractor.
-#: 2 since paired seeds showed it no less accurate for both; runs saved before used 1.
-STEM_STRIDE = Option(
-    2,
-    "Stride of the stem's second convolution: 2 runs every later block on a quarter "
-    "of the pixels (several times faster); 1 keeps them at full resolution.",
-    minimum=1,
-    maximum=2,
-    label="Stem stride",
-    saved_default=1,
-)
 
 SPEC = register(
     ModelSpec(
@@ -89,6 +80,7 @@ SPEC = register(
                 label="Noise-residual (SRM) input channels",
             ),
             "stem_stride": STEM_STRIDE,
+            "fused_batch_norm": FUSED_BATCH_NORM,
             "widths": Option(
                 (128, 256, 384),
                 "Filters of each residual block (comma-separated; one block each).",

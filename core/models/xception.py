@@ -28,6 +28,7 @@ import urllib.request
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from core.models.options import FUSED_BATCH_NORM
 from core.models.registry import ModelSpec, Option, WeightsChoice, register
 
 if TYPE_CHECKING:
@@ -166,6 +167,7 @@ def make_model(
     seed: int | None = None,
     weights: str | None = None,
     dropout: float = 0.3,
+    fused_batch_norm: bool = False,
     **_: Any,
 ) -> keras.Model:
     """Build Xception with a one-logit head.
@@ -177,6 +179,8 @@ def make_model(
         weights: an ImageNet weights file (see :func:`resolve_weights`), or None to
             train the whole network from scratch.
         dropout: dropout rate before the logit.
+        fused_batch_norm: batch norm in TensorFlow's fused kernel (the same arithmetic;
+            Keras's Xception is cloned with its batch-norm layers swapped).
 
     Returns:
         An uncompiled model: raw 0-255 RGB (image_size, image_size, 3) -> one logit
@@ -184,13 +188,15 @@ def make_model(
     """
     import keras
 
-    from core.models.layers import StatsPooling, preprocess
+    from core.models.layers import StatsPooling, fuse_batch_norm, preprocess
 
     inputs = keras.Input((image_size, image_size, 3), name="image")
     x = preprocess(inputs, augment, seed, high_pass=False)
     base = keras.applications.Xception(
         include_top=False, weights=None, input_shape=(image_size, image_size, 3), name=BASE_NAME
     )
+    if fused_batch_norm:
+        base = fuse_batch_norm(base)
     if weights:
         base.load_weights(weights)
         base.trainable = False
@@ -282,6 +288,7 @@ SPEC = register(
             "dropout": Option(
                 0.3, "Dropout rate before the logit.", 0.0, 0.9, label="Dropout rate"
             ),
+            "fused_batch_norm": FUSED_BATCH_NORM,
         },
         min_image_size=71,
         default_image_size=128,
