@@ -224,3 +224,91 @@ def test_stem_stride_two_puts_every_block_on_a_quarter_of_the_pixels(name):
         model = registry.build(name, image_size=64, seed=1, stem_stride=stride)
         shapes[stride] = model.get_layer("block2_sepconv1").output.shape[1:3]
     assert tuple(shapes[1]) == (32, 32) and tuple(shapes[2]) == (16, 16)
+
+
+@pytest.mark.parametrize("policy", ["float32", "mixed_bfloat16"])
+def test_fused_batch_norm_computes_what_keras_batch_norm_computes(policy):
+    """Forward, gradients and moving statistics of the fused layer equal Keras's own."""
+    import tensorflow as tf
+
+    x = tf.random.stateless_normal((4, 6, 6, 5), seed=(1, 2)) * 3.0 + 1.0
+    stock = keras.layers.BatchNormalization(momentum=0.9, dtype=policy)
+    fused = layers.FusedBatchNormalization(momentum=0.9, dtype=policy)
+    for layer in (stock, fused):
+        layer.build(x.shape)
+        layer.gamma.assign(tf.linspace(0.5, 1.5, 5))
+        layer.beta.assign(tf.linspace(-1.0, 1.0, 5))
+    tolerance = 1e-5 if policy == "float32" else 3e-2
+
+    def step(layer):
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            y = layer(x, training=True)
+            loss = tf.reduce_sum(tf.cast(y, "float32") ** 3)
+        return [y, *tape.gradient(loss, [x, layer.gamma, layer.beta])]
+
+    for expected, got in zip(step(stock), step(fused), strict=True):
+        scale = float(tf.reduce_max(tf.abs(tf.cast(expected, "float32")))) or 1.0
+        np.testing.assert_allclose(
+            np.asarray(tf.cast(got, "float32")) / scale,
+            np.asarray(tf.cast(expected, "float32")) / scale,
+            atol=tolerance,
+        )
+    # Keras's moving variance is the biased batch variance; the kernel's is not.
+    np.testing.assert_allclose(fused.moving_mean, stock.moving_mean, rtol=1e-5)
+    np.testing.assert_allclose(fused.moving_variance, stock.moving_variance, rtol=1e-5)
+    np.testing.assert_allclose(
+        np.asarray(tf.cast(fused(x, training=False), "float32")),
+        np.asarray(tf.cast(stock(x, training=False), "float32")),
+        atol=tolerance * 10,
+    )
+
+
+def test_fused_batch_norm_falls_back_where_the_kernel_does_not_apply():
+    x = np.random.default_rng(0).normal(size=(8, 3)).astype("float32")
+    stock, fused = keras.layers.BatchNormalization(), layers.FusedBatchNormalization()
+    assert not fused._fusable(keras.ops.convert_to_tensor(x), None)
+    np.testing.assert_allclose(fused(x, training=True), stock(x, training=True), atol=1e-6)
+
+
+@pytest.mark.parametrize("name", list_models())
+def test_fused_batch_norm_option_builds_the_same_network(name):
+    """Same layer names and initial weights; only the batch-norm layers' class differs."""
+    size = _size(name)
+    keras.utils.set_random_seed(3)
+    stock = registry.build(name, image_size=size, seed=1, fused_batch_norm=False)
+    fused = registry.build(name, image_size=size, seed=1, fused_batch_norm=True)
+
+    def layer_kinds(model):
+        found = []
+        for layer in model.layers:
+            found += layer_kinds(layer) if isinstance(layer, keras.Model) else [type(layer)]
+        return found
+
+    swapped = {layers.FusedBatchNormalization: keras.layers.BatchNormalization}
+    kinds = layer_kinds(fused)
+    assert keras.layers.BatchNormalization not in kinds
+    assert layers.FusedBatchNormalization in kinds
+    assert [swapped.get(kind, kind) for kind in kinds] == layer_kinds(stock)
+    assert [w.shape for w in fused.weights] == [w.shape for w in stock.weights]
+    fused.set_weights(stock.get_weights())
+    pixels, _ = _batch(size)
+    np.testing.assert_allclose(
+        np.asarray(fused(pixels, training=False)),
+        np.asarray(stock(pixels, training=False)),
+        atol=1e-5,
+    )
+
+
+def test_fused_xception_starts_from_the_same_weights_and_loads_a_weights_file(tmp_path):
+    from core.models import xception
+
+    keras.utils.set_random_seed(5)
+    source = keras.applications.Xception(include_top=False, weights=None, input_shape=(71, 71, 3))
+    path = tmp_path / xception.WEIGHTS_FILE
+    write_legacy_weights(path, source)
+    model = xception.make_model(71, weights=str(path), fused_batch_norm=True)
+    base = model.get_layer(xception.BASE_NAME)
+    assert any(isinstance(layer, layers.FusedBatchNormalization) for layer in base.layers)
+    for loaded, expected in zip(base.get_weights(), source.get_weights(), strict=True):
+        np.testing.assert_array_equal(loaded, expected)

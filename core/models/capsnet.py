@@ -35,13 +35,14 @@ if TYPE_CHECKING:
     import keras
 
 
-def _conv(x: Any, filters: int, name: str) -> Any:
+def _conv(x: Any, filters: int, name: str, fused_batch_norm: bool = False) -> Any:
     import keras
 
     from core.models.layers import batch_norm
 
     x = keras.layers.Conv2D(filters, 3, padding="same", use_bias=False, name=f"{name}_conv")(x)
-    return keras.layers.Activation("relu", name=f"{name}_relu")(batch_norm(x, f"{name}_bn"))
+    x = batch_norm(x, f"{name}_bn", fused_batch_norm)
+    return keras.layers.Activation("relu", name=f"{name}_relu")(x)
 
 
 def make_model(
@@ -88,7 +89,7 @@ def make_model(
     x = separable_backbone(x, widths, stem_stride, fused_batch_norm)
     capsules = []
     for i in range(n_primary):
-        branch = _conv(x, 32, f"primary{i}")
+        branch = _conv(x, 32, f"primary{i}", fused_batch_norm)
         branch = StatsPooling(name=f"primary{i}_stats")(branch)
         branch = keras.layers.Dense(primary_dim, name=f"primary{i}_proj")(branch)
         capsules.append(keras.layers.Reshape((1, primary_dim), name=f"primary{i}_capsule")(branch))
