@@ -286,8 +286,17 @@ def _in_subprocess(kind: str, variant: dict) -> dict:
 # --- the run ------------------------------------------------------------------------
 
 
-#: The configuration before issue 24 (the ratios' baseline), per model.
-BEFORE = {"cnn": {"options": {"stem_stride": 1}}, "capsnet": {"options": {"stem_stride": 1}}}
+#: The configuration before issue 24 (the ratios' baseline), per model: Keras's own batch
+#: norm, and stem stride 1 for the two models that have a stem option.
+BEFORE = {
+    "cnn": {"options": {"stem_stride": 1, "fused_batch_norm": False}},
+    "capsnet": {"options": {"stem_stride": 1, "fused_batch_norm": False}},
+    "xception": {"options": {"fused_batch_norm": False}},
+}
+
+
+#: The row that times today's network in float32 when its default precision is another.
+FLOAT32_TODAY = "today's network in float32"
 
 
 def todays_default(model: str) -> dict:
@@ -306,12 +315,13 @@ def levers(model: str) -> list[tuple[str, dict]]:
     before = BEFORE.get(model, {})
     today = todays_default(model)
     stride = today["options"].get("stem_stride")
-    shown = ", ".join(filter(None, [stride and f"stem_stride {stride}", today["precision"]]))
+    fused = today["options"].get("fused_batch_norm") and "fused batch norm"
+    shown = ", ".join(filter(None, [stride and f"stem_stride {stride}", fused, today["precision"]]))
     found = [
         (
-            "before issue 24 (stem stride 1, float32, batch 32)"
-            if before
-            else "before issue 24 (float32, batch 32)",
+            "before issue 24 (stem stride 1, Keras batch norm, float32, batch 32)"
+            if stride
+            else "before issue 24 (Keras batch norm, float32, batch 32)",
             before,
         ),
         (f"**today's default** ({shown})", today),
@@ -319,9 +329,15 @@ def levers(model: str) -> list[tuple[str, dict]]:
         ("threads intra 2 / inter 1", {**before, "intra": 2, "inter": 1}),
         ("XLA (jit_compile)", {**before, "xla": True}),
         ("mixed_bfloat16", {**before, "precision": "mixed_bfloat16"}),
+        (
+            "fused batch norm",
+            {**before, "options": {**before["options"], "fused_batch_norm": True}},
+        ),
     ]
-    if model not in BEFORE:  # the thread and XLA levers lost on both smaller models
+    if model == "xception":  # the thread and XLA levers lost on both smaller models
         found = [item for item in found if not item[0].startswith(("threads", "XLA"))]
+    if today["precision"] != "float32":  # for the profile's share of the float32 peak
+        found.append((FLOAT32_TODAY, {**today, "precision": "float32"}))
     return found
 
 
@@ -426,13 +442,9 @@ def main(argv: list[str] | None = None) -> None:
         profile = ""
         if not args.no_profile:  # today's network, and its float32 rate against the float32 peak
             result = _in_subprocess("profile", {"model": model})
-            (before_label, _), (today_label, today) = measured[0], measured[1]
-            if today["precision"] == "float32":
-                train_ips = rates.get(today_label)
-            elif model not in BEFORE:  # the same network as before, in float32
-                train_ips = rates.get(before_label)
-            else:
-                train_ips = None
+            today_label, today = measured[1]
+            float32_label = today_label if today["precision"] == "float32" else FLOAT32_TODAY
+            train_ips = rates.get(float32_label)
             profile = _profile_table(model, result, train_ips, peak.get("matmul_float32", 1))
         title = f"## Training speed: {model} (`bench.speed_bench --models {model}`)"
         markdown = "\n".join([title, "", *lines, *rows, "", profile])
