@@ -240,7 +240,7 @@ def _train_one(config: TrainConfig, run_dir: Path | None, resume_dir: Path | Non
         f"{metrics['train_seconds']:.1f} s, {metrics['images_per_second']:.1f} images/s"
     )
     judged = learning.of_record(metrics)
-    print(f"{judged.label.capitalize()}: {judged.text}")
+    print(judged.text)  # its message starts with the verdict
     print(f"Run folder: {result.run_dir}")
     return 0, result
 
