@@ -72,7 +72,9 @@ def write_old_run(name: str, dataset, model: str = "cnn"):
         "params": 1,
     }
     run_folders.write_json(folder / "metrics.json", {**report, **extra})
-    built_then = {"stem_stride": 1} if model == "cnn" else {}  # the CNN's default before
+    # The defaults before they changed: the CNN's stem stride, Keras's own batch norm.
+    built_then = {"stem_stride": 1} if model == "cnn" else {}
+    built_then["fused_batch_norm"] = False
     registry.build(model, image_size=config["image_size"], seed=0, **built_then).save(
         folder / "model.keras"
     )
@@ -84,8 +86,9 @@ def test_an_old_run_folder_loads_compares_rescores_classifies_and_explains(tiny_
     write_old_run("xception_20250101-000001", tiny_dataset, "xception")
 
     config = TrainConfig.from_dict(run_folders.read_json(folder / "config.json"))
-    # What it was built with: today's defaults, but the stem stride from before it changed.
-    assert config.options == {**registry.get_spec("cnn").defaults(), "stem_stride": 1}
+    # What it was built with: today's defaults, but those from before they changed.
+    before = {"stem_stride": 1, "fused_batch_norm": False}
+    assert config.options == {**registry.get_spec("cnn").defaults(), **before}
     rebuilt = registry.build("cnn", image_size=32, seed=0, **config.options)
     saved = scoring.load_model(folder)
     assert [layer.output.shape for layer in rebuilt.layers] == [

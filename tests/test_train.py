@@ -384,7 +384,8 @@ def test_model_options_are_recorded_and_used(tiny_dataset):
     config = _config(tiny_dataset, epochs=1).replace(options={"widths": [16, 24], "dropout": 0.1})
     result = train(config)
     saved = _read(result.run_dir, "config.json")
-    expected = {"high_pass": True, "stem_stride": 2, "widths": [16, 24], "dropout": 0.1}
+    expected = {"high_pass": True, "stem_stride": 2, "fused_batch_norm": True}
+    expected |= {"widths": [16, 24], "dropout": 0.1}
     assert saved["options"] == expected
     assert TrainConfig.from_dict(saved) == config
     model = keras.saving.load_model(result.run_dir / "model.keras")

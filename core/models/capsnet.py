@@ -56,7 +56,7 @@ def make_model(
     routing_iterations: int = 2,
     widths: tuple[int, ...] = (128, 256, 384),
     stem_stride: int = 2,
-    fused_batch_norm: bool = False,
+    fused_batch_norm: bool = True,
     **_: Any,
 ) -> keras.Model:
     """Build the capsule network.

@@ -34,7 +34,7 @@ def make_model(
     widths: tuple[int, ...] = (128, 256, 384),
     stem_stride: int = 2,
     dropout: float = 0.3,
-    fused_batch_norm: bool = False,
+    fused_batch_norm: bool = True,
     **_: Any,
 ) -> keras.Model:
     """Build the CNN.

@@ -17,10 +17,12 @@ STEM_STRIDE = Option(
     saved_default=1,
 )
 
-#: Batch normalization in TensorFlow's fused kernel (core.models.layers).
+#: Batch normalization in TensorFlow's fused kernel (core.models.layers). On since paired
+#: seeds showed it no less accurate (docs/BENCHMARKS.md); runs saved before used Keras's.
 FUSED_BATCH_NORM = Option(
-    False,
+    True,
     "Compute batch normalization with TensorFlow's fused kernel: the same arithmetic "
     "as Keras's own layer in one pass, faster to train on a CPU. Off: Keras's layer.",
     label="Fused batch normalization",
+    saved_default=False,
 )

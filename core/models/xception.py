@@ -167,7 +167,7 @@ def make_model(
     seed: int | None = None,
     weights: str | None = None,
     dropout: float = 0.3,
-    fused_batch_norm: bool = False,
+    fused_batch_norm: bool = True,
     **_: Any,
 ) -> keras.Model:
     """Build Xception with a one-logit head.
