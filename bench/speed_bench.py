@@ -8,10 +8,11 @@ feeds the same tensors; the input pipeline is timed on its own):
 - the peak: a float32 (and bfloat16) 2048x2048 matmul and a 3x3 convolution, GFLOP/s;
 - a profile per model at the defaults (128 px, batch 32): forward and forward+backward
   time of each block (layers timed one by one, summed by name prefix), the optimizer
-  update, the input pipeline, and the forward GFLOPs (TensorFlow's profiler);
-- throughput per model and lever (batch size, thread settings, XLA, bfloat16, the
-  CNN stem stride): images/s from the median time of a training step after warm-up,
-  as a ratio against the default configuration measured in the same run.
+  update, the input pipeline, and the forward GFLOPs (TensorFlow's profiler); then a
+  training step's time by op type (a profiler trace), before issue 24 and today;
+- throughput per model and lever (batch size, thread settings, XLA, bfloat16, fused
+  batch norm, the CNN stem stride): images/s from the median time of a training step after warm-up,
+  as a ratio against the configuration before issue 24 measured in the same run.
 
 Run: ``nice -n 10 python -m bench.speed_bench [--models cnn capsnet xception] [--batches 40]``.
 """
@@ -270,7 +271,48 @@ def _xla_ops(_: dict) -> dict:
     return out
 
 
-WORKERS = {"peak": _peak, "throughput": _throughput, "profile": _profile, "xla_ops": _xla_ops}
+def _op_times(variant: dict) -> dict:
+    """Milliseconds per training step spent in each TensorFlow op type (profiler trace).
+
+    Where a block table cannot see it: Keras 3 composes batch norm from a dozen
+    element-wise ops (Mul, Sum, Mean, Sub, SquaredDifference, Cast, ...) forward and
+    as many backward, and this table shows them as what they cost.
+    """
+    import collections
+    import tempfile
+
+    tf = _setup(variant)
+    model = _build(variant)
+    pixels, labels = next(iter(_data(tf, variant.get("batch", BATCH), 1)))
+    for _ in range(WARMUP):
+        model.train_on_batch(pixels, labels)
+    steps = 3
+    with tempfile.TemporaryDirectory() as logdir:
+        tf.profiler.experimental.start(logdir)
+        for _ in range(steps):
+            model.train_on_batch(pixels, labels)
+        tf.profiler.experimental.stop()
+        from tensorflow.tsl.profiler.protobuf import xplane_pb2
+
+        (trace,) = Path(logdir).rglob("*.xplane.pb")
+        space = xplane_pb2.XSpace.FromString(trace.read_bytes())
+    totals: collections.Counter = collections.Counter()
+    for plane in space.planes:
+        for line in (line for line in plane.lines if line.name.startswith("tf_Compute")):
+            for event in line.events:
+                name = plane.event_metadata[event.metadata_id].name  # "scope/name:OpType"
+                if ":" in name and "::" not in name:
+                    totals[name.rsplit(":", 1)[1]] += event.duration_ps / 1e9 / steps
+    return {"ops_ms": dict(totals)}
+
+
+WORKERS = {
+    "peak": _peak,
+    "throughput": _throughput,
+    "profile": _profile,
+    "xla_ops": _xla_ops,
+    "ops": _op_times,
+}
 
 
 def _in_subprocess(kind: str, variant: dict) -> dict:
@@ -364,6 +406,28 @@ def _profile_table(model: str, result: dict, train_ips: float | None, peak: floa
     return "\n".join(rows) + "\n"
 
 
+def _ops_table(model: str, before: dict, today: dict, shown: int = 14) -> str:
+    """Op types by time per training step, before issue 24 and today (ms, share)."""
+    if "error" in before or "error" in today:
+        return f"{model}: op profile failed: {before.get('error') or today.get('error')}\n"
+    old, new = before["ops_ms"], today["ops_ms"]
+    total_old, total_new = sum(old.values()) or 1.0, sum(new.values()) or 1.0
+    kinds = sorted(set(old) | set(new), key=lambda k: -max(old.get(k, 0), new.get(k, 0)))
+    rows = [
+        f"Op types by time per training step ({model}, batch {BATCH}, {IMAGE_SIZE} px; "
+        "TensorFlow's profiler, the mean of 3 steps; `_MklNative*` are oneDNN's kernels):",
+        "",
+        "| op type | before issue 24 ms | share | today's default ms | share |",
+        "|---|---|---|---|---|",
+    ]
+    for kind in kinds[:shown]:
+        a, b = old.get(kind, 0.0), new.get(kind, 0.0)
+        share_a, share_b = 100 * a / total_old, 100 * b / total_new
+        rows.append(f"| {kind} | {a:.0f} | {share_a:.0f}% | {b:.0f} | {share_b:.0f}% |")
+    rows.append(f"| all ops | {total_old:.0f} | 100% | {total_new:.0f} | 100% |")
+    return "\n".join(rows) + "\n"
+
+
 def _record_xla_ops() -> None:
     result = _in_subprocess("xla_ops", {})
     if "error" in result:
@@ -446,6 +510,8 @@ def main(argv: list[str] | None = None) -> None:
             float32_label = today_label if today["precision"] == "float32" else FLOAT32_TODAY
             train_ips = rates.get(float32_label)
             profile = _profile_table(model, result, train_ips, peak.get("matmul_float32", 1))
+            ops = [_in_subprocess("ops", {"model": model, **measured[i][1]}) for i in (0, 1)]
+            profile += "\n" + _ops_table(model, *ops)
         title = f"## Training speed: {model} (`bench.speed_bench --models {model}`)"
         markdown = "\n".join([title, "", *lines, *rows, "", profile])
         print(markdown, flush=True)
