@@ -108,7 +108,7 @@ def known_cnn(image_size: int = 48):
     model = registry.build("cnn", image_size=image_size, augment=False)
     for layer in model.layers:
         kind = type(layer).__name__
-        if kind == "BatchNormalization":
+        if kind in ("BatchNormalization", "FusedBatchNormalization"):
             gamma, beta, mean, variance = layer.get_weights()
             exact = np.full_like(variance, 1.0 - layer.epsilon)  # sqrt(var + eps) == 1
             layer.set_weights([np.ones_like(gamma), beta * 0, mean * 0, exact])

@@ -151,6 +151,7 @@ def test_a_worker_that_died_reads_as_failed():
     assert status.message.startswith("The download process stopped unexpectedly")
 
 
+@pytest.mark.slow
 def test_home_section_download_progress_and_failure(fake_kaggle):
     fake_kaggle("slow")
     home = AppTest.from_file(APP, default_timeout=60)

@@ -164,6 +164,7 @@ def test_cancel_running_run_stops_it(fake_trainer):
     wait_until(idle, 10, "the worker to exit")
 
 
+@pytest.mark.slow
 def test_run_ignoring_cancel_is_terminated_after_grace(fake_trainer, monkeypatch):
     monkeypatch.setenv(lane.GRACE_ENV, "1")
     (folder,) = queue([CONFIG], ["hang"])

@@ -82,6 +82,7 @@ def test_predict_p_real_matches_batch_and_single(model, test_images):
     np.testing.assert_allclose(many[::30], batch, atol=1e-5)
 
 
+@pytest.mark.slow
 def test_cli_agrees_with_function_and_survives_a_bad_file(trained_run, test_images, tmp_path):
     bad = tmp_path / "not_a_photo.jpg"
     bad.write_text("not an image")

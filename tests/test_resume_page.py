@@ -39,6 +39,7 @@ def interrupted_run(epochs_done: int) -> Path:
     return folder
 
 
+@pytest.mark.slow
 def test_resume_button_queues_the_run_and_the_worker_takes_it(dataset, fake_trainer):  # noqa: F811
     fresh = interrupted_run(0)
     killed = interrupted_run(2)

@@ -34,6 +34,7 @@ def wait_final(job_dir: Path, timeout: float = 180.0) -> scoring_queue.Job:
     raise AssertionError(f"{job_dir.name} still {scoring_queue.load_job(job_dir).state}")
 
 
+@pytest.mark.slow
 def test_rescore_job_runs_in_the_background_and_stores_results(two_runs):
     folders, test_set = two_runs
     job_dir = scoring_queue.submit("rescore", folders, test_set)
