@@ -264,6 +264,41 @@ def test_fused_batch_norm_computes_what_keras_batch_norm_computes(policy):
     )
 
 
+def test_fused_batch_norm_pads_bfloat16_channels_and_computes_the_same():
+    """oneDNN's bfloat16 kernels are slow off multiples of 16 channels: padded, same result."""
+    import tensorflow as tf
+
+    assert layers.FusedBatchNormalization(dtype="mixed_bfloat16")._channel_padding(728) == 8
+    assert layers.FusedBatchNormalization(dtype="mixed_bfloat16")._channel_padding(1024) == 0
+    assert layers.FusedBatchNormalization(dtype="float32")._channel_padding(728) == 0
+
+    x = tf.random.stateless_normal((4, 6, 6, 20), seed=(3, 4)) * 2.0 + 0.5
+    padded = layers.FusedBatchNormalization(momentum=0.9, dtype="mixed_bfloat16")
+    unpadded = layers.FusedBatchNormalization(momentum=0.9, dtype="mixed_bfloat16")
+    unpadded.bfloat16_channel_multiple = 1
+    for layer in (padded, unpadded):
+        layer.build(x.shape)
+        layer.gamma.assign(tf.linspace(0.5, 1.5, 20))
+        layer.beta.assign(tf.linspace(-1.0, 1.0, 20))
+
+    def step(layer):
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            y = layer(x, training=True)
+            loss = tf.reduce_sum(tf.cast(y, "float32") ** 3)
+        grads = tape.gradient(loss, [x, layer.gamma, layer.beta])
+        return [y, *grads, layer.moving_mean, layer.moving_variance, layer(x, training=False)]
+
+    for expected, got in zip(step(unpadded), step(padded), strict=True):
+        assert got.shape == expected.shape
+        scale = float(tf.reduce_max(tf.abs(tf.cast(expected, "float32")))) or 1.0
+        np.testing.assert_allclose(
+            np.asarray(tf.cast(got, "float32")) / scale,
+            np.asarray(tf.cast(expected, "float32")) / scale,
+            atol=1e-2,
+        )
+
+
 def test_fused_batch_norm_falls_back_where_the_kernel_does_not_apply():
     x = np.random.default_rng(0).normal(size=(8, 3)).astype("float32")
     stock, fused = keras.layers.BatchNormalization(), layers.FusedBatchNormalization()
