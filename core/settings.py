@@ -18,6 +18,7 @@ It also holds what a server shared with others may do (see :class:`Access`):
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -178,7 +179,12 @@ def asked_precision(default: str = "float32") -> str:
     return os.environ.get(PRECISION_ENV, "").strip() or default
 
 
-def training_precision(has_gpu: bool, cpuinfo: str | None = None, default: str = "float32") -> str:
+def training_precision(
+    has_gpu: bool,
+    cpuinfo: str | None = None,
+    default: str = "float32",
+    bfloat16_is_faster: Callable[[], bool] | None = None,
+) -> str:
     """The Keras dtype policy to train in: ``DEEPFAKE_PRECISION``, else the model's default.
 
     ``mixed_bfloat16`` is opt-in for the CNN and the Capsule Network: on a CPU with
@@ -187,7 +193,9 @@ def training_precision(has_gpu: bool, cpuinfo: str | None = None, default: str =
     AUC over 3 paired seeds held within the seeds' standard error, so Xception's
     ``default`` is ``auto`` (docs/BENCHMARKS.md, "Training speed").
     ``auto`` picks bfloat16 only where it is native: no GPU, oneDNN not switched off
-    and the CPU's AVX512-BF16 or AMX-BF16 flag. Saved models are float32 either way.
+    and the CPU's AVX512-BF16 or AMX-BF16 flag; and where ``bfloat16_is_faster`` is
+    given, only when it answers True (:func:`core.training.precision.bfloat16_is_faster`
+    times it: the flag alone is not enough). Saved models are float32 either way.
 
     Raises:
         ValueError: the variable names an unknown precision.
@@ -202,4 +210,5 @@ def training_precision(has_gpu: bool, cpuinfo: str | None = None, default: str =
     # Without oneDNN, TensorFlow emulates bfloat16 on the CPU: many times slower.
     onednn_off = os.environ.get("TF_ENABLE_ONEDNN_OPTS") == "0"
     native = not has_gpu and not onednn_off and cpu_has_bfloat16(cpuinfo)
-    return "mixed_bfloat16" if native else "float32"
+    faster = native and (bfloat16_is_faster is None or bfloat16_is_faster())
+    return "mixed_bfloat16" if faster else "float32"

@@ -17,7 +17,7 @@ from conftest import make_tree
 
 from core import settings
 from core.runs import run_folders
-from core.training import distribute
+from core.training import distribute, precision
 
 
 def tf_config(workers: int, task_type: str = "worker", index: int = 0, chief: bool = False) -> str:
@@ -98,6 +98,7 @@ def test_only_the_chief_gets_the_run_folder(monkeypatch, artifacts, tmp_path):
 
 def test_auto_precision_is_float32_across_machines(monkeypatch):
     monkeypatch.setattr(settings, "cpu_has_bfloat16", lambda cpuinfo=None: True)
+    monkeypatch.setattr(precision, "bfloat16_is_faster", lambda: True)  # as timed on this CPU
     monkeypatch.setenv("TF_ENABLE_ONEDNN_OPTS", "1")  # off, bfloat16 would be emulated: float32
     monkeypatch.setenv(settings.PRECISION_ENV, "auto")
     assert distribute.training_precision(has_gpu=False) == "mixed_bfloat16"

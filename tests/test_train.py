@@ -333,7 +333,7 @@ def test_training_precision_is_float32_unless_asked(monkeypatch):
     assert settings.training_precision(False, plain_cpu) == "mixed_bfloat16"
     monkeypatch.setenv(settings.PRECISION_ENV, "auto")  # bf16 only where it is native
     monkeypatch.setenv("TF_ENABLE_ONEDNN_OPTS", "1")
-    assert settings.training_precision(False, bf16_cpu) == "mixed_bfloat16"
+    assert settings.training_precision(False, bf16_cpu) == "mixed_bfloat16"  # by the flag
     assert settings.training_precision(False, plain_cpu) == "float32"
     assert settings.training_precision(True, bf16_cpu) == "float32"
     monkeypatch.setenv("TF_ENABLE_ONEDNN_OPTS", "0")  # bf16 would be emulated: slow

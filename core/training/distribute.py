@@ -42,6 +42,7 @@ from typing import Any, NoReturn
 
 from core import settings
 from core.runs import run_folders
+from core.training import precision
 
 logger = logging.getLogger(__name__)
 
@@ -259,11 +260,14 @@ def distribution_strategy() -> Any:
 def training_precision(has_gpu: bool, default: str = "float32") -> str:
     """:func:`core.settings.training_precision`, but ``auto`` is float32 across machines.
 
-    ``auto`` decides per machine (its CPU flags, a GPU); workers that decided
+    ``auto`` decides per machine (its CPU flags, a GPU, bfloat16 timed against
+    float32 by :mod:`core.training.precision`); workers that decided
     differently would build different graphs and never meet in their collectives.
     An explicit ``float32`` or ``mixed_bfloat16`` is the same on every worker.
     """
-    chosen = settings.training_precision(has_gpu, default=default)
+    chosen = settings.training_precision(
+        has_gpu, default=default, bfloat16_is_faster=precision.bfloat16_is_faster
+    )
     if cluster_from_env() is not None and settings.asked_precision(default) == "auto":
         logger.info("%s=auto trains in float32 on several machines", settings.PRECISION_ENV)
         return "float32"

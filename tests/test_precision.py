@@ -1,0 +1,60 @@
+"""``auto`` precision: bfloat16 only where it was timed faster than float32 here."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from core import settings
+from core.training import precision
+
+BF16_CPU = "processor : 0\nflags : fpu sse2 avx512f avx512_bf16\n"
+
+
+@pytest.fixture
+def cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("DEEPFAKE_CACHE_DIR", str(tmp_path))
+    return tmp_path
+
+
+def test_auto_trusts_the_flag_only_when_bfloat16_was_timed_faster(monkeypatch):
+    """An AVX512-BF16 flag whose bfloat16 kernels are slower (an Intel Xeon without AMX)."""
+    monkeypatch.setenv(settings.PRECISION_ENV, "auto")
+    monkeypatch.setenv("TF_ENABLE_ONEDNN_OPTS", "1")
+    choose = settings.training_precision
+    assert choose(False, BF16_CPU, bfloat16_is_faster=lambda: True) == "mixed_bfloat16"
+    assert choose(False, BF16_CPU, bfloat16_is_faster=lambda: False) == "float32"
+
+    def never() -> bool:
+        raise AssertionError("timed although the CPU has no bfloat16")
+
+    assert choose(False, "flags : fpu avx2\n", bfloat16_is_faster=never) == "float32"
+    assert choose(True, BF16_CPU, bfloat16_is_faster=never) == "float32"
+    monkeypatch.setenv(settings.PRECISION_ENV, "mixed_bfloat16")  # asked for: never timed
+    assert choose(False, BF16_CPU, bfloat16_is_faster=never) == "mixed_bfloat16"
+
+
+def test_the_speedup_is_measured_once_per_machine(cache, monkeypatch):
+    calls = []
+    monkeypatch.setenv("TF_ENABLE_ONEDNN_OPTS", "1")
+    monkeypatch.setattr(precision, "measure_speedup", lambda: calls.append(1) or 1.8)
+    assert precision.bfloat16_speedup() == 1.8 and precision.bfloat16_is_faster()
+    assert precision.bfloat16_speedup() == 1.8 and len(calls) == 1
+    assert precision.cache_file().parent == cache
+    monkeypatch.setenv("TF_ENABLE_ONEDNN_OPTS", "0")
+    assert precision.bfloat16_speedup() == 1.8 and len(calls) == 2  # another setting: timed again
+
+
+def test_a_failed_measurement_means_float32_and_is_not_cached(cache, monkeypatch):
+    def broken() -> float:
+        raise RuntimeError("no bfloat16 kernel registered")
+
+    monkeypatch.setattr(precision, "measure_speedup", broken)
+    assert precision.bfloat16_speedup() == 0.0 and not precision.bfloat16_is_faster()
+    assert not precision.cache_file().exists()
+
+
+def test_measure_speedup_times_both_precisions():
+    speedup = precision.measure_speedup(shape=(2, 4, 4, 16), repeats=2)
+    assert math.isfinite(speedup) and speedup > 0
