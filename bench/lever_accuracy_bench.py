@@ -10,7 +10,9 @@ undecided. Each run is appended to a results file in ``artifacts/bench/`` as it 
 so an interrupted benchmark continues where it stopped.
 
 Run: ``nice -n 10 python -m bench.lever_accuracy_bench --model cnn --option stem_stride=2``
-(a precision lever: ``--model xception --precision mixed_bfloat16``).
+(a precision lever: ``--model xception --precision mixed_bfloat16``; batch norm's bfloat16
+channel padding: ``--model xception --padding --precision mixed_bfloat16
+--today-precision mixed_bfloat16``).
 """
 
 from __future__ import annotations
@@ -33,20 +35,36 @@ RESULTS = settings.REPO_ROOT / "artifacts" / "bench"
 FULL_EPOCHS = 20
 
 
-def _train(model: str, options: list[str], seed: int, epochs: int, precision: str = "") -> dict:
+#: Runs ``python -m core.training`` with batch norm's bfloat16 channels left unpadded: the
+#: code before that change, as the baseline of ``--lever bfloat16-channel-padding``.
+UNPADDED = (
+    "from core.models.layers import FusedBatchNormalization; "
+    "FusedBatchNormalization.bfloat16_channel_multiple = 1; "
+    "import runpy; runpy.run_module('core.training', run_name='__main__')"
+)
+
+
+def _train(
+    model: str,
+    options: list[str],
+    seed: int,
+    epochs: int,
+    precision: str = "",
+    unpadded: bool = False,
+) -> dict:
     with tempfile.TemporaryDirectory() as artifacts:
         env = {**os.environ, settings.ARTIFACTS_ENV: artifacts}
         if precision:
             env[settings.PRECISION_ENV] = precision
-        command = [sys.executable, "-m", "core.training", "--model", model, "--data-dir"]
+        start = ["-c", UNPADDED] if unpadded else ["-m", "core.training"]
+        command = [sys.executable, *start, "--model", model, "--data-dir"]
         command += [str(FFHQ), "--seed", str(seed), "--epochs", str(epochs), "--image-size"]
         command += ["128"] + [part for option in options for part in ("--option", option)]
         subprocess.run(command, env=env, check=True, stdout=subprocess.DEVNULL)
         (path,) = Path(artifacts, "runs").glob("*/metrics.json")
         metrics = json.loads(path.read_text())
     keys = ("auc", "accuracy", "epochs_run", "train_seconds", "images_per_second")
-    lever = bool(options) or bool(precision)
-    return {"seed": seed, "lever": lever, **{key: metrics[key] for key in keys}}
+    return {"seed": seed, **{key: metrics[key] for key in keys}}
 
 
 def decide(pairs: list[tuple[dict, dict]], epochs: int) -> tuple[str, float, float]:
@@ -70,12 +88,27 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--precision", default="", choices=["", *settings.PRECISIONS], help="the lever's precision"
     )
+    parser.add_argument(
+        "--today-precision",
+        default="",
+        choices=["", *settings.PRECISIONS],
+        help="today's precision (default: the model's)",
+    )
+    parser.add_argument(
+        "--padding",
+        action="store_true",
+        help="the lever is batch norm's bfloat16 channel padding: today's runs leave it off",
+    )
     parser.add_argument("--seeds", nargs="+", type=int, default=[1, 2, 3])
     parser.add_argument("--epochs", type=int, default=FULL_EPOCHS)
     args = parser.parse_args(argv)
-    if not args.option and not args.precision:
-        parser.error("give the lever: --option NAME=VALUE and/or --precision")
-    lever = ",".join(args.option + ([f"precision={args.precision}"] if args.precision else []))
+    if not args.option and not args.precision and not args.padding:
+        parser.error("give the lever: --option NAME=VALUE, --precision and/or --padding")
+    lever = ",".join(
+        args.option
+        + ([f"precision={args.precision}"] if args.precision else [])
+        + (["bfloat16_channel_padding"] if args.padding else [])
+    )
     RESULTS.mkdir(parents=True, exist_ok=True)
     store = RESULTS / f"lever_{args.model}_{lever.replace('=', '-')}_{args.epochs}ep.jsonl"
     rows = [json.loads(line) for line in store.read_text().splitlines()] if store.exists() else []
@@ -83,8 +116,10 @@ def main(argv: list[str] | None = None) -> None:
         for is_lever in (False, True):
             if not any(r["seed"] == seed and r["lever"] == is_lever for r in rows):
                 options = args.option if is_lever else []
-                precision = args.precision if is_lever else ""
-                rows.append(_train(args.model, options, seed, args.epochs, precision))
+                precision = args.precision if is_lever else args.today_precision
+                unpadded = args.padding and not is_lever
+                row = _train(args.model, options, seed, args.epochs, precision, unpadded)
+                rows.append({**row, "lever": is_lever})
                 with store.open("a") as out:
                     out.write(json.dumps(rows[-1]) + "\n")
                 print(rows[-1], flush=True)

@@ -48,7 +48,15 @@ def cpu_facts() -> dict:
             model = line.split(":", 1)[1].strip()
         elif line.startswith("flags"):
             flags = set(line.split(":", 1)[1].split())
-    return {"model": model, "flags": [f for f in FLAGS if f in flags], "cores": os.cpu_count()}
+    vendor = next(
+        (name for name in ("AMD EPYC", "Intel Xeon") if name in model.replace("(R)", "")), ""
+    )
+    return {
+        "model": model,
+        "vendor": vendor or model,
+        "flags": [f for f in FLAGS if f in flags],
+        "cores": os.cpu_count(),
+    }
 
 
 # --- workers (each in its own process) ---------------------------------------------
@@ -64,6 +72,10 @@ def _setup(variant: dict):
         tf.config.threading.set_intra_op_parallelism_threads(variant["intra"])
     if variant.get("inter"):
         tf.config.threading.set_inter_op_parallelism_threads(variant["inter"])
+    if variant.get("unpadded"):
+        from core.models.layers import FusedBatchNormalization
+
+        FusedBatchNormalization.bfloat16_channel_multiple = 1
     return tf
 
 
@@ -342,18 +354,23 @@ FLOAT32_TODAY = "today's network in float32"
 
 
 def todays_default(model: str) -> dict:
-    """The configuration a run gets today: the options' defaults, the default precision."""
+    """The configuration a run gets today: the options' defaults, the default precision
+    (``auto`` decided as a run decides it, bfloat16 timed against float32 here)."""
     from core import settings
     from core.models import registry
+    from core.training import distribute
 
+    settings.enable_onednn()
     spec = registry.get_spec(model)
-    precision = settings.training_precision(False, default=spec.default_precision)
+    precision = distribute.training_precision(False, default=spec.default_precision)
     return {"options": spec.defaults(), "precision": precision}
 
 
 def levers(model: str) -> list[tuple[str, dict]]:
     """The configurations measured for ``model``: the one before issue 24 first (the
     baseline), today's default, then one lever each on the baseline."""
+    from core.models import registry
+
     before = BEFORE.get(model, {})
     today = todays_default(model)
     stride = today["options"].get("stem_stride")
@@ -378,6 +395,13 @@ def levers(model: str) -> list[tuple[str, dict]]:
     ]
     if model == "xception":  # the thread and XLA levers lost on both smaller models
         found = [item for item in found if not item[0].startswith(("threads", "XLA"))]
+    if registry.get_spec(model).default_precision == "auto":  # bfloat16 where it is faster
+        bfloat16 = {**today, "precision": "mixed_bfloat16"}
+        if today["precision"] != "mixed_bfloat16":
+            found.append(("today's network in mixed_bfloat16 (not chosen: timed slower)", bfloat16))
+        found.append(
+            ("today's network in bfloat16, channels unpadded", {**bfloat16, "unpadded": True})
+        )
     if today["precision"] != "float32":  # for the profile's share of the float32 peak
         found.append((FLOAT32_TODAY, {**today, "precision": "float32"}))
     return found
@@ -512,10 +536,12 @@ def main(argv: list[str] | None = None) -> None:
             profile = _profile_table(model, result, train_ips, peak.get("matmul_float32", 1))
             ops = [_in_subprocess("ops", {"model": model, **measured[i][1]}) for i in (0, 1)]
             profile += "\n" + _ops_table(model, *ops)
-        title = f"## Training speed: {model} (`bench.speed_bench --models {model}`)"
+        title = (
+            f"## Training speed: {model} on {cpu['vendor']} (`bench.speed_bench --models {model}`)"
+        )
         markdown = "\n".join([title, "", *lines, *rows, "", profile])
         print(markdown, flush=True)
-        record_section(f"speed-{model}", markdown)
+        record_section(f"speed-{model}-{cpu['vendor'].split()[0].lower()}", markdown)
 
 
 if __name__ == "__main__":
