@@ -265,13 +265,12 @@ def training_precision(has_gpu: bool, default: str = "float32") -> str:
     differently would build different graphs and never meet in their collectives.
     An explicit ``float32`` or ``mixed_bfloat16`` is the same on every worker.
     """
-    chosen = settings.training_precision(
-        has_gpu, default=default, bfloat16_is_faster=precision.bfloat16_is_faster
-    )
     if cluster_from_env() is not None and settings.asked_precision(default) == "auto":
         logger.info("%s=auto trains in float32 on several machines", settings.PRECISION_ENV)
         return "float32"
-    return chosen
+    return settings.training_precision(
+        has_gpu, default=default, bfloat16_is_faster=precision.bfloat16_is_faster
+    )
 
 
 def run_folder(run_dir: Path | str | None, model: str) -> Path:
