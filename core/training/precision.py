@@ -12,6 +12,7 @@ oneDNN setting in the user's cache folder (next to the memory profiles).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -37,14 +38,18 @@ def cache_file() -> Path:
     return memory.cache_path().with_name("bfloat16_speedup.json")
 
 
-def _cpu_name() -> str:
+def _cpu() -> str:
+    """The CPU's model name and a digest of its flags ("Intel Xeon Processor" names many)."""
+    name, flags = platform.processor() or platform.machine(), ""
     try:
         for line in Path("/proc/cpuinfo").read_text(errors="replace").splitlines():
             if line.startswith("model name"):
-                return line.partition(":")[2].strip()
+                name = line.partition(":")[2].strip()
+            elif line.startswith("flags") and not flags:
+                flags = " ".join(sorted(line.partition(":")[2].split()))
     except OSError:
         pass
-    return platform.processor() or platform.machine()
+    return f"{name} (flags {hashlib.sha256(flags.encode()).hexdigest()[:8]})"
 
 
 def machine_key() -> str:
@@ -52,7 +57,7 @@ def machine_key() -> str:
     import tensorflow as tf
 
     onednn = os.environ.get("TF_ENABLE_ONEDNN_OPTS", "")
-    return f"{_cpu_name()}|{os.cpu_count()} cores|tensorflow {tf.__version__}|onednn {onednn}"
+    return f"{_cpu()}|{os.cpu_count()} cores|tensorflow {tf.__version__}|onednn {onednn}"
 
 
 def measure_speedup(
@@ -132,5 +137,5 @@ def bfloat16_speedup() -> float:
 
 
 def bfloat16_is_faster() -> bool:
-    """True when bfloat16 trained this machine's probe at least :data:`MIN_SPEEDUP` faster."""
+    """True when bfloat16 ran this machine's probe at least :data:`MIN_SPEEDUP` times faster."""
     return bfloat16_speedup() >= MIN_SPEEDUP
