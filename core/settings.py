@@ -160,18 +160,23 @@ PRECISION_ENV = "DEEPFAKE_PRECISION"
 PRECISIONS = ("float32", "mixed_bfloat16")
 
 
-def cpu_has_bfloat16(cpuinfo: str | None = None) -> bool:
-    """True when the CPU computes bfloat16 natively (AVX512-BF16 or AMX-BF16 flags)."""
+def cpu_flags(cpuinfo: str | None = None) -> set[str]:
+    """The CPU's feature flags (``/proc/cpuinfo`` by default; none where it cannot be read)."""
     if cpuinfo is None:
         try:
             cpuinfo = Path("/proc/cpuinfo").read_text(errors="replace")
         except OSError:
-            return False
+            return set()
     flags = set()
     for line in cpuinfo.splitlines():
         if line.startswith("flags"):
             flags.update(line.partition(":")[2].split())
-    return bool(flags & {"avx512_bf16", "amx_bf16"})
+    return flags
+
+
+def cpu_has_bfloat16(cpuinfo: str | None = None) -> bool:
+    """True when the CPU computes bfloat16 natively (AVX512-BF16 or AMX-BF16 flags)."""
+    return bool(cpu_flags(cpuinfo) & {"avx512_bf16", "amx_bf16"})
 
 
 def asked_precision(default: str = "float32") -> str:

@@ -16,11 +16,12 @@ import hashlib
 import json
 import logging
 import os
-import platform
 import time
 from pathlib import Path
 from typing import Any
 
+from core import settings
+from core.runs import run_folders, throughput
 from core.training import memory
 
 logger = logging.getLogger(__name__)
@@ -38,26 +39,14 @@ def cache_file() -> Path:
     return memory.cache_path().with_name("bfloat16_speedup.json")
 
 
-def _cpu() -> str:
-    """The CPU's model name and a digest of its flags ("Intel Xeon Processor" names many)."""
-    name, flags = platform.processor() or platform.machine(), ""
-    try:
-        for line in Path("/proc/cpuinfo").read_text(errors="replace").splitlines():
-            if line.startswith("model name"):
-                name = line.partition(":")[2].strip()
-            elif line.startswith("flags") and not flags:
-                flags = " ".join(sorted(line.partition(":")[2].split()))
-    except OSError:
-        pass
-    return f"{name} (flags {hashlib.sha256(flags.encode()).hexdigest()[:8]})"
-
-
 def machine_key() -> str:
     """What the answer depends on: the CPU, TensorFlow's version, the oneDNN setting."""
     import tensorflow as tf
 
+    # One model name ("Intel(R) Xeon(R) Processor") covers many CPUs: their flags tell them apart.
+    flags = hashlib.sha256(" ".join(sorted(settings.cpu_flags())).encode()).hexdigest()[:8]
     onednn = os.environ.get("TF_ENABLE_ONEDNN_OPTS", "")
-    return f"{_cpu()}|{os.cpu_count()} cores|tensorflow {tf.__version__}|onednn {onednn}"
+    return f"{throughput.machine_id()} (flags {flags})|tensorflow {tf.__version__}|onednn {onednn}"
 
 
 def measure_speedup(
@@ -111,11 +100,7 @@ def _read() -> dict[str, Any]:
 def _store(key: str, speedup: float) -> None:
     path = cache_file()
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        cache = {**_read(), key: round(speedup, 3)}
-        temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        temporary.write_text(json.dumps(cache, indent=1), encoding="utf-8")
-        os.replace(temporary, path)
+        run_folders.write_json(path, {**_read(), key: round(speedup, 3)})
     except OSError as error:  # a read-only cache costs a second next time, nothing more
         logger.warning("could not cache the bfloat16 measurement in %s: %s", path, error)
 
