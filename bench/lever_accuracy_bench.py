@@ -12,7 +12,8 @@ so an interrupted benchmark continues where it stopped.
 Run: ``nice -n 10 python -m bench.lever_accuracy_bench --model cnn --option stem_stride=2``
 (a precision lever: ``--model xception --precision mixed_bfloat16``; batch norm's bfloat16
 channel padding: ``--model xception --padding --precision mixed_bfloat16
---today-precision mixed_bfloat16``).
+--today-precision mixed_bfloat16``; a lever already made the default: ``--model xception
+--option pointwise_matmul=true --today-option pointwise_matmul=false``).
 """
 
 from __future__ import annotations
@@ -86,6 +87,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--model", default="cnn")
     parser.add_argument("--option", action="append", default=[], metavar="NAME=VALUE")
     parser.add_argument(
+        "--today-option",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="today's side of a lever that is already the default (the option's value before)",
+    )
+    parser.add_argument(
         "--precision", default="", choices=["", *settings.PRECISIONS], help="the lever's precision"
     )
     parser.add_argument(
@@ -115,7 +123,7 @@ def main(argv: list[str] | None = None) -> None:
     for seed in args.seeds:
         for is_lever in (False, True):
             if not any(r["seed"] == seed and r["lever"] == is_lever for r in rows):
-                options = args.option if is_lever else []
+                options = args.option if is_lever else args.today_option
                 precision = args.precision if is_lever else args.today_precision
                 unpadded = args.padding and not is_lever
                 row = _train(args.model, options, seed, args.epochs, precision, unpadded)

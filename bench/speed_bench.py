@@ -345,7 +345,7 @@ def _in_subprocess(kind: str, variant: dict) -> dict:
 BEFORE = {
     "cnn": {"options": {"stem_stride": 1, "fused_batch_norm": False}},
     "capsnet": {"options": {"stem_stride": 1, "fused_batch_norm": False}},
-    "xception": {"options": {"fused_batch_norm": False}},
+    "xception": {"options": {"fused_batch_norm": False, "pointwise_matmul": False}},
 }
 
 
@@ -375,7 +375,10 @@ def levers(model: str) -> list[tuple[str, dict]]:
     today = todays_default(model)
     stride = today["options"].get("stem_stride")
     fused = today["options"].get("fused_batch_norm") and "fused batch norm"
-    shown = ", ".join(filter(None, [stride and f"stem_stride {stride}", fused, today["precision"]]))
+    matmul = today["options"].get("pointwise_matmul") and "pointwise matmul"
+    shown = ", ".join(
+        filter(None, [stride and f"stem_stride {stride}", fused, matmul, today["precision"]])
+    )
     found = [
         (
             "before issue 24 (stem stride 1, Keras batch norm, float32, batch 32)"
@@ -395,6 +398,8 @@ def levers(model: str) -> list[tuple[str, dict]]:
     ]
     if model == "xception":  # the thread and XLA levers lost on both smaller models
         found = [item for item in found if not item[0].startswith(("threads", "XLA"))]
+        matmul_only = {**before["options"], "pointwise_matmul": True}
+        found.append(("pointwise step as a matrix product", {**before, "options": matmul_only}))
     if registry.get_spec(model).default_precision == "auto":  # bfloat16 where it is faster
         bfloat16 = {**today, "precision": "mixed_bfloat16"}
         if today["precision"] != "mixed_bfloat16":

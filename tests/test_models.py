@@ -335,6 +335,70 @@ def test_fused_batch_norm_option_builds_the_same_network(name):
     )
 
 
+@pytest.mark.parametrize("policy", ["float32", "mixed_bfloat16"])
+@pytest.mark.parametrize(
+    ("strides", "padding", "use_bias"), [(1, "same", False), (2, "valid", True)]
+)
+def test_matmul_separable_conv_computes_what_keras_separable_conv_computes(
+    policy, strides, padding, use_bias
+):
+    """Forward and every gradient of the matrix-product layer equal Keras's own."""
+    import tensorflow as tf
+
+    x = tf.random.stateless_normal((3, 9, 9, 6), seed=(5, 6))
+    settings = dict(
+        filters=7, kernel_size=3, strides=strides, padding=padding, use_bias=use_bias, dtype=policy
+    )
+    stock = keras.layers.SeparableConv2D(**settings)
+    matmul = layers.MatmulSeparableConv2D(**settings)
+    stock.build(x.shape)
+    matmul.build(x.shape)
+    if use_bias:
+        stock.bias.assign(tf.linspace(-1.0, 1.0, 7))
+    matmul.set_weights(stock.get_weights())
+
+    def step(layer):
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            y = layer(x)
+            loss = tf.reduce_sum(tf.cast(y, "float32") ** 2)
+        return [y, *tape.gradient(loss, [x, *layer.trainable_weights])]
+
+    tolerance = 1e-5 if policy == "float32" else 3e-2
+    for expected, got in zip(step(stock), step(matmul), strict=True):
+        assert got.shape == expected.shape and got.dtype == expected.dtype
+        scale = float(tf.reduce_max(tf.abs(tf.cast(expected, "float32")))) or 1.0
+        np.testing.assert_allclose(
+            np.asarray(tf.cast(got, "float32")) / scale,
+            np.asarray(tf.cast(expected, "float32")) / scale,
+            atol=tolerance,
+        )
+
+
+def test_xception_pointwise_matmul_option_builds_the_same_network():
+    """Same names and initial weights; only the separable convolutions' class differs."""
+    from core.models import xception
+
+    keras.utils.set_random_seed(3)
+    stock = registry.build("xception", image_size=71, seed=1, pointwise_matmul=False)
+    swapped = registry.build("xception", image_size=71, seed=1, pointwise_matmul=True)
+    stock_base = stock.get_layer(xception.BASE_NAME)
+    swapped_base = swapped.get_layer(xception.BASE_NAME)
+    separable = [x.name for x in stock_base.layers if type(x) is keras.layers.SeparableConv2D]
+    assert len(separable) == 34
+    assert [type(swapped_base.get_layer(name)) for name in separable] == [
+        layers.MatmulSeparableConv2D
+    ] * len(separable)
+    assert [w.shape for w in swapped.weights] == [w.shape for w in stock.weights]
+    swapped.set_weights(stock.get_weights())
+    pixels, _ = _batch(71)
+    np.testing.assert_allclose(
+        np.asarray(swapped(pixels, training=False)),
+        np.asarray(stock(pixels, training=False)),
+        atol=1e-4,
+    )
+
+
 def test_fused_xception_starts_from_the_same_weights_and_loads_a_weights_file(tmp_path):
     from core.models import xception
 

@@ -231,6 +231,49 @@ class FusedBatchNormalization(keras.layers.BatchNormalization):
         return ops.cast(outputs, self.compute_dtype)
 
 
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class MatmulSeparableConv2D(keras.layers.SeparableConv2D):
+    """Keras's separable convolution, its 1x1 (pointwise) step computed as a matrix product.
+
+    A 1x1 convolution over (batch, height, width, channels) is a product of the
+    (batch x height x width, channels) matrix with the (channels, filters) kernel.
+    Written as one, forward and both gradients run through the matrix-product kernel
+    instead of oneDNN's convolution: with Xception's 728 channels at 8x8 and 16x16
+    pixels that was 1.2-1.35x faster, forward and backward, on a 2-core Xeon
+    (docs/BENCHMARKS.md). Same weights, same arithmetic up to the order of the sums, so
+    a model saved with either layer loads into the other.
+
+    Anything else (another backend, channels first) uses Keras's own computation.
+    """
+
+    def _matmul_applies(self) -> bool:
+        return keras.backend.backend() == "tensorflow" and self.data_format == "channels_last"
+
+    def call(self, inputs: Any) -> Any:
+        if not self._matmul_applies():
+            return super().call(inputs)
+        import tensorflow as tf
+
+        x = ops.depthwise_conv(
+            inputs,
+            self.depthwise_kernel,
+            strides=self.strides,
+            padding=self.padding,
+            data_format=self.data_format,
+            dilation_rate=self.dilation_rate,
+        )
+        kernel = ops.convert_to_tensor(self.pointwise_kernel)
+        channels, filters = kernel.shape[-2], kernel.shape[-1]
+        shape = tf.shape(x)
+        outputs = tf.matmul(tf.reshape(x, (-1, channels)), tf.reshape(kernel, (channels, filters)))
+        outputs = tf.reshape(outputs, tf.concat([shape[:-1], [filters]], axis=0))
+        if self.use_bias:
+            outputs = outputs + self.bias
+        if self.activation is not None:
+            return self.activation(outputs)
+        return outputs
+
+
 def batch_norm(x: Any, name: str, fused: bool = False) -> Any:
     """Batch norm with momentum 0.9 (``fused``: :class:`FusedBatchNormalization`).
 
@@ -241,18 +284,27 @@ def batch_norm(x: Any, name: str, fused: bool = False) -> Any:
     return layer(momentum=0.9, name=name)(x)
 
 
-def fuse_batch_norm(model: keras.Model) -> keras.Model:
-    """A copy of a functional ``model`` whose batch-norm layers are fused.
+def swap_layers(
+    model: keras.Model, fused_batch_norm: bool = True, pointwise_matmul: bool = False
+) -> keras.Model:
+    """A copy of a functional ``model`` with faster layers computing the same thing.
 
+    ``fused_batch_norm`` swaps Keras's batch norm for :class:`FusedBatchNormalization`,
+    ``pointwise_matmul`` its separable convolutions for :class:`MatmulSeparableConv2D`.
     Layer names, weights and their order are kept, so weight files saved for the
     original (ImageNet's for Xception) load into the copy; so are the weights' values,
     so a seed gives the same initial network with either layer.
     """
+    swaps: dict[type, type] = {}
+    if fused_batch_norm:
+        swaps[keras.layers.BatchNormalization] = FusedBatchNormalization
+    if pointwise_matmul:
+        swaps[keras.layers.SeparableConv2D] = MatmulSeparableConv2D
+    if not swaps:
+        return model
 
     def clone(layer: keras.layers.Layer) -> keras.layers.Layer:
-        if type(layer) is keras.layers.BatchNormalization:
-            return FusedBatchNormalization.from_config(layer.get_config())
-        return layer.__class__.from_config(layer.get_config())
+        return swaps.get(type(layer), type(layer)).from_config(layer.get_config())
 
     copy = keras.models.clone_model(model, clone_function=clone)
     copy.set_weights(model.get_weights())

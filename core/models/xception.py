@@ -28,7 +28,7 @@ import urllib.request
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from core.models.options import FUSED_BATCH_NORM
+from core.models.options import FUSED_BATCH_NORM, POINTWISE_MATMUL
 from core.models.registry import ModelSpec, Option, WeightsChoice, register
 
 if TYPE_CHECKING:
@@ -168,6 +168,7 @@ def make_model(
     weights: str | None = None,
     dropout: float = 0.3,
     fused_batch_norm: bool = True,
+    pointwise_matmul: bool = True,
     **_: Any,
 ) -> keras.Model:
     """Build Xception with a one-logit head.
@@ -181,6 +182,8 @@ def make_model(
         dropout: dropout rate before the logit.
         fused_batch_norm: batch norm in TensorFlow's fused kernel (the same arithmetic;
             Keras's Xception is cloned with its batch-norm layers swapped).
+        pointwise_matmul: the separable convolutions' 1x1 step as a matrix product
+            (the same arithmetic; their layers swapped likewise).
 
     Returns:
         An uncompiled model: raw 0-255 RGB (image_size, image_size, 3) -> one logit
@@ -188,15 +191,14 @@ def make_model(
     """
     import keras
 
-    from core.models.layers import StatsPooling, fuse_batch_norm, preprocess
+    from core.models.layers import StatsPooling, preprocess, swap_layers
 
     inputs = keras.Input((image_size, image_size, 3), name="image")
     x = preprocess(inputs, augment, seed, high_pass=False)
     base = keras.applications.Xception(
         include_top=False, weights=None, input_shape=(image_size, image_size, 3), name=BASE_NAME
     )
-    if fused_batch_norm:
-        base = fuse_batch_norm(base)
+    base = swap_layers(base, fused_batch_norm, pointwise_matmul)
     if weights:
         base.load_weights(weights)
         base.trainable = False
@@ -289,6 +291,7 @@ SPEC = register(
                 0.3, "Dropout rate before the logit.", 0.0, 0.9, label="Dropout rate"
             ),
             "fused_batch_norm": FUSED_BATCH_NORM,
+            "pointwise_matmul": POINTWISE_MATMUL,
         },
         min_image_size=71,
         default_image_size=128,
