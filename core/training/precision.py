@@ -5,8 +5,9 @@ there. On a 2-core AMD EPYC (Zen 4) bfloat16 trained Xception 1.3-1.4x faster; o
 2-core Intel Xeon with the same flag (and no AMX) a bfloat16 matmul ran at half the
 float32 rate and Xception trained no faster than in float32 (docs/BENCHMARKS.md).
 So ``auto`` asks this module: it times the operation that is most of Xception's
-training step (a 1x1 convolution, forward and backward, at the size of its middle
-flow) in both precisions, and keeps the answer per CPU, TensorFlow version and
+training step (the 1x1 step of a separable convolution, a matrix product since
+:class:`core.models.layers.MatmulSeparableConv2D`, forward and backward, at the size
+of its middle flow) in both precisions, and keeps the answer per CPU, TensorFlow version and
 oneDNN setting in the user's cache folder (next to the memory profiles).
 """
 
@@ -15,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import math
 import os
 import time
 from pathlib import Path
@@ -32,6 +34,8 @@ MIN_SPEEDUP = 1.2
 #: Xception's middle flow at 128 px: batch 32, 8x8 pixels, 728 channels in and out.
 PROBE_SHAPE = (32, 8, 8, 728)
 PROBE_REPEATS = 7
+#: Part of the cache key: a changed probe measures again (1: a convolution, 2: a matmul).
+PROBE_VERSION = 2
 
 
 def cache_file() -> Path:
@@ -46,13 +50,18 @@ def machine_key() -> str:
     # One model name ("Intel(R) Xeon(R) Processor") covers many CPUs: their flags tell them apart.
     flags = hashlib.sha256(" ".join(sorted(settings.cpu_flags())).encode()).hexdigest()[:8]
     onednn = os.environ.get("TF_ENABLE_ONEDNN_OPTS", "")
-    return f"{throughput.machine_id()} (flags {flags})|tensorflow {tf.__version__}|onednn {onednn}"
+    machine = f"{throughput.machine_id()} (flags {flags})"
+    return f"{machine}|tensorflow {tf.__version__}|onednn {onednn}|probe {PROBE_VERSION}"
 
 
 def measure_speedup(
     shape: tuple[int, int, int, int] = PROBE_SHAPE, repeats: int = PROBE_REPEATS
 ) -> float:
-    """float32 time over bfloat16 time of a 1x1 convolution's forward and backward pass.
+    """float32 time over bfloat16 time of a pointwise step's forward and backward pass.
+
+    The step is Xception's: (batch x height x width, channels) pixels times a
+    (channels, channels) kernel, as :class:`~core.models.layers.MatmulSeparableConv2D`
+    computes it.
 
     The two precisions are timed in turn, ``repeats`` times each after a warm-up, and
     the medians compared, so a load that comes and goes falls on both alike.
@@ -60,8 +69,8 @@ def measure_speedup(
     import tensorflow as tf
 
     channels = shape[-1]
-    pixels = tf.random.stateless_normal(shape, seed=(0, 1))
-    kernel = tf.random.stateless_normal((1, 1, channels, channels), seed=(2, 3)) * 0.05
+    pixels = tf.random.stateless_normal((math.prod(shape[:-1]), channels), seed=(0, 1))
+    kernel = tf.random.stateless_normal((channels, channels), seed=(2, 3)) * 0.05
 
     def step_for(dtype: Any):
         x, w = tf.cast(pixels, dtype), tf.cast(kernel, dtype)
@@ -70,7 +79,7 @@ def measure_speedup(
         def step() -> Any:
             with tf.GradientTape() as tape:
                 tape.watch([x, w])
-                y = tf.nn.conv2d(x, w, 1, "SAME")
+                y = tf.matmul(x, w)
                 loss = tf.reduce_sum(tf.cast(y, "float32"))
             return tape.gradient(loss, [x, w])
 
@@ -116,7 +125,7 @@ def bfloat16_speedup() -> float:
     except Exception:  # any failure means: do not rely on bfloat16
         logger.exception("timing bfloat16 against float32 failed; training in float32")
         return 0.0
-    logger.info("bfloat16 ran a 1x1 convolution %.2fx as fast as float32 here", speedup)
+    logger.info("bfloat16 ran a pointwise step %.2fx as fast as float32 here", speedup)
     _store(key, speedup)
     return speedup
 
