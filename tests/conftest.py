@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 from pathlib import Path
 
@@ -18,12 +19,29 @@ FFHQ = SHARED_DATA / "ffhq-stylegan2" / "Dataset"
 OPENFORENSICS = SHARED_DATA / "openforensics-sample" / "Dataset"
 
 
+@pytest.fixture(scope="session")
+def demo_set(tmp_path_factory) -> Path:
+    """The generated demo dataset, made once per test process (about 5 s on 2 cores)."""
+    from core.sources import demo
+
+    return demo.ensure_demo_dataset(tmp_path_factory.mktemp("demo") / "Dataset")
+
+
 @pytest.fixture(autouse=True)
-def artifacts(tmp_path_factory, monkeypatch) -> Path:
-    """Point the app's artifacts folder at a fresh temporary folder for every test."""
+def artifacts(request, tmp_path_factory, monkeypatch) -> Path:
+    """Point the app's artifacts folder at a fresh temporary folder for every test.
+
+    A test marked ``demo`` finds the demo dataset already in it (a link to
+    :func:`demo_set`, which it must not change), as the app finds it after its first
+    start: without it, every page test generated its own.
+    """
     folder = tmp_path_factory.mktemp("artifacts")
     monkeypatch.setenv(settings.ARTIFACTS_ENV, str(folder))
     monkeypatch.delenv(settings.DATA_ENV, raising=False)
+    if request.node.get_closest_marker("demo"):
+        link = settings.demo_data_dir()
+        link.parent.mkdir(parents=True)
+        link.symlink_to(request.getfixturevalue("demo_set"), target_is_directory=True)
     return folder
 
 
@@ -80,6 +98,23 @@ def tiny_dataset(tmp_path) -> Path:
 
 def pytest_configure(config):
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    _scan_installed_components_once()
+
+
+def _scan_installed_components_once() -> None:
+    """Let AppTest scan the installed packages for Streamlit components once per process.
+
+    Each new AppTest reads the metadata of every installed package for them (about
+    0.6 s with this project's ~300 packages, on every one of the suite's AppTests);
+    the installed packages do not change while the tests run.
+    """
+    try:
+        from streamlit.components.v2 import manifest_scanner
+    except ImportError:  # a Streamlit without v2 components does not scan
+        return
+    manifest_scanner.scan_component_manifests = functools.cache(
+        manifest_scanner.scan_component_manifests
+    )
 
 
 #: The brightness model's logit per unit of mean grey level in [-1, 1] (see known_cnn).

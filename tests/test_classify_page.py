@@ -12,6 +12,8 @@ from streamlit.testing.v1 import AppTest
 
 from core import settings
 
+pytestmark = pytest.mark.demo
+
 PAGE = "app_pages/classify.py"
 APP = str(settings.REPO_ROOT / "streamlit_app.py")
 

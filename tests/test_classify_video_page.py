@@ -14,6 +14,8 @@ from tests import video_clips
 from tests.test_classify_page import open_page, set_record, verdicts
 from ui import classify_video
 
+pytestmark = pytest.mark.demo
+
 
 @pytest.fixture
 def with_run(trained_run, artifacts, ffhq, monkeypatch) -> Path:

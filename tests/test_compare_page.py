@@ -17,6 +17,8 @@ from core.evaluation import compare
 from tests.conftest import make_tree
 from tests.test_compare import make_run
 
+pytestmark = pytest.mark.demo
+
 PAGE = "app_pages/compare.py"
 APP = str(settings.REPO_ROOT / "streamlit_app.py")
 

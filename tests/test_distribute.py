@@ -19,6 +19,8 @@ from core import settings
 from core.runs import run_folders
 from core.training import distribute, precision
 
+pytestmark = pytest.mark.demo
+
 
 def tf_config(workers: int, task_type: str = "worker", index: int = 0, chief: bool = False) -> str:
     cluster = {"worker": [f"127.0.0.1:{2000 + i}" for i in range(workers)]}

@@ -18,6 +18,8 @@ from streamlit.testing.v1 import AppTest
 from core import settings
 from core.sources import download, kaggle
 
+pytestmark = pytest.mark.demo
+
 APP = str(settings.REPO_ROOT / "streamlit_app.py")
 FAKE = settings.REPO_ROOT / "tests" / "fake_kagglehub"
 

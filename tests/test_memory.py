@@ -15,6 +15,8 @@ from core import settings
 from core.models import registry
 from core.training import memory
 
+pytestmark = pytest.mark.demo
+
 APP = str(settings.REPO_ROOT / "streamlit_app.py")
 GB = memory.GB
 #: A model profile with round numbers: 1M parameters, 1 MB of activations per image at 128 px.

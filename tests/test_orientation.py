@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from streamlit.testing.v1 import AppTest
 
 from core import settings
@@ -9,6 +10,8 @@ from core.sources import chosen, demo
 from core.text import plural
 from tests.test_classify_page import open_page as open_classify
 from tests.test_classify_page import verdicts, with_run  # noqa: F401 - the fixture
+
+pytestmark = pytest.mark.demo
 
 APP = str(settings.REPO_ROOT / "streamlit_app.py")
 

@@ -18,6 +18,8 @@ from streamlit.testing.v1 import AppTest
 from core import settings
 from core.sources import demo
 
+pytestmark = pytest.mark.demo
+
 APP = str(settings.REPO_ROOT / "streamlit_app.py")
 EXPLORER = "app_pages/data_explorer.py"
 #: Charts the Data Explorer draws: distribution, histograms, sizes, 4 shortcut statistics.

@@ -24,6 +24,8 @@ from core.runs import run_folders
 from core.runs.config import TrainConfig
 from core.serving import gradcam
 
+pytestmark = pytest.mark.demo
+
 APP = str(settings.REPO_ROOT / "streamlit_app.py")
 
 

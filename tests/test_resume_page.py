@@ -17,6 +17,8 @@ from tests.conftest import make_tree
 from tests.test_jobs import fake_trainer, wait_until  # noqa: F401 - the fixture
 from tests.test_train_page_ux import open_page
 
+pytestmark = pytest.mark.demo
+
 
 @pytest.fixture
 def dataset(tmp_path, monkeypatch) -> Path:

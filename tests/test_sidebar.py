@@ -5,9 +5,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from streamlit.testing.v1 import AppTest
 
 from core import settings
+
+pytestmark = pytest.mark.demo
 
 APP = str(settings.REPO_ROOT / "streamlit_app.py")
 

@@ -6,7 +6,6 @@ import os
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
@@ -14,23 +13,11 @@ from streamlit.testing.v1 import AppTest
 from core import settings
 from core.jobs import training_queue
 from core.runs import lifecycle, run_folders
-from core.sources import demo
 from tests.conftest import make_tree
 
+pytestmark = pytest.mark.demo
+
 APP = str(settings.REPO_ROOT / "streamlit_app.py")
-
-
-@pytest.fixture(scope="module")
-def demo_set(tmp_path_factory) -> Path:
-    """The demo dataset, generated once for this module (it takes ~10 s)."""
-    return demo.ensure_demo_dataset(tmp_path_factory.mktemp("demo") / "Dataset")
-
-
-def use_demo(artifacts: Path, demo_set: Path) -> None:
-    """Put the module's demo set where this test's artifacts folder expects it."""
-    target = settings.demo_data_dir()
-    target.parent.mkdir(parents=True, exist_ok=True)
-    target.symlink_to(demo_set, target_is_directory=True)
 
 
 def open_page() -> AppTest:
@@ -55,8 +42,7 @@ def table(at: AppTest):
 
 
 @pytest.mark.slow
-def test_page_trains_a_tiny_run_and_shows_it_finished(artifacts, demo_set):
-    use_demo(artifacts, demo_set)
+def test_page_trains_a_tiny_run_and_shows_it_finished():
     at = open_page()
     assert "No runs yet" in " ".join(info.value for info in at.info)
     set_inputs(

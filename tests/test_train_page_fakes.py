@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import pytest
 from streamlit.testing.v1 import AppTest
 
 from core import settings
 from core.jobs import training_queue
 from tests.conftest import make_tree
 from tests.test_train_page import open_page, set_inputs
+
+pytestmark = pytest.mark.demo
 
 
 def example_captions(at: AppTest) -> list[str]:
