@@ -15,6 +15,9 @@ feeds the same tensors; the input pipeline is timed on its own):
   as a ratio against the configuration before issue 24 measured in the same run.
 
 Run: ``nice -n 10 python -m bench.speed_bench [--models cnn capsnet xception] [--batches 40]``.
+``--interleaved`` instead builds a model's float32 configurations (before issue 24,
+today's options, each changed option alone) in one process and takes their training
+steps in turn, for ratios that a shared machine's changing load cannot move.
 """
 
 from __future__ import annotations
@@ -162,6 +165,39 @@ def _throughput(variant: dict) -> dict:
         "first_s": times[0],
         "batch_s": median,
     }
+
+
+def _interleaved(variant: dict) -> dict:
+    """Float32 configurations of one model built in one process, their training steps
+    taken in turn: a load that comes and goes falls on every configuration alike."""
+    tf = _setup(variant)
+    configs = variant["configs"]
+    batch = BATCH
+    pixels, labels = next(iter(_data(tf, batch, 1)))
+    models = [_build({"model": variant["model"], **config}) for config in configs]
+    for model in models:
+        for _ in range(3):  # trace, then warm up
+            model.train_on_batch(pixels, labels)
+    times: list[list[float]] = [[] for _ in models]
+    for _ in range(variant["batches"]):
+        for model, taken in zip(models, times, strict=True):
+            start = time.perf_counter()
+            model.train_on_batch(pixels, labels)
+            taken.append(time.perf_counter() - start)
+    rows = []
+    for taken in times:
+        # Per round, the baseline's step over this one's: paired, so the load cancels.
+        paired = [base / own for base, own in zip(times[0], taken, strict=True)]
+        ordered = sorted(taken)
+        rows.append(
+            {
+                "images_per_s": batch / statistics.median(taken),
+                "p10_s": ordered[len(ordered) // 10],
+                "p90_s": ordered[(9 * len(ordered)) // 10],
+                "paired_ratio": statistics.median(paired),
+            }
+        )
+    return {"rows": rows}
 
 
 def _time(function, *args, reps: int = 3) -> float:
@@ -324,6 +360,7 @@ WORKERS = {
     "profile": _profile,
     "xla_ops": _xla_ops,
     "ops": _op_times,
+    "interleaved": _interleaved,
 }
 
 
@@ -412,6 +449,57 @@ def levers(model: str) -> list[tuple[str, dict]]:
     return found
 
 
+def interleaved_levers(model: str) -> list[tuple[str, dict]]:
+    """Float32 configurations to take in turn: before issue 24, today's options, and
+    each option that changed since, alone on the configuration before."""
+    before = BEFORE.get(model, {"options": {}})
+    today = todays_default(model)["options"]
+    found = [
+        ("before issue 24 (float32)", before),
+        ("today's options, float32", {"options": today}),
+    ]
+    for name, value in today.items():
+        if before["options"].get(name, value) != value:
+            alone = {**before["options"], name: value}
+            found.append((f"`{name}={value}` alone", {"options": alone}))
+    return found
+
+
+def _record_interleaved(model: str, batches: int) -> None:
+    cpu = cpu_facts()
+    levers_found = interleaved_levers(model)
+    variant = {"model": model, "batches": batches, "configs": [c for _, c in levers_found]}
+    result = _in_subprocess("interleaved", variant)
+    if "error" in result:
+        print(f"{model}: failed: {result['error']}")
+        return
+    rows = [
+        "| configuration | images/s | ratio (median per round) | step p10-p90 s |",
+        "|---|---|---|---|",
+    ]
+    for (label, _), row in zip(levers_found, result["rows"], strict=True):
+        rows.append(
+            f"| {label} | {row['images_per_s']:.1f} | {row['paired_ratio']:.2f}x | "
+            f"{row['p10_s']:.2f}-{row['p90_s']:.2f} |"
+        )
+    markdown = "\n".join(
+        [
+            f"## Training speed, interleaved: {model} on {cpu['vendor']} "
+            f"(`bench.speed_bench --interleaved --models {model}`)",
+            "",
+            f"CPU: {cpu['model']}, {cpu['cores']} cores; flags: {', '.join(cpu['flags'])}. "
+            f"Every configuration built in one process, float32, {IMAGE_SIZE} px, batch "
+            f"{BATCH}; {batches} rounds, each one training step of every configuration in "
+            "turn, after 3 warm-up steps each. Ratio: the median over rounds of the first "
+            "row's step time over this row's, so a load that comes and goes cancels.",
+            "",
+            *rows,
+        ]
+    )
+    print(markdown, flush=True)
+    record_section(f"speed-{model}-{cpu['vendor'].split()[0].lower()}-interleaved", markdown)
+
+
 def _profile_table(model: str, result: dict, train_ips: float | None, peak: float) -> str:
     if "error" in result:
         return f"{model}: profile failed: {result['error']}\n"
@@ -491,6 +579,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--batches", type=int, default=40, help="timed steps after warm-up")
     parser.add_argument("--no-profile", action="store_true")
     parser.add_argument("--xla-ops", action="store_true", help="only time ops with/without XLA")
+    parser.add_argument(
+        "--interleaved",
+        action="store_true",
+        help="only the float32 configurations, their steps taken in turn in one process",
+    )
     parser.add_argument("--worker", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker:
@@ -498,6 +591,10 @@ def main(argv: list[str] | None = None) -> None:
         return
     if args.xla_ops:
         _record_xla_ops()
+        return
+    if args.interleaved:
+        for model in args.models:
+            _record_interleaved(model, args.batches)
         return
     cpu = cpu_facts()
     peak = _in_subprocess("peak", {})
