@@ -107,6 +107,7 @@ def test_auto_precision_is_float32_across_machines(monkeypatch):
     monkeypatch.setenv(distribute.TF_CONFIG_ENV, tf_config(2))
     monkeypatch.setattr(precision, "bfloat16_is_faster", lambda: pytest.fail("timed in a cluster"))
     assert distribute.training_precision(has_gpu=False) == "float32"
+    assert distribute.precision_reason("float32", False) == "auto: float32 on several machines"
     monkeypatch.setenv(settings.PRECISION_ENV, "mixed_bfloat16")  # chosen: the same everywhere
     assert distribute.training_precision(has_gpu=True) == "mixed_bfloat16"
     monkeypatch.delenv(settings.PRECISION_ENV)

@@ -58,3 +58,32 @@ def test_a_failed_measurement_means_float32_and_is_not_cached(cache, monkeypatch
 def test_measure_speedup_times_both_precisions():
     speedup = precision.measure_speedup(shape=(2, 4, 4, 16), repeats=2)
     assert math.isfinite(speedup) and speedup > 0
+
+
+def test_the_reason_says_where_the_precision_came_from(cache, monkeypatch):
+    monkeypatch.setenv("TF_ENABLE_ONEDNN_OPTS", "1")
+    monkeypatch.delenv(settings.PRECISION_ENV, raising=False)
+    assert precision.reason("float32", "float32", False, BF16_CPU) == "default: float32"
+    monkeypatch.setenv(settings.PRECISION_ENV, "mixed_bfloat16")
+    assert precision.reason("mixed_bfloat16", "auto", False, BF16_CPU) == (
+        f"{settings.PRECISION_ENV}: mixed_bfloat16"
+    )
+    monkeypatch.setenv(settings.PRECISION_ENV, "auto")
+    assert precision.reason("float32", "auto", True, BF16_CPU) == "auto: float32 on a GPU"
+    assert "no native bfloat16" in precision.reason("float32", "auto", False, "flags : avx2\n")
+    monkeypatch.setattr(precision, "measure_speedup", lambda: 0.74)
+    precision.bfloat16_speedup()  # measured and cached, as a run does before it builds
+    assert precision.reason("float32", "auto", False, BF16_CPU) == (
+        "auto: bfloat16 timed 0.74x float32's speed on this machine"
+    )
+    monkeypatch.setenv("TF_ENABLE_ONEDNN_OPTS", "0")
+    assert "oneDNN is off" in precision.reason("float32", "auto", False, BF16_CPU)
+
+
+def test_the_status_line_gives_the_precision_and_why():
+    from ui.train_view import precision_text
+
+    assert precision_text({}) == ""
+    assert precision_text({"training_precision": "float32"}) == " · computing in float32"
+    status = {"training_precision": "float32", "precision_reason": "auto: bfloat16 timed 0.74x"}
+    assert precision_text(status) == " · computing in float32 (auto: bfloat16 timed 0.74x)"

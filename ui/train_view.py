@@ -92,6 +92,15 @@ def signature(all_runs: list[run_folders.Run]) -> tuple:
     )
 
 
+def precision_text(status: dict) -> str:
+    """`` · computing in float32 (why)`` for the status line, or "" before it is known."""
+    chosen = status.get("training_precision")
+    if not chosen:
+        return ""
+    why = status.get("precision_reason")
+    return f" · computing in {chosen}" + (f" ({why})" if why else "")
+
+
 def eta_text(status: dict) -> str:
     """The running phase's ETA with its range and time per epoch, and where its rate comes from.
 
@@ -131,11 +140,7 @@ def show_running(run: run_folders.Run) -> None:
     st.caption(
         f"Elapsed {duration(elapsed_s(run))} · "
         + eta_text(status)
-        + (
-            f" · computing in {status['training_precision']}"
-            if status.get("training_precision")
-            else ""
-        )
+        + precision_text(status)
         + (f" · training on {distribute.devices_text(status)}" if "devices_used" in status else "")
     )
     figure = figures.training_curves({run.name: history}, figures.run_colours([run.name]))

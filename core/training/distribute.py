@@ -273,6 +273,13 @@ def training_precision(has_gpu: bool, default: str = "float32") -> str:
     )
 
 
+def precision_reason(chosen: str, has_gpu: bool, default: str = "float32") -> str:
+    """Why :func:`training_precision` chose ``chosen``, in a few words."""
+    if cluster_from_env() is not None and settings.asked_precision(default) == "auto":
+        return "auto: float32 on several machines"
+    return precision.reason(chosen, default, has_gpu)
+
+
 def run_folder(run_dir: Path | str | None, model: str) -> Path:
     """The folder this process writes the run into.
 

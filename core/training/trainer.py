@@ -112,6 +112,7 @@ class Setup:
         build_args: the arguments it was built with (a float32 copy reuses them).
         weights: what happened with pre-trained weights, or None for models without.
         class_weights: the class weights of the loss, or None.
+        precision_reason: why it computes in ``precision``, in a few words.
     """
 
     model: keras.Model
@@ -120,6 +121,7 @@ class Setup:
     build_args: dict[str, Any]
     weights: registry.WeightsChoice | None
     class_weights: dict[int, float] | None
+    precision_reason: str = ""
 
     @property
     def replicas(self) -> int:
@@ -151,10 +153,10 @@ def build_model(config: TrainConfig, run_dir: Path, subsets: Subsets, echo: bool
         for note in subsets.notes + ([weights.message] if weights else []):
             print(note, flush=True)
     strategy = distribution_strategy()
-    precision = distribute.training_precision(
-        bool(tf.config.list_physical_devices("GPU")),
-        default=registry.get_spec(config.model).default_precision,
-    )
+    has_gpu = bool(tf.config.list_physical_devices("GPU"))
+    default_precision = registry.get_spec(config.model).default_precision
+    precision = distribute.training_precision(has_gpu, default=default_precision)
+    why = distribute.precision_reason(precision, has_gpu, default=default_precision)
     build_args = {"image_size": config.image_size, "augment": config.augment, "seed": config.seed}
     build_args.update(config.options)
     if weights is not None:
@@ -162,7 +164,7 @@ def build_model(config: TrainConfig, run_dir: Path, subsets: Subsets, echo: bool
     with strategy.scope():
         model = registry.build(config.model, precision=precision, **build_args)
         compile_model(model, config.learning_rate)
-    return Setup(model, strategy, precision, build_args, weights, balance)
+    return Setup(model, strategy, precision, build_args, weights, balance, why)
 
 
 # --- 3. fit -------------------------------------------------------------------------
@@ -235,6 +237,7 @@ def fit_phases(
         **distribute.devices_used(setup.strategy),
         epochs=config.epochs + fine_tune,
         training_precision=setup.precision,  # "precision" is a metric elsewhere
+        precision_reason=setup.precision_reason,
     )
     datasets = pipelines.training_datasets(subsets, config, setup.replicas, subsets.face_boxes)
     saver = checkpoint.Checkpointer(progress, setup, datasets[0], subsets)  # resumes, if it can
