@@ -319,6 +319,61 @@ def _xla_ops(_: dict) -> dict:
     return out
 
 
+#: Xception's separable convolutions at 128 px: (side, channels in, filters, how many).
+XCEPTION_SEPARABLE = (
+    (61, 64, 128, 1),
+    (61, 128, 128, 1),
+    (31, 128, 256, 1),
+    (31, 256, 256, 1),
+    (16, 256, 728, 1),
+    (16, 728, 728, 1),
+    (8, 728, 728, 25),
+    (8, 728, 1024, 1),
+    (4, 1024, 1536, 1),
+    (4, 1536, 2048, 1),
+)
+
+
+def _pointwise_ops(_: dict) -> dict:
+    """Forward+backward of each of Xception's separable convolutions, Keras's layer
+    against :class:`~core.models.layers.MatmulSeparableConv2D`, timed in turn."""
+    tf = _setup({})
+    import keras
+
+    from core.models.layers import MatmulSeparableConv2D
+
+    out = {}
+    for side, channels, filters, _count in XCEPTION_SEPARABLE:
+        x = tf.random.normal((BATCH, side, side, channels))
+        steps = {}
+        for kind in (keras.layers.SeparableConv2D, MatmulSeparableConv2D):
+            layer = kind(filters, 3, padding="same", use_bias=False)
+            layer.build(x.shape)
+            if steps:  # the same weights for both
+                layer.set_weights(next(iter(steps.values()))[1].get_weights())
+
+            @tf.function
+            def step(v, layer=layer):
+                with tf.GradientTape() as tape:
+                    tape.watch(v)
+                    loss = tf.reduce_sum(layer(v))
+                return tape.gradient(loss, [v, *layer.trainable_weights])
+
+            steps[kind.__name__] = (step, layer)
+        times: dict[str, list[float]] = {name: [] for name in steps}
+        for step, _layer in steps.values():
+            step(x)  # trace
+        for _ in range(7):
+            for name, (step, _) in steps.items():
+                start = time.perf_counter()
+                for tensor in step(x):
+                    tensor.numpy()
+                times[name].append(time.perf_counter() - start)
+        for name, taken in times.items():
+            out[f"{side}|{channels}|{filters}|{name}"] = statistics.median(taken)
+    return out
+
+
 def _op_times(variant: dict) -> dict:
     """Milliseconds per training step spent in each TensorFlow op type (profiler trace).
 
@@ -361,6 +416,7 @@ WORKERS = {
     "xla_ops": _xla_ops,
     "ops": _op_times,
     "interleaved": _interleaved,
+    "pointwise_ops": _pointwise_ops,
 }
 
 
@@ -572,6 +628,49 @@ def _record_xla_ops() -> None:
     record_section("speed-xla", markdown)
 
 
+def _record_pointwise_ops() -> None:
+    result = _in_subprocess("pointwise_ops", {})
+    if "error" in result:
+        print(result["error"])
+        return
+    cpu = cpu_facts()
+    rows = [
+        "| pixels | channels -> filters | layers in Xception | Keras's layer ms | "
+        "pointwise as matmul ms | speed-up |",
+        "|---|---|---|---|---|---|",
+    ]
+    totals = [0.0, 0.0]
+    for side, channels, filters, count in XCEPTION_SEPARABLE:
+        key = f"{side}|{channels}|{filters}"
+        stock, matmul = result[f"{key}|SeparableConv2D"], result[f"{key}|MatmulSeparableConv2D"]
+        totals[0] += count * stock
+        totals[1] += count * matmul
+        rows.append(
+            f"| {side}x{side} | {channels} -> {filters} | {count} | {stock * 1e3:.1f} | "
+            f"{matmul * 1e3:.1f} | {stock / matmul:.2f}x |"
+        )
+    rows.append(
+        f"| **all 34** | | | {totals[0] * 1e3:.0f} | {totals[1] * 1e3:.0f} | "
+        f"{totals[0] / totals[1]:.2f}x |"
+    )
+    markdown = "\n".join(
+        [
+            f"## Xception's separable convolutions, pointwise step as a matmul, on "
+            f"{cpu['vendor']} (`bench.speed_bench --pointwise-ops`)",
+            "",
+            f"CPU: {cpu['model']}, {cpu['cores']} cores; flags: {', '.join(cpu['flags'])}. "
+            f"Each separable convolution of Xception at {IMAGE_SIZE} px alone (depthwise "
+            f"3x3 and pointwise 1x1, batch {BATCH}, float32), forward and backward: Keras's "
+            "layer and `MatmulSeparableConv2D` with the same weights, timed in turn, "
+            "median of 7. The last row weighs each shape by how many layers have it.",
+            "",
+            *rows,
+        ]
+    )
+    print(markdown)
+    record_section(f"speed-pointwise-{cpu['vendor'].split()[0].lower()}", markdown)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Measure, print the tables and record them in docs/BENCHMARKS.md."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -579,6 +678,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--batches", type=int, default=40, help="timed steps after warm-up")
     parser.add_argument("--no-profile", action="store_true")
     parser.add_argument("--xla-ops", action="store_true", help="only time ops with/without XLA")
+    parser.add_argument(
+        "--pointwise-ops",
+        action="store_true",
+        help="only time Xception's separable convolutions with and without the matmul",
+    )
     parser.add_argument(
         "--interleaved",
         action="store_true",
@@ -591,6 +695,9 @@ def main(argv: list[str] | None = None) -> None:
         return
     if args.xla_ops:
         _record_xla_ops()
+        return
+    if args.pointwise_ops:
+        _record_pointwise_ops()
         return
     if args.interleaved:
         for model in args.models:
