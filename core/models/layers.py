@@ -1,6 +1,7 @@
 """Custom Keras layers and blocks shared by the detectors.
 
-A forensic high-pass front end, statistics pooling and a small residual backbone.
+A forensic high-pass front end, statistics pooling, a small residual backbone, and
+faster equivalents of Keras's batch norm and separable convolution (same weights).
 
 Generators leave their fingerprints in the high frequencies (Zhang et al. 2019,
 "Detecting and Simulating Artifacts in GAN Fake Images"; Frank et al. 2020), which
