@@ -63,10 +63,10 @@ def test_measure_speedup_times_both_precisions():
 def test_the_reason_says_where_the_precision_came_from(cache, monkeypatch):
     monkeypatch.setenv("TF_ENABLE_ONEDNN_OPTS", "1")
     monkeypatch.delenv(settings.PRECISION_ENV, raising=False)
-    assert precision.reason("float32", "float32", False, BF16_CPU) == "default: float32"
+    assert precision.reason("float32", "float32", False, BF16_CPU) == "the model's default"
     monkeypatch.setenv(settings.PRECISION_ENV, "mixed_bfloat16")
     assert precision.reason("mixed_bfloat16", "auto", False, BF16_CPU) == (
-        f"{settings.PRECISION_ENV}: mixed_bfloat16"
+        f"set by {settings.PRECISION_ENV}"
     )
     monkeypatch.setenv(settings.PRECISION_ENV, "auto")
     assert precision.reason("float32", "auto", True, BF16_CPU) == "auto: float32 on a GPU"

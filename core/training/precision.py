@@ -146,8 +146,9 @@ def reason(chosen: str, default: str, has_gpu: bool, cpuinfo: str | None = None)
     """
     asked = settings.asked_precision(default)
     if asked != "auto":
-        source = settings.PRECISION_ENV if os.environ.get(settings.PRECISION_ENV) else "default"
-        return f"{source}: {asked}"
+        if os.environ.get(settings.PRECISION_ENV, "").strip():
+            return f"set by {settings.PRECISION_ENV}"
+        return "the model's default"
     if has_gpu:
         return "auto: float32 on a GPU"
     if os.environ.get("TF_ENABLE_ONEDNN_OPTS") == "0":
