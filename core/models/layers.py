@@ -239,10 +239,11 @@ class MatmulSeparableConv2D(keras.layers.SeparableConv2D):
     A 1x1 convolution over (batch, height, width, channels) is a product of the
     (batch x height x width, channels) matrix with the (channels, filters) kernel.
     Written as one, forward and both gradients run through the matrix-product kernel
-    instead of oneDNN's convolution: with Xception's 728 channels at 8x8 and 16x16
-    pixels that was 1.2-1.35x faster, forward and backward, on a 2-core Xeon
-    (docs/BENCHMARKS.md). Same weights, same arithmetic up to the order of the sums, so
-    a model saved with either layer loads into the other.
+    instead of oneDNN's convolution: whole layers with Xception's 728 channels ran
+    1.15x (8x8) and 1.31x (16x16) faster, forward and backward, on a 2-core Xeon, though
+    the first 61x61 layer ran 0.84x (``bench.speed_bench --pointwise-ops``). Same
+    weights, same arithmetic up to the order of the sums, so a model saved with either
+    layer loads into the other.
 
     Anything else (another backend, channels first) uses Keras's own computation.
     """
