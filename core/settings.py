@@ -21,6 +21,7 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -184,13 +185,20 @@ def asked_precision(default: str = "float32") -> str:
     return os.environ.get(PRECISION_ENV, "").strip() or default
 
 
-def training_precision(
+class PrecisionChoice(NamedTuple):
+    """The Keras dtype policy a run trains in, and why, in a few words for the Train page."""
+
+    precision: str
+    reason: str
+
+
+def choose_precision(
     has_gpu: bool,
     cpuinfo: str | None = None,
     default: str = "float32",
-    bfloat16_is_faster: Callable[[], bool] | None = None,
-) -> str:
-    """The Keras dtype policy to train in: ``DEEPFAKE_PRECISION``, else the model's default.
+    time_bfloat16: Callable[[], tuple[bool, str]] | None = None,
+) -> PrecisionChoice:
+    """``DEEPFAKE_PRECISION``, else the model's default; ``auto`` decided here, with why.
 
     ``mixed_bfloat16`` is opt-in for the CNN and the Capsule Network: on a CPU with
     native bfloat16 it trained them no faster beyond the measurement drift, so there
@@ -198,22 +206,41 @@ def training_precision(
     AUC over 3 paired seeds held within the seeds' standard error, so Xception's
     ``default`` is ``auto`` (docs/BENCHMARKS.md, "Training speed").
     ``auto`` picks bfloat16 only where it is native: no GPU, oneDNN not switched off
-    and the CPU's AVX512-BF16 or AMX-BF16 flag; and where ``bfloat16_is_faster`` is
-    given, only when it answers True (:func:`core.training.precision.bfloat16_is_faster`
-    times it: the flag alone is not enough). Saved models are float32 either way.
+    and the CPU's AVX512-BF16 or AMX-BF16 flag; and where ``time_bfloat16`` is given,
+    only when its first answer is True (:func:`core.training.precision.bfloat16_timing`
+    times it: the flag alone is not enough; its second answer is what it measured).
+    Saved models are float32 either way.
 
     Raises:
         ValueError: the variable names an unknown precision.
     """
-    chosen = asked_precision(default)
-    if chosen != "auto":
-        if chosen not in PRECISIONS:
+    asked = asked_precision(default)
+    if asked != "auto":
+        if asked not in PRECISIONS:
             raise ValueError(
-                f"{PRECISION_ENV}={chosen!r} is not one of: auto, {', '.join(PRECISIONS)}."
+                f"{PRECISION_ENV}={asked!r} is not one of: auto, {', '.join(PRECISIONS)}."
             )
-        return chosen
+        if os.environ.get(PRECISION_ENV, "").strip():
+            return PrecisionChoice(asked, f"set by {PRECISION_ENV}")
+        return PrecisionChoice(asked, "the model's default")
+    if has_gpu:
+        return PrecisionChoice("float32", "auto: float32 on a GPU")
     # Without oneDNN, TensorFlow emulates bfloat16 on the CPU: many times slower.
-    onednn_off = os.environ.get("TF_ENABLE_ONEDNN_OPTS") == "0"
-    native = not has_gpu and not onednn_off and cpu_has_bfloat16(cpuinfo)
-    faster = native and (bfloat16_is_faster is None or bfloat16_is_faster())
-    return "mixed_bfloat16" if faster else "float32"
+    if os.environ.get("TF_ENABLE_ONEDNN_OPTS") == "0":
+        return PrecisionChoice("float32", "auto: oneDNN is off, bfloat16 would be emulated")
+    if not cpu_has_bfloat16(cpuinfo):
+        return PrecisionChoice("float32", "auto: this CPU has no native bfloat16")
+    if time_bfloat16 is None:
+        return PrecisionChoice("mixed_bfloat16", "auto: this CPU has native bfloat16")
+    faster, measured = time_bfloat16()
+    return PrecisionChoice("mixed_bfloat16" if faster else "float32", f"auto: {measured}")
+
+
+def training_precision(
+    has_gpu: bool,
+    cpuinfo: str | None = None,
+    default: str = "float32",
+    time_bfloat16: Callable[[], tuple[bool, str]] | None = None,
+) -> str:
+    """The precision half of :func:`choose_precision`."""
+    return choose_precision(has_gpu, cpuinfo, default, time_bfloat16).precision

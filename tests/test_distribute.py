@@ -100,22 +100,27 @@ def test_only_the_chief_gets_the_run_folder(monkeypatch, artifacts, tmp_path):
 
 def test_auto_precision_is_float32_across_machines(monkeypatch):
     monkeypatch.setattr(settings, "cpu_has_bfloat16", lambda cpuinfo=None: True)
-    monkeypatch.setattr(precision, "bfloat16_is_faster", lambda: True)  # as timed on this CPU
+    monkeypatch.setattr(precision, "bfloat16_timing", lambda: (True, "timed"))  # on this CPU
     monkeypatch.setenv("TF_ENABLE_ONEDNN_OPTS", "1")  # off, bfloat16 would be emulated: float32
     monkeypatch.setenv(settings.PRECISION_ENV, "auto")
     assert distribute.training_precision(has_gpu=False) == "mixed_bfloat16"
     monkeypatch.setenv(distribute.TF_CONFIG_ENV, tf_config(2))
-    monkeypatch.setattr(precision, "bfloat16_is_faster", lambda: pytest.fail("timed in a cluster"))
-    assert distribute.training_precision(has_gpu=False) == "float32"
-    assert distribute.precision_reason("float32", False) == "auto: float32 on several machines"
+    monkeypatch.setattr(precision, "bfloat16_timing", lambda: pytest.fail("timed in a cluster"))
+    assert distribute.choose_precision(has_gpu=False) == (
+        "float32",
+        "auto: float32 on several machines",
+    )
     monkeypatch.setenv(settings.PRECISION_ENV, "mixed_bfloat16")  # chosen: the same everywhere
     assert distribute.training_precision(has_gpu=True) == "mixed_bfloat16"
     monkeypatch.delenv(settings.PRECISION_ENV)
     assert distribute.training_precision(has_gpu=True) == "float32"
     assert distribute.training_precision(has_gpu=False, default="auto") == "float32"
     monkeypatch.delenv(distribute.TF_CONFIG_ENV)
-    monkeypatch.setattr(precision, "bfloat16_is_faster", lambda: True)
-    assert distribute.training_precision(has_gpu=False, default="auto") == "mixed_bfloat16"
+    monkeypatch.setattr(precision, "bfloat16_timing", lambda: (True, "timed"))
+    assert distribute.choose_precision(has_gpu=False, default="auto") == (
+        "mixed_bfloat16",
+        "auto: timed",
+    )
 
 
 @pytest.mark.parametrize(

@@ -257,8 +257,8 @@ def distribution_strategy() -> Any:
     return tf.distribute.get_strategy()
 
 
-def training_precision(has_gpu: bool, default: str = "float32") -> str:
-    """:func:`core.settings.training_precision`, but ``auto`` is float32 across machines.
+def choose_precision(has_gpu: bool, default: str = "float32") -> settings.PrecisionChoice:
+    """:func:`core.settings.choose_precision`, but ``auto`` is float32 across machines.
 
     ``auto`` decides per machine (its CPU flags, a GPU, bfloat16 timed against
     float32 by :mod:`core.training.precision`); workers that decided
@@ -267,17 +267,15 @@ def training_precision(has_gpu: bool, default: str = "float32") -> str:
     """
     if cluster_from_env() is not None and settings.asked_precision(default) == "auto":
         logger.info("%s=auto trains in float32 on several machines", settings.PRECISION_ENV)
-        return "float32"
-    return settings.training_precision(
-        has_gpu, default=default, bfloat16_is_faster=precision.bfloat16_is_faster
+        return settings.PrecisionChoice("float32", "auto: float32 on several machines")
+    return settings.choose_precision(
+        has_gpu, default=default, time_bfloat16=precision.bfloat16_timing
     )
 
 
-def precision_reason(chosen: str, has_gpu: bool, default: str = "float32") -> str:
-    """Why :func:`training_precision` chose ``chosen``, in a few words."""
-    if cluster_from_env() is not None and settings.asked_precision(default) == "auto":
-        return "auto: float32 on several machines"
-    return precision.reason(chosen, default, has_gpu)
+def training_precision(has_gpu: bool, default: str = "float32") -> str:
+    """The precision half of :func:`choose_precision`."""
+    return choose_precision(has_gpu, default).precision
 
 
 def run_folder(run_dir: Path | str | None, model: str) -> Path:

@@ -130,32 +130,14 @@ def bfloat16_speedup() -> float:
     return speedup
 
 
-def bfloat16_is_faster() -> bool:
-    """True when bfloat16 ran this machine's probe at least :data:`MIN_SPEEDUP` times faster."""
-    return bfloat16_speedup() >= MIN_SPEEDUP
+def bfloat16_timing() -> tuple[bool, str]:
+    """Whether bfloat16 is worth it here, and what was measured, in words.
 
-
-def reason(chosen: str, default: str, has_gpu: bool, cpuinfo: str | None = None) -> str:
-    """Why a run computes in ``chosen``, in a few words for the Train page.
-
-    Args:
-        chosen: the precision :func:`core.settings.training_precision` returned.
-        default: the model's default precision.
-        has_gpu: whether TensorFlow sees a GPU.
-        cpuinfo: ``/proc/cpuinfo``'s text (read when None).
+    ``auto``'s question: True when bfloat16 ran this machine's probe at least
+    :data:`MIN_SPEEDUP` times faster than float32.
     """
-    asked = settings.asked_precision(default)
-    if asked != "auto":
-        if os.environ.get(settings.PRECISION_ENV, "").strip():
-            return f"set by {settings.PRECISION_ENV}"
-        return "the model's default"
-    if has_gpu:
-        return "auto: float32 on a GPU"
-    if os.environ.get("TF_ENABLE_ONEDNN_OPTS") == "0":
-        return "auto: oneDNN is off, bfloat16 would be emulated"
-    if not settings.cpu_has_bfloat16(cpuinfo):
-        return "auto: this CPU has no native bfloat16"
-    measured = _read().get(machine_key())
-    if not isinstance(measured, (int, float)):
-        return f"auto: {chosen}"  # several machines, or the timing failed
-    return f"auto: bfloat16 timed {measured:.2f}x float32's speed on this machine"
+    speedup = bfloat16_speedup()
+    if speedup <= 0:
+        return False, "timing bfloat16 failed"
+    words = f"bfloat16 timed {speedup:.2f}x float32's speed on this machine"
+    return speedup >= MIN_SPEEDUP, words

@@ -155,8 +155,7 @@ def build_model(config: TrainConfig, run_dir: Path, subsets: Subsets, echo: bool
     strategy = distribution_strategy()
     has_gpu = bool(tf.config.list_physical_devices("GPU"))
     default_precision = registry.get_spec(config.model).default_precision
-    precision = distribute.training_precision(has_gpu, default=default_precision)
-    why = distribute.precision_reason(precision, has_gpu, default=default_precision)
+    precision, why = distribute.choose_precision(has_gpu, default=default_precision)
     build_args = {"image_size": config.image_size, "augment": config.augment, "seed": config.seed}
     build_args.update(config.options)
     if weights is not None:
