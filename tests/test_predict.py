@@ -5,6 +5,7 @@ function of brightness, so the numbers checked here hold on any CPU.
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import sys
@@ -190,4 +191,6 @@ def test_the_session_run_trains_in_its_own_artifacts_folder(trained_run, tmp_pat
     from tests.conftest import TRAINED_RUN_ARTIFACTS
 
     base = tmp_path_factory.getbasetemp()
-    assert list(base.glob(f"{TRAINED_RUN_ARTIFACTS}*/throughput.json"))
+    (records,) = base.glob(f"{TRAINED_RUN_ARTIFACTS}*/throughput.json")
+    entries = [e for machine in json.loads(records.read_text()).values() for e in machine]
+    assert entries and {e["precision"] for e in entries} == {"float32"}  # the rate's precision

@@ -16,6 +16,7 @@ def test_the_probe_records_steps_validation_and_a_checkpoint_and_leaves_no_files
     assert stats.steps == 1
     (found,) = throughput.load_records()
     assert found["origin"] == "probe"
+    assert found["precision"] == "float32"  # the CNN's default: kept apart from bfloat16's
     assert found["val_seconds_per_image"] > 0  # a timed validation pass, not a guessed share
     assert found["epoch_fixed_seconds"] > 0  # a checkpoint written and synced
     assert [p.name for p in throughput.records_path().parent.iterdir()] == [throughput.FILE_NAME]

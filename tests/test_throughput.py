@@ -85,6 +85,41 @@ def test_estimate_run_from_a_record_of_the_same_model_and_size(tmp_path):
     assert throughput.estimate_run(other_options, records) is None
 
 
+def test_an_estimate_uses_the_rate_of_the_precision_the_run_computes_in(tmp_path, monkeypatch):
+    """bfloat16 ran 0.7-1.4x float32's speed on these machines: never one for the other."""
+    monkeypatch.delenv("DEEPFAKE_PRECISION", raising=False)
+    path = tmp_path / "throughput.json"
+    config = _config(model="xception", image_size=71)  # default auto: decided at Start
+    throughput.record(
+        {**config, "precision": "mixed_bfloat16"},
+        "training",
+        StepStats(1.0, 1.0, 1.0, 20),
+        0.02,
+        path,
+    )
+    throughput.record(
+        {**config, "precision": "float32"}, "training", StepStats(2.0, 2.0, 2.0, 20), 0.02, path
+    )
+    records = throughput.load_records(path)
+    assert [r["precision"] for r in records] == ["mixed_bfloat16", "float32"]
+    auto = throughput.estimate_run(config, records)  # the newest run decided as the next will
+    assert auto.epoch_seconds == pytest.approx(100 * 0.2 + 50 * 0.02)
+    assert "measured on this machine in float32" in auto.source
+    chosen = throughput.estimate_run({**config, "precision": "mixed_bfloat16"}, records)
+    assert chosen.epoch_seconds == pytest.approx(100 * 0.1 + 50 * 0.02)
+    monkeypatch.setenv("DEEPFAKE_PRECISION", "mixed_bfloat16")  # asked for on the page's machine
+    assert throughput.estimate_run(config, records).epoch_seconds == chosen.epoch_seconds
+    cnn = _config()  # float32 by default: a bfloat16 record alone is no estimate of it
+    monkeypatch.delenv("DEEPFAKE_PRECISION")
+    throughput.record(
+        {**cnn, "precision": "mixed_bfloat16"}, "training", StepStats(1.0, 1.0, 1.0, 20), 0.02, path
+    )
+    assert throughput.estimate_run(cnn, throughput.load_records(path)) is None
+    legacy = tmp_path / "legacy.json"  # records from before precisions were kept
+    throughput.record(cnn, "training", StepStats(1.0, 1.0, 1.0, 20), 0.02, legacy)
+    assert throughput.estimate_run(cnn, throughput.load_records(legacy)) is not None
+
+
 def test_fine_tuning_epochs_use_their_own_rate(tmp_path):
     path = tmp_path / "throughput.json"
     config = _config(model="xception", image_size=71, epochs=1, fine_tune_epochs=2)

@@ -7,8 +7,9 @@ One set of numbers serves three places:
   (:func:`phase_eta`); until enough of them are timed, the rate of earlier runs of the
   same model and size on this machine stands in (:func:`prior_rate`);
 - when a fit ends, the trainer records the measured rate in ``throughput.json`` in the
-  artifacts folder, per machine (CPU model and cores), model, options and image size;
-  a short probe (``python -m core.training.probe``) records one without a real run;
+  artifacts folder, per machine (CPU model and cores), model, options and image size,
+  with the precision it computed in; a short probe (``python -m core.training.probe``)
+  records one without a real run;
 - before Start, the Train page turns those records into minutes per epoch of the chosen
   subset and the run's duration, with a range (:func:`estimate_run`).
 
@@ -29,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from core import settings
+from core.models.registry import find_spec
 
 #: Steps of each fit left out of the rate: the first traces (with XLA, compiles) the graph.
 WARMUP_STEPS = 2
@@ -212,7 +214,8 @@ def record(
     """Add one fit's measured rate for this machine (the oldest beyond :data:`KEEP` go).
 
     Args:
-        config: the run's configuration (model, image_size, options, batch_size).
+        config: the run's configuration (model, image_size, options, batch_size) and
+            ``precision``, the Keras dtype policy the fit computed in.
         phase: ``training`` or ``fine-tuning`` (a frozen base trains faster).
         stats: the fit's step times after warm-up.
         val_seconds_per_image: the last validation pass's duration per image, if timed.
@@ -228,6 +231,7 @@ def record(
         "key": _key(config["model"], config["image_size"], config.get("options"), phase),
         "batch_size": batch,
         "image_size": int(config["image_size"]),
+        "precision": config.get("precision"),
         "seconds_per_image": [stats.mean / batch, stats.low / batch, stats.high / batch],
         "val_seconds_per_image": val_seconds_per_image,
         "epoch_fixed_seconds": epoch_fixed_seconds,
@@ -250,24 +254,52 @@ def record(
     os.replace(temporary, path)
 
 
+def wanted_precision(config: dict) -> str | None:
+    """The precision a run of ``config`` computes in, where that is known without TensorFlow.
+
+    ``config["precision"]`` when given (a run that has decided); else what
+    ``DEEPFAKE_PRECISION`` or the model's default asks for, unless that is ``auto``,
+    which this machine decides when a run starts: then None.
+    """
+    if config.get("precision"):
+        return str(config["precision"])
+    spec = find_spec(config.get("model"))
+    asked = settings.asked_precision(spec.default_precision if spec else "float32")
+    return None if asked == "auto" else asked
+
+
+def _one_precision(records: list[dict], config: dict) -> tuple[list[dict], str]:
+    """The records of the precision a run of ``config`` computes in, and it in words.
+
+    Where that is not known (``auto``), the newest record's: the last run on this
+    machine decided it as the next one will. Records from before precisions were kept
+    count for any.
+    """
+    wanted = wanted_precision(config) or records[-1].get("precision")
+    same = [r for r in records if r.get("precision") in (wanted, None)]
+    return same, (f" in {wanted}" if wanted else "")
+
+
 def _matching(config: dict, phase: str, records: Sequence[dict]) -> tuple[list[dict], str]:
-    """Records of this model and options: same size first, else the nearest size (scaled)."""
-    size = int(config["image_size"])
-    wanted = _key(config["model"], size, config.get("options"), phase)
-    same = [r for r in records if r["key"] == wanted]
-    if same:
-        batch = [r for r in same if r["batch_size"] == config.get("batch_size")]
-        return (batch or same), "measured on this machine"
+    """Records of this model, options and precision at this size, else the nearest size.
+
+    The source, in words, says a record of another size is scaled by pixels.
+    """
     prefix = json.dumps([config["model"]])[:-1]
     tail = json.dumps([config.get("options") or {}, phase], sort_keys=True)[1:]
-    other = [r for r in records if r["key"].startswith(prefix) and r["key"].endswith(tail)]
-    if not other:
+    found = [r for r in records if r["key"].startswith(prefix) and r["key"].endswith(tail)]
+    if not found:
         return [], ""
-    nearest = min(other, key=lambda r: abs(math.log(r["image_size"] / size)))["image_size"]
-    return (
-        [r for r in other if r["image_size"] == nearest],
-        f"measured on this machine at {nearest} px, scaled by pixels",
-    )
+    found, precision = _one_precision(found, config)
+    if not found:
+        return [], ""
+    size = int(config["image_size"])
+    nearest = min(found, key=lambda r: abs(math.log(r["image_size"] / size)))["image_size"]
+    found = [r for r in found if r["image_size"] == nearest]
+    if nearest != size:
+        return found, f"measured on this machine{precision} at {nearest} px, scaled by pixels"
+    batch = [r for r in found if r["batch_size"] == config.get("batch_size")]
+    return (batch or found), f"measured on this machine{precision}"
 
 
 @dataclass(frozen=True)

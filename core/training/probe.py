@@ -82,7 +82,7 @@ def probe(config: TrainConfig, steps: int = 20) -> throughput.StepStats:
     model.evaluate(data.take(VAL_BATCHES), verbose=0)
     per_val_image = (time.perf_counter() - start) / (VAL_BATCHES * batch)
     throughput.record(
-        config.to_dict(),
+        {**config.to_dict(), "precision": precision},
         "training",
         stats,
         per_val_image,

@@ -196,7 +196,9 @@ def _fit(
         restore_best_weights=True,
     )
     first = saver.start(phase, stopper, epochs)
-    progress.start_phase(phase, first, epochs[1], config.to_dict())
+    # The speed records are kept per precision: bfloat16 and float32 differ 0.7-1.4x.
+    timed = {**config.to_dict(), "precision": setup.precision}
+    progress.start_phase(phase, first, epochs[1], timed)
     setup.model.fit(
         datasets[0],
         validation_data=datasets[1],
@@ -207,7 +209,7 @@ def _fit(
         callbacks=[progress, stopper, saver, *extra],  # saver after the two it saves
         verbose=0,
     )
-    progress.save_rate(config.to_dict(), phase)
+    progress.save_rate(timed, phase)
     best = stopper.best if stopper.best is not None and np.isfinite(stopper.best) else -1.0
     return len(progress.history.get("loss", [])) - epochs[0], float(best)
 
