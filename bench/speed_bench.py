@@ -15,9 +15,10 @@ feeds the same tensors; the input pipeline is timed on its own):
   as a ratio against the configuration before issue 24 measured in the same run.
 
 Run: ``nice -n 10 python -m bench.speed_bench [--models cnn capsnet xception] [--batches 40]``.
-``--interleaved`` instead builds a model's float32 configurations (before issue 24,
-today's options, each changed option alone) in one process and takes their training
-steps in turn, for ratios that a shared machine's changing load cannot move.
+``--interleaved`` instead builds a model's configurations (before issue 24, today's options
+in float32, each changed option alone, today's default in its own precision where that is
+not float32) in one process and takes their training steps in turn, for ratios that a
+shared machine's changing load cannot move.
 """
 
 from __future__ import annotations
@@ -40,23 +41,32 @@ FLAGS = ("avx2", "avx512f", "avx512_bf16", "avx512_vnni", "amx_tile", "amx_bf16"
 
 
 def cpu_facts() -> dict:
-    """CPU model, the flags that matter here, and the core count."""
-    model, flags = "unknown", set()
+    """CPU model, family and model number, the flags that matter here, and the core count.
+
+    ``machine`` names the CPU in titles (one model name, "AMD EPYC", covers several
+    generations, told apart by family and model number: bfloat16 is twice float32's
+    speed on one and slower on another); ``key`` names its sections in BENCHMARKS.md.
+    """
+    fields: dict[str, str] = {}
     try:
         text = Path("/proc/cpuinfo").read_text(encoding="utf-8")
     except OSError:
         text = ""
     for line in text.splitlines():
-        if line.startswith("model name"):
-            model = line.split(":", 1)[1].strip()
-        elif line.startswith("flags"):
-            flags = set(line.split(":", 1)[1].split())
-    vendor = next(
-        (name for name in ("AMD EPYC", "Intel Xeon") if name in model.replace("(R)", "")), ""
+        name, _, value = line.partition(":")
+        fields.setdefault(name.strip(), value.strip())
+    model = fields.get("model name", "unknown")
+    flags = set(fields.get("flags", "").split())
+    vendor = (
+        next((name for name in ("AMD EPYC", "Intel Xeon") if name in model.replace("(R)", "")), "")
+        or model
     )
+    family, number = fields.get("cpu family", "?"), fields.get("model", "?")
     return {
         "model": model,
-        "vendor": vendor or model,
+        "vendor": vendor,
+        "machine": f"{vendor} (family {family}, model {number})",
+        "key": f"{vendor.split()[0].lower()}-{family}-{number}",
         "flags": [f for f in FLAGS if f in flags],
         "cores": os.cpu_count(),
     }
@@ -506,10 +516,12 @@ def levers(model: str) -> list[tuple[str, dict]]:
 
 
 def interleaved_levers(model: str) -> list[tuple[str, dict]]:
-    """Float32 configurations to take in turn: before issue 24, today's options, and
-    each option that changed since, alone on the configuration before."""
+    """Configurations to take in turn: before issue 24, today's options in float32, each
+    option that changed since alone on the configuration before (float32), and today's
+    default in its own precision where that is another (bfloat16 where *auto* chose it)."""
     before = BEFORE.get(model, {"options": {}})
-    today = todays_default(model)["options"]
+    default = todays_default(model)
+    today = default["options"]
     found = [
         ("before issue 24 (float32)", before),
         ("today's options, float32", {"options": today}),
@@ -518,6 +530,8 @@ def interleaved_levers(model: str) -> list[tuple[str, dict]]:
         if before["options"].get(name, value) != value:
             alone = {**before["options"], name: value}
             found.append((f"`{name}={value}` alone", {"options": alone}))
+    if default["precision"] != "float32":
+        found.append((f"**today's default** ({default['precision']})", default))
     return found
 
 
@@ -540,20 +554,21 @@ def _record_interleaved(model: str, batches: int) -> None:
         )
     markdown = "\n".join(
         [
-            f"## Training speed, interleaved: {model} on {cpu['vendor']} "
+            f"## Training speed, interleaved: {model} on {cpu['machine']} "
             f"(`bench.speed_bench --interleaved --models {model}`)",
             "",
             f"CPU: {cpu['model']}, {cpu['cores']} cores; flags: {', '.join(cpu['flags'])}. "
-            f"Every configuration built in one process, float32, {IMAGE_SIZE} px, batch "
-            f"{BATCH}; {batches} rounds, each one training step of every configuration in "
-            "turn, after 3 warm-up steps each. Ratio: the median over rounds of the first "
-            "row's step time over this row's, so a load that comes and goes cancels.",
+            "Every configuration built in one process, float32 unless named, "
+            f"{IMAGE_SIZE} px, batch {BATCH}; {batches} rounds, each one training step of "
+            "every configuration in turn, after 3 warm-up steps each. Ratio: the median "
+            "over rounds of the first row's step time over this row's, so a load that comes "
+            "and goes cancels.",
             "",
             *rows,
         ]
     )
     print(markdown, flush=True)
-    record_section(f"speed-{model}-{cpu['vendor'].split()[0].lower()}-interleaved", markdown)
+    record_section(f"speed-{model}-{cpu['key']}-interleaved", markdown)
 
 
 def _profile_table(model: str, result: dict, train_ips: float | None, peak: float) -> str:
@@ -656,7 +671,7 @@ def _record_pointwise_ops() -> None:
     markdown = "\n".join(
         [
             f"## Xception's separable convolutions, pointwise step as a matmul, on "
-            f"{cpu['vendor']} (`bench.speed_bench --pointwise-ops`)",
+            f"{cpu['machine']} (`bench.speed_bench --pointwise-ops`)",
             "",
             f"CPU: {cpu['model']}, {cpu['cores']} cores; flags: {', '.join(cpu['flags'])}. "
             f"Each separable convolution of Xception at {IMAGE_SIZE} px alone (depthwise "
@@ -668,7 +683,7 @@ def _record_pointwise_ops() -> None:
         ]
     )
     print(markdown)
-    record_section(f"speed-pointwise-{cpu['vendor'].split()[0].lower()}", markdown)
+    record_section(f"speed-pointwise-{cpu['key']}", markdown)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -686,7 +701,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--interleaved",
         action="store_true",
-        help="only the float32 configurations, their steps taken in turn in one process",
+        help="only the configurations before and today, their steps taken in turn in one process",
     )
     parser.add_argument("--worker", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -746,11 +761,11 @@ def main(argv: list[str] | None = None) -> None:
             ops = [_in_subprocess("ops", {"model": model, **measured[i][1]}) for i in (0, 1)]
             profile += "\n" + _ops_table(model, *ops)
         title = (
-            f"## Training speed: {model} on {cpu['vendor']} (`bench.speed_bench --models {model}`)"
+            f"## Training speed: {model} on {cpu['machine']} (`bench.speed_bench --models {model}`)"
         )
         markdown = "\n".join([title, "", *lines, *rows, "", profile])
         print(markdown, flush=True)
-        record_section(f"speed-{model}-{cpu['vendor'].split()[0].lower()}", markdown)
+        record_section(f"speed-{model}-{cpu['key']}", markdown)
 
 
 if __name__ == "__main__":
