@@ -47,6 +47,8 @@ def cpu_facts() -> dict:
     generations, told apart by family and model number: bfloat16 is twice float32's
     speed on one and slower on another); ``key`` names its sections in BENCHMARKS.md.
     """
+    from core import settings
+
     fields: dict[str, str] = {}
     try:
         text = Path("/proc/cpuinfo").read_text(encoding="utf-8")
@@ -56,7 +58,7 @@ def cpu_facts() -> dict:
         name, _, value = line.partition(":")
         fields.setdefault(name.strip(), value.strip())
     model = fields.get("model name", "unknown")
-    flags = set(fields.get("flags", "").split())
+    flags = settings.cpu_flags(text)
     vendor = (
         next((name for name in ("AMD EPYC", "Intel Xeon") if name in model.replace("(R)", "")), "")
         or model
@@ -64,7 +66,6 @@ def cpu_facts() -> dict:
     family, number = fields.get("cpu family", "?"), fields.get("model", "?")
     return {
         "model": model,
-        "vendor": vendor,
         "machine": f"{vendor} (family {family}, model {number})",
         "key": f"{vendor.split()[0].lower()}-{family}-{number}",
         "flags": [f for f in FLAGS if f in flags],
