@@ -162,12 +162,14 @@ def known_cnn(image_size: int = 48):
     return model
 
 
-#: The artifacts folder of :func:`trained_run`'s training, under the session's temp folder.
-TRAINED_RUN_ARTIFACTS = "trained_run_artifacts"
+@pytest.fixture(scope="session")
+def trained_run_artifacts(tmp_path_factory) -> Path:
+    """The artifacts folder :func:`trained_run` trains in (its store, its speed record)."""
+    return tmp_path_factory.mktemp("trained_run_artifacts")
 
 
 @pytest.fixture(scope="session")
-def trained_run(tmp_path_factory, ffhq) -> Path:
+def trained_run(tmp_path_factory, ffhq, trained_run_artifacts) -> Path:
     """A CNN run folder whose model behaves as :func:`known_cnn` says, on any CPU.
 
     A tiny run (48 px, 40 training images, 2 epochs) is trained once per session on
@@ -195,8 +197,7 @@ def trained_run(tmp_path_factory, ffhq) -> Path:
     # A session fixture runs before each test's artifacts folder is set: without its own,
     # the run's decoded store and speed record landed in the repository's artifacts/.
     with pytest.MonkeyPatch.context() as patch:
-        own = tmp_path_factory.mktemp(TRAINED_RUN_ARTIFACTS)
-        patch.setenv(settings.ARTIFACTS_ENV, str(own))
+        patch.setenv(settings.ARTIFACTS_ENV, str(trained_run_artifacts))
         result = train(config, run_dir=folder)
     assert result.state == "finished"
     known_cnn(48).save(result.run_dir / "model.keras")

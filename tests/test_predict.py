@@ -186,12 +186,8 @@ def test_missing_and_corrupt_model_reported(trained_run, tmp_path, test_images):
     assert "has no model.keras" in process.stderr
 
 
-def test_the_session_run_trains_in_its_own_artifacts_folder(trained_run, tmp_path_factory):
+def test_the_session_run_trains_in_its_own_artifacts_folder(trained_run, trained_run_artifacts):
     """Not in the repository's artifacts/, where the app would take its speed for the user's."""
-    from tests.conftest import TRAINED_RUN_ARTIFACTS
-
-    base = tmp_path_factory.getbasetemp()
-    # resolve(): pytest 9 also links the newest numbered folder as "...current".
-    (records,) = {p.resolve() for p in base.glob(f"{TRAINED_RUN_ARTIFACTS}*/throughput.json")}
+    records = trained_run_artifacts / "throughput.json"
     entries = [e for machine in json.loads(records.read_text()).values() for e in machine]
     assert entries and {e["precision"] for e in entries} == {"float32"}  # the rate's precision
